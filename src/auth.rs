@@ -1,0 +1,550 @@
+//! Authentication schemes: [`Basic`], [`ApiKey`], [`Bearer`], [`NoAuth`], and the
+//! [`Authenticate`] trait for anything else.
+//!
+//! A scheme writes its credentials through an [`AuthRequest`], which marks every header it
+//! sets as sensitive and remembers the names and values written, so that the request's errors,
+//! audit event and `tracing` output can redact them (see [`crate::redact`]).
+//!
+//! The client calls [`Authenticate::authenticate`] once per hop, and only when the hop's URL
+//! belongs to an origin the credentials are allowed to reach: the base URL's origin and those
+//! added with [`crate::ClientBuilder::allow_origin`]. A redirect elsewhere is followed without
+//! calling it at all.
+
+use std::{borrow::Cow, fmt, sync::Arc};
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, header::AUTHORIZATION};
+use secrecy::ExposeSecret;
+use url::Url;
+
+use crate::{
+    Secret,
+    error::{Error, Result},
+    redact::{REDACTED, Redactor},
+};
+
+/// A way of putting credentials on a request.
+///
+/// Implement it for a custom scheme (a signature, a session cookie, a token from elsewhere).
+/// Write credentials only through the [`AuthRequest`] methods, which keep them out of logs.
+///
+/// ```
+/// use authed::{Secret, auth::{AuthRequest, Authenticate}};
+/// use http::HeaderName;
+///
+/// #[derive(Debug)]
+/// struct Token { secret: Secret }
+///
+/// #[async_trait::async_trait]
+/// impl Authenticate for Token {
+///     async fn authenticate(&self, req: &mut AuthRequest<'_>) -> authed::Result<()> {
+///         req.set_header(HeaderName::from_static("x-token"), &self.secret)
+///     }
+///     fn label(&self) -> std::borrow::Cow<'static, str> { "x-token".into() }
+/// }
+/// ```
+#[async_trait]
+pub trait Authenticate: fmt::Debug + Send + Sync {
+    /// Adds credentials to one outgoing request (called again for each redirect hop to an
+    /// allowed origin and each retry).
+    ///
+    /// # Errors
+    ///
+    /// Whatever prevents the credential from being produced; it ends the request.
+    async fn authenticate(&self, request: &mut AuthRequest<'_>) -> Result<()>;
+
+    /// A short name for the audit trail and `tracing` (`"bearer"`, `"api-key header x-api-key"`).
+    /// Never the secret.
+    fn label(&self) -> Cow<'static, str> {
+        Cow::Borrowed("custom")
+    }
+
+    /// Checks the configuration; called by [`crate::ClientBuilder::build`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] saying what is wrong, without the secret.
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+// The trait must stay usable as `dyn Authenticate`.
+fn _object_safe(_: Box<dyn Authenticate>) {}
+
+#[async_trait]
+impl<T: Authenticate + ?Sized> Authenticate for Arc<T> {
+    async fn authenticate(&self, request: &mut AuthRequest<'_>) -> Result<()> {
+        (**self).authenticate(request).await
+    }
+    fn label(&self) -> Cow<'static, str> {
+        (**self).label()
+    }
+    fn validate(&self) -> Result<()> {
+        (**self).validate()
+    }
+}
+
+#[async_trait]
+impl<T: Authenticate + ?Sized> Authenticate for Box<T> {
+    async fn authenticate(&self, request: &mut AuthRequest<'_>) -> Result<()> {
+        (**self).authenticate(request).await
+    }
+    fn label(&self) -> Cow<'static, str> {
+        (**self).label()
+    }
+    fn validate(&self) -> Result<()> {
+        (**self).validate()
+    }
+}
+
+/// The request as an [`Authenticate`] implementation sees it: read access to the method, URL
+/// and body; write access to headers and query, through methods that keep secrets out of text.
+pub struct AuthRequest<'a> {
+    method: &'a Method,
+    url: &'a mut Url,
+    headers: &'a mut HeaderMap,
+    body: Option<&'a [u8]>,
+    redactor: &'a mut Redactor,
+}
+
+impl fmt::Debug for AuthRequest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthRequest")
+            .field("method", self.method)
+            .field("url", &self.redactor.url(self.url))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> AuthRequest<'a> {
+    pub(crate) fn new(
+        method: &'a Method,
+        url: &'a mut Url,
+        headers: &'a mut HeaderMap,
+        body: Option<&'a [u8]>,
+        redactor: &'a mut Redactor,
+    ) -> Self {
+        Self {
+            method,
+            url,
+            headers,
+            body,
+            redactor,
+        }
+    }
+
+    /// The request method.
+    pub fn method(&self) -> &Method {
+        self.method
+    }
+
+    /// The request URL (for signing schemes). Treat it as sensitive: it may already carry a
+    /// credential query parameter.
+    pub fn url(&self) -> &Url {
+        self.url
+    }
+
+    /// The body, when it is held in memory (not a stream).
+    pub fn body(&self) -> Option<&[u8]> {
+        self.body
+    }
+
+    /// The headers set so far (read only; credential values are marked sensitive).
+    pub fn headers(&self) -> &HeaderMap {
+        self.headers
+    }
+
+    /// Sets header `name` to the secret `value`, replacing any earlier value, marked sensitive
+    /// and redacted from every text about this request.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the value has characters a header cannot carry.
+    pub fn set_header(&mut self, name: HeaderName, value: &Secret) -> Result<()> {
+        let header = HeaderValue::from_str(value.expose_secret()).map_err(|_| {
+            Error::config(format!(
+                "the credential for header {name} has characters an HTTP header cannot carry"
+            ))
+        })?;
+        self.redactor.add_value(value.expose_secret());
+        self.set_header_value(name, header);
+        Ok(())
+    }
+
+    /// Sets header `name` to `value` (a value built by the caller, such as `Bearer <token>`),
+    /// marked sensitive and redacted like [`AuthRequest::set_header`]. When the value has the
+    /// form `<scheme> <credential>`, the credential part is redacted from text too.
+    pub fn set_header_value(&mut self, name: HeaderName, mut value: HeaderValue) {
+        if let Ok(text) = value.to_str() {
+            self.redactor.add_value(text);
+            if let Some((_, credential)) = text.split_once(' ') {
+                self.redactor.add_value(credential.trim());
+            }
+        }
+        value.set_sensitive(true);
+        self.redactor.add_header(&name);
+        self.headers.insert(name, value);
+    }
+
+    /// Sets query parameter `name` to the secret `value`, replacing any parameter of that name
+    /// already in the URL, redacted from every text about this request.
+    pub fn set_query(&mut self, name: &str, value: &Secret) {
+        self.redactor.add_query(name);
+        self.redactor.add_value(value.expose_secret());
+        set_query_pair(self.url, name, value.expose_secret());
+    }
+
+    /// Redacts `value` from every text about this request without writing it anywhere (for a
+    /// secret that reaches the wire in a derived form, such as a password inside Basic).
+    pub fn redact_value(&mut self, value: &Secret) {
+        self.redactor.add_value(value.expose_secret());
+    }
+}
+
+/// Replaces every `name=` pair in the query with one `name=value`, keeping the other pairs as
+/// they were.
+fn set_query_pair(url: &mut Url, name: &str, value: &str) {
+    let keep: Vec<String> = url
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|pair| {
+            let raw = pair.split_once('=').map_or(*pair, |(n, _)| n);
+            !pair.is_empty()
+                && url::form_urlencoded::parse(raw.as_bytes())
+                    .next()
+                    .is_none_or(|(n, _)| n != name)
+        })
+        .map(str::to_owned)
+        .collect();
+    let mut query = keep.join("&");
+    let pair: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair(name, value)
+        .finish();
+    if !query.is_empty() {
+        query.push('&');
+    }
+    query.push_str(&pair);
+    url.set_query(Some(&query));
+}
+
+/// HTTP Basic authentication (RFC 7617), encoded as UTF-8.
+///
+/// The user id is treated as a secret too: several APIs (Stripe among them) put the API key
+/// there.
+///
+/// ```
+/// use authed::{Client, Secret, auth::Basic};
+/// let client = Client::builder("https://api.example.com/")
+///     .auth(Basic::new("ada", Secret::from("correct horse")))
+///     .build()?;
+/// # Ok::<(), authed::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Basic {
+    user_id: Secret,
+    password: Secret,
+}
+
+impl Basic {
+    /// Credentials for `user_id` and `password`. Checked by [`crate::ClientBuilder::build`]:
+    /// a user id with `:` or control characters, or a password with control characters, is a
+    /// configuration error (RFC 7617 §2).
+    pub fn new(user_id: impl Into<Secret>, password: impl Into<Secret>) -> Self {
+        Self {
+            user_id: user_id.into(),
+            password: password.into(),
+        }
+    }
+
+    fn header_value(&self) -> Result<Secret> {
+        self.validate()?;
+        let joined = format!(
+            "{}:{}",
+            self.user_id.expose_secret(),
+            self.password.expose_secret()
+        );
+        let encoded = base64::engine::general_purpose::STANDARD.encode(joined.as_bytes());
+        Ok(Secret::new(format!("Basic {encoded}")))
+    }
+}
+
+impl fmt::Debug for Basic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Basic")
+            .field("user_id", &REDACTED)
+            .field("password", &REDACTED)
+            .finish()
+    }
+}
+
+#[async_trait]
+impl Authenticate for Basic {
+    async fn authenticate(&self, request: &mut AuthRequest<'_>) -> Result<()> {
+        let value = self.header_value()?;
+        request.redact_value(&self.password);
+        request.redact_value(&self.user_id);
+        request.set_header(AUTHORIZATION, &value)
+    }
+
+    fn label(&self) -> Cow<'static, str> {
+        Cow::Borrowed("basic")
+    }
+
+    fn validate(&self) -> Result<()> {
+        let user = self.user_id.expose_secret();
+        if user.contains(':') {
+            return Err(Error::config(
+                "Basic auth user id contains ':', which RFC 7617 forbids (the server could not tell user id from password)",
+            ));
+        }
+        if user.chars().any(char::is_control) {
+            return Err(Error::config(
+                "Basic auth user id contains control characters, which RFC 7617 forbids",
+            ));
+        }
+        if self.password.expose_secret().chars().any(char::is_control) {
+            return Err(Error::config(
+                "Basic auth password contains control characters, which RFC 7617 forbids",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug)]
+enum KeyPlace {
+    Header(String),
+    Query(String),
+}
+
+/// An API key sent in a header or a query parameter of any name.
+///
+/// ```
+/// use authed::{Secret, auth::ApiKey};
+/// let in_header = ApiKey::header("X-API-Key", Secret::from("k"));
+/// let in_query = ApiKey::query("api_key", Secret::from("k"));
+/// ```
+#[derive(Clone)]
+pub struct ApiKey {
+    place: KeyPlace,
+    key: Secret,
+}
+
+impl ApiKey {
+    /// The key goes in header `name` (checked by [`crate::ClientBuilder::build`]).
+    pub fn header(name: impl Into<String>, key: impl Into<Secret>) -> Self {
+        Self {
+            place: KeyPlace::Header(name.into()),
+            key: key.into(),
+        }
+    }
+
+    /// The key goes in query parameter `name`, replacing any parameter of that name.
+    ///
+    /// Prefer a header where the API accepts one: URLs end up in proxy and server logs.
+    pub fn query(name: impl Into<String>, key: impl Into<Secret>) -> Self {
+        Self {
+            place: KeyPlace::Query(name.into()),
+            key: key.into(),
+        }
+    }
+
+    fn header_name(name: &str) -> Result<HeaderName> {
+        HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+            Error::config(format!(
+                "API key header name {name:?} is not a valid header name"
+            ))
+        })
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("ApiKey");
+        match &self.place {
+            KeyPlace::Header(name) => d.field("header", name),
+            KeyPlace::Query(name) => d.field("query", name),
+        };
+        d.field("key", &REDACTED).finish()
+    }
+}
+
+#[async_trait]
+impl Authenticate for ApiKey {
+    async fn authenticate(&self, request: &mut AuthRequest<'_>) -> Result<()> {
+        match &self.place {
+            KeyPlace::Header(name) => request.set_header(Self::header_name(name)?, &self.key),
+            KeyPlace::Query(name) => {
+                request.set_query(name, &self.key);
+                Ok(())
+            }
+        }
+    }
+
+    fn label(&self) -> Cow<'static, str> {
+        match &self.place {
+            KeyPlace::Header(name) => Cow::Owned(format!("api-key header {name}")),
+            KeyPlace::Query(name) => Cow::Owned(format!("api-key query {name}")),
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        match &self.place {
+            KeyPlace::Header(name) => {
+                Self::header_name(name)?;
+                HeaderValue::from_str(self.key.expose_secret()).map_err(|_| {
+                    Error::config(format!(
+                        "the API key for header {name} has characters an HTTP header cannot carry"
+                    ))
+                })?;
+            }
+            KeyPlace::Query(name) if name.is_empty() => {
+                return Err(Error::config("API key query parameter name is empty"));
+            }
+            KeyPlace::Query(_) => {}
+        }
+        if self.key.is_empty() {
+            return Err(Error::config("API key is empty"));
+        }
+        Ok(())
+    }
+}
+
+/// A static bearer token (RFC 6750): `Authorization: Bearer <token>`.
+#[derive(Clone)]
+pub struct Bearer {
+    token: Secret,
+}
+
+impl Bearer {
+    /// A bearer token.
+    pub fn new(token: impl Into<Secret>) -> Self {
+        Self {
+            token: token.into(),
+        }
+    }
+}
+
+impl fmt::Debug for Bearer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bearer").field("token", &REDACTED).finish()
+    }
+}
+
+#[async_trait]
+impl Authenticate for Bearer {
+    async fn authenticate(&self, request: &mut AuthRequest<'_>) -> Result<()> {
+        request.redact_value(&self.token);
+        let value = Secret::new(format!("Bearer {}", self.token.expose_secret()));
+        request.set_header(AUTHORIZATION, &value)
+    }
+
+    fn label(&self) -> Cow<'static, str> {
+        Cow::Borrowed("bearer")
+    }
+
+    fn validate(&self) -> Result<()> {
+        let token = self.token.expose_secret();
+        if token.is_empty() {
+            return Err(Error::config("bearer token is empty"));
+        }
+        if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(Error::config(
+                "bearer token contains whitespace or control characters (RFC 6750 b64token has none)",
+            ));
+        }
+        HeaderValue::from_str(token).map_err(|_| {
+            Error::config("bearer token has characters an HTTP header cannot carry")
+        })?;
+        Ok(())
+    }
+}
+
+/// No credentials. Useful per request ([`crate::RequestBuilder::auth`]) on a client that
+/// otherwise authenticates.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoAuth;
+
+#[async_trait]
+impl Authenticate for NoAuth {
+    async fn authenticate(&self, _request: &mut AuthRequest<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    fn label(&self) -> Cow<'static, str> {
+        Cow::Borrowed("none")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redact::Sensitive;
+
+    async fn apply(auth: &dyn Authenticate, url: &str) -> (Url, HeaderMap, Redactor) {
+        let mut url = Url::parse(url).unwrap();
+        let mut headers = HeaderMap::new();
+        let mut redactor = Redactor::new(Arc::new(Sensitive::builtin()));
+        let method = Method::GET;
+        let mut req = AuthRequest::new(&method, &mut url, &mut headers, None, &mut redactor);
+        auth.authenticate(&mut req).await.unwrap();
+        (url, headers, redactor)
+    }
+
+    #[tokio::test]
+    async fn basic_encodes_utf8_per_rfc7617() {
+        // RFC 7617 §2.1 example: "test" / "123£" in UTF-8.
+        let (_, headers, _) = apply(&Basic::new("test", "123\u{a3}"), "https://h/").await;
+        let value = headers.get(AUTHORIZATION).unwrap();
+        assert_eq!(value.to_str().unwrap(), "Basic dGVzdDoxMjPCow==");
+        assert!(value.is_sensitive());
+    }
+
+    #[test]
+    fn basic_rejects_colon_and_controls_without_echoing_them() {
+        let err = Basic::new("a:b", "pw-canary").validate().unwrap_err();
+        assert!(err.is_config());
+        assert!(err.to_string().contains("':'"));
+        let err = Basic::new("a\u{7}", "pw").validate().unwrap_err();
+        assert!(err.to_string().contains("control"));
+        let err = Basic::new("a", "pw\ncanary").validate().unwrap_err();
+        assert!(!err.to_string().contains("canary"));
+    }
+
+    #[tokio::test]
+    async fn query_key_replaces_existing_parameter_and_is_redacted() {
+        let auth = ApiKey::query("api_key", "k-123456");
+        let (url, _, redactor) = apply(&auth, "https://h/x?api_key=old&page=2").await;
+        assert_eq!(url.query(), Some("page=2&api_key=k-123456"));
+        assert_eq!(redactor.url(&url), "https://h/x?page=2&api_key=[redacted]");
+    }
+
+    #[tokio::test]
+    async fn custom_query_name_is_redacted_for_that_request() {
+        let auth = ApiKey::query("zz_custom", "v-123456");
+        let (url, _, redactor) = apply(&auth, "https://h/").await;
+        assert_eq!(redactor.url(&url), "https://h/?zz_custom=[redacted]");
+    }
+
+    #[test]
+    fn header_key_name_is_checked() {
+        assert!(ApiKey::header("bad header", "k").validate().is_err());
+        assert!(ApiKey::header("X-API-Key", "k").validate().is_ok());
+        assert!(ApiKey::header("X-API-Key", "k\r\nx").validate().is_err());
+    }
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let all = format!(
+            "{:?} {:?} {:?} {:?}",
+            Basic::new("canary-user", "canary-pw"),
+            ApiKey::header("X-Key", "canary-k"),
+            ApiKey::query("k", "canary-q"),
+            Bearer::new("canary-t")
+        );
+        assert!(!all.contains("canary"), "{all}");
+    }
+}

@@ -1,0 +1,344 @@
+//! [`Error`]: everything that can go wrong, as one `#[non_exhaustive]` enum.
+//!
+//! Every message says what happened and, where it can, what to do. No message contains a
+//! secret: URLs are redacted by [`crate::redact`] before they are stored here, response body
+//! excerpts are bounded and scrubbed of the credentials the request carried, and transport
+//! errors from reqwest are stored without their URL (reqwest's own error prints it, query
+//! string and all).
+
+use std::{error::Error as StdError, fmt, time::Duration};
+
+use http::{Method, StatusCode};
+
+/// A `Result` whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong.
+///
+/// Match on the variant, or use the `is_*` predicates and accessors such as
+/// [`Error::status`]. The enum is `#[non_exhaustive]`: later versions add variants (retries
+/// and rate limits, OAuth) without a breaking change.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The client, a request or a credential was configured in a way that cannot work. Raised
+    /// by the client itself, before anything is sent.
+    Config {
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// A path or URL could not be turned into a request URL.
+    InvalidUrl {
+        /// What is wrong; any URL in it is redacted.
+        message: String,
+    },
+    /// The server answered with a status that is not a success.
+    Status(Box<StatusError>),
+    /// The request could not be sent or its response could not be read.
+    Transport(Box<TransportError>),
+    /// A redirect could not be followed.
+    Redirect(Box<RedirectError>),
+    /// The response body was not what the caller asked to decode it into.
+    Decode(Box<DecodeError>),
+    /// The request did not finish within its overall deadline (set with
+    /// [`crate::ClientBuilder::deadline`] or [`crate::RequestBuilder::deadline`]). Raised by
+    /// the client, not the server.
+    Deadline {
+        /// The request.
+        request: RequestInfo,
+        /// The deadline that ran out.
+        deadline: Duration,
+    },
+    /// A credential could not be produced or applied (for example a custom
+    /// [`crate::auth::Authenticate`] implementation failed).
+    Auth {
+        /// What went wrong, without the secret.
+        message: String,
+        /// The underlying error, if any.
+        source: Option<Box<dyn StdError + Send + Sync>>,
+    },
+}
+
+/// The request an error is about: method, redacted URL, attempts and time spent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RequestInfo {
+    /// The HTTP method.
+    pub method: Method,
+    /// The URL of the last attempt, with credential query parameters and userinfo replaced by
+    /// `[redacted]`.
+    pub url: String,
+    /// How many times the request went out (redirect hops included).
+    pub attempts: u32,
+    /// Time from the first attempt to the error.
+    pub elapsed: Duration,
+}
+
+/// A non-success answer from the server.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct StatusError {
+    /// The request.
+    pub request: RequestInfo,
+    /// The status the server answered with.
+    pub status: StatusCode,
+    /// The first bytes of the body (at most [`crate::client::MAX_ERROR_BODY`]), as lossy UTF-8,
+    /// with any credential the request carried replaced by `[redacted]`.
+    pub body_excerpt: String,
+    /// `true` when the body was longer than the excerpt.
+    pub body_truncated: bool,
+    /// The request id the server sent (`x-request-id`, `request-id`, `x-amzn-requestid`, ...).
+    pub request_id: Option<String>,
+    /// The `WWW-Authenticate` challenge on a 401, if any (not a secret: the server's own words).
+    pub www_authenticate: Option<String>,
+}
+
+/// Which part of the exchange failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransportKind {
+    /// No connection could be made; nothing was sent.
+    Connect,
+    /// The attempt took longer than its timeout.
+    Timeout,
+    /// The connection failed while the request was being sent or the response awaited.
+    Request,
+    /// The response body could not be read to the end.
+    Body,
+}
+
+/// A failure below HTTP: DNS, TCP, TLS, a timeout, a dropped connection.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct TransportError {
+    /// The request.
+    pub request: RequestInfo,
+    /// Which part failed.
+    pub kind: TransportKind,
+    /// reqwest's error, stored without its URL.
+    pub source: reqwest::Error,
+}
+
+/// Why a redirect was not followed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RedirectKind {
+    /// More hops than the limit ([`crate::client::MAX_REDIRECTS`] by default).
+    TooMany,
+    /// A 3xx without a usable `Location` header.
+    MissingLocation,
+    /// A `Location` that is not a valid http(s) URL.
+    InvalidLocation,
+    /// A redirect that would replay a request body that cannot be replayed (a stream).
+    BodyNotReplayable,
+    /// A supplied `reqwest::Client` followed a redirect by itself; build it with
+    /// `redirect(reqwest::redirect::Policy::none())`.
+    FollowedByReqwest,
+}
+
+/// A redirect that could not be followed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct RedirectError {
+    /// The request, at the hop that failed.
+    pub request: RequestInfo,
+    /// The redirect status.
+    pub status: StatusCode,
+    /// Why it stopped.
+    pub kind: RedirectKind,
+}
+
+/// A response body that did not decode into the requested type.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct DecodeError {
+    /// The request.
+    pub request: RequestInfo,
+    /// The path of the field that failed, as `serde_path_to_error` writes it (`items[3].id`);
+    /// `.` for the top level.
+    pub path: String,
+    /// What was wrong, with string values from the body replaced by `[redacted]` (serde quotes
+    /// the offending value, which may be a token).
+    pub message: String,
+}
+
+impl Error {
+    pub(crate) fn config(message: impl Into<String>) -> Self {
+        Self::Config {
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn invalid_url(message: impl Into<String>) -> Self {
+        Self::InvalidUrl {
+            message: message.into(),
+        }
+    }
+
+    /// An error for a custom [`crate::auth::Authenticate`] implementation to return. Do not put
+    /// a secret in `message`.
+    pub fn auth(message: impl Into<String>) -> Self {
+        Self::Auth {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Like [`Error::auth`], keeping the underlying error as `source()`.
+    pub fn auth_with_source(
+        message: impl Into<String>,
+        source: impl StdError + Send + Sync + 'static,
+    ) -> Self {
+        Self::Auth {
+            message: message.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// The request the error is about, when one was made.
+    pub fn request(&self) -> Option<&RequestInfo> {
+        match self {
+            Self::Status(e) => Some(&e.request),
+            Self::Transport(e) => Some(&e.request),
+            Self::Redirect(e) => Some(&e.request),
+            Self::Decode(e) => Some(&e.request),
+            Self::Deadline { request, .. } => Some(request),
+            Self::Config { .. } | Self::InvalidUrl { .. } | Self::Auth { .. } => None,
+        }
+    }
+
+    /// The HTTP status, for [`Error::Status`] and [`Error::Redirect`].
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            Self::Status(e) => Some(e.status),
+            Self::Redirect(e) => Some(e.status),
+            _ => None,
+        }
+    }
+
+    /// The request id the server sent with a non-success answer.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            Self::Status(e) => e.request_id.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// `true` for a configuration error raised before anything was sent.
+    pub fn is_config(&self) -> bool {
+        matches!(self, Self::Config { .. })
+    }
+
+    /// `true` for a non-success status.
+    pub fn is_status(&self) -> bool {
+        matches!(self, Self::Status(_))
+    }
+
+    /// `true` when no connection could be made.
+    pub fn is_connect(&self) -> bool {
+        matches!(self, Self::Transport(e) if e.kind == TransportKind::Connect)
+    }
+
+    /// `true` for a per-attempt timeout or an overall deadline.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Deadline { .. })
+            || matches!(self, Self::Transport(e) if e.kind == TransportKind::Timeout)
+    }
+
+    /// `true` for a body that did not decode.
+    pub fn is_decode(&self) -> bool {
+        matches!(self, Self::Decode(_))
+    }
+
+    /// `true` for a redirect that could not be followed.
+    pub fn is_redirect(&self) -> bool {
+        matches!(self, Self::Redirect(_))
+    }
+}
+
+impl fmt::Display for RequestInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.method, self.url)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Config { message } => write!(f, "invalid configuration (client-side): {message}"),
+            Self::InvalidUrl { message } => write!(f, "invalid URL: {message}"),
+            Self::Status(e) => {
+                write!(f, "{}: server answered {}", e.request, e.status)?;
+                if let Some(id) = &e.request_id {
+                    write!(f, " (request id {id})")?;
+                }
+                if e.request.attempts > 1 {
+                    write!(f, " after {} attempts", e.request.attempts)?;
+                }
+                if !e.body_excerpt.is_empty() {
+                    let more = if e.body_truncated { "..." } else { "" };
+                    write!(f, ": {}{more}", e.body_excerpt.trim_end())?;
+                }
+                Ok(())
+            }
+            Self::Transport(e) => {
+                let what = match e.kind {
+                    TransportKind::Connect => "could not connect",
+                    TransportKind::Timeout => "timed out",
+                    TransportKind::Request => "connection failed",
+                    TransportKind::Body => "failed to read the response body",
+                };
+                write!(f, "{}: {what}", e.request)?;
+                // reqwest's top-level message is generic ("error sending request"); the cause
+                // is further down the chain and carries no URL.
+                let mut cause: Option<&dyn StdError> = e.source.source();
+                if let Some(c) = cause.take() {
+                    write!(f, ": {c}")?;
+                    let mut next = c.source();
+                    while let Some(n) = next {
+                        write!(f, ": {n}")?;
+                        next = n.source();
+                    }
+                }
+                Ok(())
+            }
+            Self::Redirect(e) => {
+                let why = match e.kind {
+                    RedirectKind::TooMany => "too many redirects",
+                    RedirectKind::MissingLocation => "redirect without a Location header",
+                    RedirectKind::InvalidLocation => "redirect to an invalid or non-http(s) URL",
+                    RedirectKind::BodyNotReplayable => {
+                        "redirect needs the request body again, but it was a stream and cannot be replayed"
+                    }
+                    RedirectKind::FollowedByReqwest => {
+                        "the supplied reqwest::Client followed a redirect by itself; build it with redirect(Policy::none())"
+                    }
+                };
+                write!(f, "{} ({}): {why}", e.request, e.status)
+            }
+            Self::Decode(e) => write!(
+                f,
+                "{}: response body did not decode at `{}`: {}",
+                e.request, e.path, e.message
+            ),
+            Self::Deadline { request, deadline } => write!(
+                f,
+                "{request}: gave up after the client-side deadline of {deadline:?} ({} attempts)",
+                request.attempts
+            ),
+            Self::Auth { message, .. } => write!(f, "authentication failed: {message}"),
+        }
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            Self::Transport(e) => Some(&e.source),
+            Self::Auth {
+                source: Some(s), ..
+            } => Some(s.as_ref()),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! # authed
+//!
+//! A typed async client for other people's authenticated HTTP APIs, on reqwest and tokio,
+//! that keeps its secrets secret.
+//!
+//! ```no_run
+//! use authed::{Client, Secret, auth::{ApiKey, Bearer}};
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Item { id: u64, name: String }
+//!
+//! # async fn run() -> authed::Result<()> {
+//! let api = Client::builder("https://api.example.com/v1/")      // paths join under /v1/
+//!     .auth(ApiKey::header("X-API-Key", Secret::from_env("EXAMPLE_KEY")?))
+//!     .auth(Bearer::new(Secret::from_env("EXAMPLE_TOKEN")?))    // both go on every request
+//!     .build()?;                                                // config errors surface here
+//!
+//! let id = "42";
+//! let item: Item = api.get(&authed::path!("items/{}", id)).send().await?.json().await?;
+//!
+//! match api.get("items/nope").send().await {
+//!     Err(e) if e.status() == Some(http::StatusCode::NOT_FOUND) => { /* typed, redacted */ }
+//!     other => { other?; }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! What the crate promises:
+//!
+//! - **One send loop** ([`client`]) owns redirects (and, in later releases, retries, rate
+//!   limits and token refresh), so every request follows the same rules.
+//! - **Credentials go only where they belong** ([`auth`]): to the base URL's origin and the
+//!   origins you allow; never across a redirect to another origin, never over plain http to a
+//!   host that is not loopback unless you opt in.
+//! - **Secrets stay secret** ([`Secret`], [`redact`]): `Debug`, `Display`, errors, the audit
+//!   trail ([`audit`]) and `tracing` output show `[redacted]`.
+//! - **Typed everything**: [`Endpoint`] for typed calls, [`path!`] for path parameters that
+//!   cannot change the path ([`path`]), one [`Error`] with the status, redacted URL, body
+//!   excerpt and request id.
+//!
+//! Run `cargo run --example tour` for a walk through all of it against a local server.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs, missing_debug_implementations)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod audit;
+pub mod auth;
+pub mod client;
+pub mod endpoint;
+pub mod error;
+pub mod path;
+pub mod redact;
+mod secret;
+
+pub use audit::AuditEvent;
+pub use client::{Client, ClientBuilder, RequestBuilder, Response};
+pub use endpoint::Endpoint;
+pub use error::{Error, Result};
+pub use secret::Secret;
+
+pub use http;
+pub use url;
+
+// The client must stay shareable across tasks.
+const _: fn() = || {
+    fn assert_send_sync<T: Send + Sync + Clone>() {}
+    assert_send_sync::<Client>();
+};

@@ -1,0 +1,589 @@
+//! A small in-process HTTP/1.1 API server for integration tests and examples.
+//!
+//! It deliberately does not depend on the `authed` crate. Include it with
+//! `#[path = "support/demo_api.rs"] mod demo_api;` (tests) or
+//! `#[path = "../tests/support/demo_api.rs"] mod demo_api;` (examples).
+//!
+//! Every request is recorded (method, raw path and query, headers, body) so
+//! tests can assert on exactly what a client sent, and every response carries
+//! an `x-request-id: req-<n>` header.
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::task::{JoinHandle, JoinSet};
+
+/// Largest request body the server accepts (1 MiB); larger bodies get a 413.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Credentials the demo server accepts.
+#[derive(Clone, Debug)]
+pub struct DemoConfig {
+    pub basic_user: String,
+    pub basic_password: String,
+    pub api_key: String,
+    pub bearer_token: String,
+}
+
+impl Default for DemoConfig {
+    fn default() -> Self {
+        DemoConfig {
+            basic_user: "ada".to_owned(),
+            basic_password: "correct horse".to_owned(),
+            api_key: "demo-key".to_owned(),
+            bearer_token: "demo-token".to_owned(),
+        }
+    }
+}
+
+/// One request as received by the server.
+#[derive(Clone, Debug)]
+pub struct RecordedRequest {
+    pub method: String,
+    /// Raw path, still percent-encoded.
+    pub path: String,
+    /// Raw query string (without the `?`), still percent-encoded.
+    pub query: Option<String>,
+    /// Header names are lowercase; values are decoded lossily as UTF-8.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RecordedRequest {
+    /// First value of the header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Everything the client sent, as one string: request line, headers and
+    /// the body (lossy UTF-8). Meant for "does this secret appear anywhere"
+    /// assertions.
+    pub fn raw(&self) -> String {
+        let mut out = format!("{} {}", self.method, self.path);
+        if let Some(query) = &self.query {
+            out.push('?');
+            out.push_str(query);
+        }
+        out.push('\n');
+        for (name, value) in &self.headers {
+            out.push_str(name);
+            out.push_str(": ");
+            out.push_str(value);
+            out.push('\n');
+        }
+        out.push('\n');
+        out.push_str(&String::from_utf8_lossy(&self.body));
+        out
+    }
+}
+
+struct State {
+    config: DemoConfig,
+    requests: Mutex<Vec<RecordedRequest>>,
+    counter: AtomicU64,
+}
+
+impl State {
+    fn requests(&self) -> MutexGuard<'_, Vec<RecordedRequest>> {
+        // A panicking test thread must not make the server unusable.
+        self.requests.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A running demo server. Dropping it shuts the server down (the accept task
+/// and every open connection are aborted).
+pub struct DemoApi {
+    addr: SocketAddr,
+    state: Arc<State>,
+    task: JoinHandle<()>,
+}
+
+impl DemoApi {
+    /// Binds `127.0.0.1:0` and serves HTTP/1.1 (with keep-alive) on a tokio
+    /// task of the current runtime.
+    pub async fn start(config: DemoConfig) -> std::io::Result<DemoApi> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(State {
+            config,
+            requests: Mutex::new(Vec::new()),
+            counter: AtomicU64::new(0),
+        });
+        let task = tokio::spawn(accept_loop(listener, Arc::clone(&state)));
+        Ok(DemoApi { addr, state, task })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Base URL with a trailing slash, e.g. `http://127.0.0.1:41234/`.
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// Every request received so far, in order of arrival (recorded once its
+    /// body has been read).
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.state.requests().clone()
+    }
+
+    pub fn clear_requests(&self) {
+        self.state.requests().clear();
+    }
+}
+
+impl Drop for DemoApi {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn accept_loop(listener: TcpListener, state: Arc<State>) {
+    // Connections live in this JoinSet so that aborting the accept task also
+    // aborts (drops) every open connection.
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _peer)) => stream,
+                    Err(_) => {
+                        // E.g. too many open files: back off briefly.
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let state = Arc::clone(&state);
+                connections.spawn(async move {
+                    let service = hyper::service::service_fn(move |req| {
+                        let state = Arc::clone(&state);
+                        async move { Ok::<_, Infallible>(handle(state, req).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .keep_alive(true)
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+type Resp = Response<Full<Bytes>>;
+
+async fn handle(state: Arc<State>, req: Request<Incoming>) -> Resp {
+    let id = state.counter.fetch_add(1, Ordering::SeqCst) + 1;
+    let (parts, body) = req.into_parts();
+
+    let mut recorded = RecordedRequest {
+        method: parts.method.as_str().to_owned(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().map(str::to_owned),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_ascii_lowercase(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: Vec::new(),
+    };
+
+    let body_result = Limited::new(body, MAX_BODY_BYTES).collect().await;
+    let mut response = match body_result {
+        Ok(collected) => {
+            recorded.body = collected.to_bytes().to_vec();
+            state.requests().push(recorded.clone());
+            route(&state.config, &parts.method, &parts.headers, &recorded).await
+        }
+        Err(err) => {
+            state.requests().push(recorded);
+            if err.downcast_ref::<LengthLimitError>().is_some() {
+                json_response(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    json!({"error": "payload_too_large"}),
+                )
+            } else {
+                json_response(StatusCode::BAD_REQUEST, json!({"error": "bad_body"}))
+            }
+        }
+    };
+
+    if let Ok(value) = HeaderValue::from_str(&format!("req-{id}")) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static("x-request-id"), value);
+    }
+    response
+}
+
+async fn route(
+    cfg: &DemoConfig,
+    method: &Method,
+    headers: &HeaderMap,
+    req: &RecordedRequest,
+) -> Resp {
+    let path = req.path.as_str();
+    let query = req.query.as_deref();
+    let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
+    let is_get = method == Method::GET || method == Method::HEAD;
+
+    // Routes that accept any method.
+    if path == "/echo" || path.starts_with("/echo/") {
+        return echo(req);
+    }
+    if path == "/redirect" {
+        return redirect(query);
+    }
+
+    let known_get_route = matches!(
+        segments.as_slice(),
+        ["basic", "whoami"]
+            | ["header-key", "items", _]
+            | ["query-key", "items", _]
+            | ["bearer", "me"]
+            | ["both", "me"]
+            | ["items", _]
+            | ["status", _]
+            | ["reflect-401"]
+            | ["redirect-chain", _]
+            | ["bad-json"]
+            | ["slow", _]
+    );
+    if !known_get_route {
+        return json_response(StatusCode::NOT_FOUND, json!({"error": "not_found"}));
+    }
+    if !is_get {
+        let mut resp = json_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            json!({"error": "method_not_allowed"}),
+        );
+        resp.headers_mut()
+            .insert(hyper::header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return resp;
+    }
+
+    match segments.as_slice() {
+        ["basic", "whoami"] => {
+            if basic_ok(cfg, headers) {
+                json_response(StatusCode::OK, json!({"user": cfg.basic_user}))
+            } else {
+                let mut resp =
+                    json_response(StatusCode::UNAUTHORIZED, json!({"error": "unauthorized"}));
+                resp.headers_mut().insert(
+                    hyper::header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"demo\", charset=\"UTF-8\""),
+                );
+                resp
+            }
+        }
+        ["header-key", "items", id] => {
+            if api_key_header_ok(cfg, headers) {
+                item(id)
+            } else {
+                invalid_api_key()
+            }
+        }
+        ["query-key", "items", id] => {
+            if query_param_matches(query, "api_key", &cfg.api_key) {
+                item(id)
+            } else {
+                invalid_api_key()
+            }
+        }
+        ["bearer", "me"] => {
+            if bearer_ok(cfg, headers) {
+                json_response(StatusCode::OK, json!({"user": "ada", "scopes": ["read"]}))
+            } else {
+                let mut resp =
+                    json_response(StatusCode::UNAUTHORIZED, json!({"error": "invalid_token"}));
+                resp.headers_mut().insert(
+                    hyper::header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                );
+                resp
+            }
+        }
+        ["both", "me"] => {
+            if api_key_header_ok(cfg, headers) && bearer_ok(cfg, headers) {
+                json_response(StatusCode::OK, json!({"user": "ada"}))
+            } else {
+                json_response(StatusCode::UNAUTHORIZED, json!({"error": "unauthorized"}))
+            }
+        }
+        ["items", id] => item(id),
+        ["status", code] => status(code),
+        ["reflect-401"] => {
+            let lossy = |name: &str| {
+                headers
+                    .get(name)
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            };
+            json_response(
+                StatusCode::UNAUTHORIZED,
+                json!({
+                    "error": "rejected",
+                    "you_sent": {
+                        "authorization": lossy("authorization"),
+                        "x-api-key": lossy("x-api-key"),
+                        "query": query,
+                    }
+                }),
+            )
+        }
+        ["redirect-chain", n] => match parse_digits(n) {
+            Some(0) => json_response(StatusCode::OK, json!({"done": true})),
+            Some(n) => {
+                let to = format!("/redirect-chain/{}", n - 1);
+                let mut resp = json_response(StatusCode::FOUND, json!({"location": to}));
+                if let Ok(value) = HeaderValue::from_str(&to) {
+                    resp.headers_mut().insert(hyper::header::LOCATION, value);
+                }
+                resp
+            }
+            None => json_response(StatusCode::NOT_FOUND, json!({"error": "not_found"})),
+        },
+        ["bad-json"] => json_response(StatusCode::OK, json!({"id": "not-a-number", "name": 5})),
+        ["slow", ms] => match parse_digits(ms) {
+            Some(ms) => {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                json_response(StatusCode::OK, json!({"slept": ms}))
+            }
+            None => json_response(StatusCode::NOT_FOUND, json!({"error": "not_found"})),
+        },
+        _ => json_response(StatusCode::NOT_FOUND, json!({"error": "not_found"})),
+    }
+}
+
+fn json_response(status: StatusCode, body: Value) -> Resp {
+    let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+fn invalid_api_key() -> Resp {
+    json_response(
+        StatusCode::UNAUTHORIZED,
+        json!({"error": "invalid api key"}),
+    )
+}
+
+/// Non-empty ASCII digits only (no sign), parsed as u64.
+fn parse_digits(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+fn item(id: &str) -> Resp {
+    match parse_digits(id) {
+        Some(id) => json_response(
+            StatusCode::OK,
+            json!({"id": id, "name": format!("item {id}")}),
+        ),
+        None => json_response(
+            StatusCode::NOT_FOUND,
+            json!({"error": "not_found", "message": "no item here"}),
+        ),
+    }
+}
+
+fn status(code: &str) -> Resp {
+    let code = parse_digits(code)
+        .and_then(|c| u16::try_from(c).ok())
+        .filter(|c| (200..=599).contains(c))
+        .and_then(|c| StatusCode::from_u16(c).ok());
+    let Some(code) = code else {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            json!({"error": "invalid status code"}),
+        );
+    };
+    if matches!(code.as_u16(), 204 | 205 | 304) {
+        // These must not carry a body.
+        let mut resp = Response::new(Full::new(Bytes::new()));
+        *resp.status_mut() = code;
+        return resp;
+    }
+    json_response(code, json!({"error": format!("status {}", code.as_u16())}))
+}
+
+fn echo(req: &RecordedRequest) -> Resp {
+    let mut headers = serde_json::Map::new();
+    for (name, value) in &req.headers {
+        match headers.get_mut(name) {
+            // Repeated headers are joined like a proxy would fold them.
+            Some(Value::String(existing)) => {
+                existing.push_str(", ");
+                existing.push_str(value);
+            }
+            _ => {
+                headers.insert(name.clone(), Value::String(value.clone()));
+            }
+        }
+    }
+    json_response(
+        StatusCode::OK,
+        json!({
+            "method": req.method,
+            "path": req.path,
+            "query": req.query,
+            "headers": headers,
+            "body": String::from_utf8_lossy(&req.body),
+        }),
+    )
+}
+
+fn redirect(query: Option<&str>) -> Resp {
+    let status = match query_param(query, "status") {
+        None => Some(StatusCode::FOUND),
+        Some(s) => parse_digits(&s)
+            .and_then(|c| u16::try_from(c).ok())
+            .filter(|c| (300..=399).contains(c))
+            .and_then(|c| StatusCode::from_u16(c).ok()),
+    };
+    let Some(status) = status else {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            json!({"error": "status must be 3xx"}),
+        );
+    };
+    let Some(to) = query_param(query, "to") else {
+        return json_response(StatusCode::BAD_REQUEST, json!({"error": "missing to"}));
+    };
+    let Ok(location) = HeaderValue::from_bytes(to.as_bytes()) else {
+        return json_response(StatusCode::BAD_REQUEST, json!({"error": "invalid to"}));
+    };
+    let mut resp = json_response(status, json!({"location": to}));
+    resp.headers_mut().insert(hyper::header::LOCATION, location);
+    resp
+}
+
+/// The value of a header that must appear exactly once.
+fn single_header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a HeaderValue> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    Some(first)
+}
+
+/// Splits `Authorization` into (scheme, credentials).
+fn split_authorization(value: &HeaderValue) -> Option<(&str, &str)> {
+    let s = std::str::from_utf8(value.as_bytes()).ok()?;
+    let s = s.trim_matches(|c| c == ' ' || c == '\t');
+    let (scheme, rest) = s.split_once(' ')?;
+    let rest = rest.trim_start_matches(' ');
+    if scheme.is_empty() || rest.is_empty() {
+        return None;
+    }
+    Some((scheme, rest))
+}
+
+/// RFC 7617: `Basic base64(user-id ":" password)`, UTF-8.
+fn basic_ok(cfg: &DemoConfig, headers: &HeaderMap) -> bool {
+    let Some(value) = single_header(headers, "authorization") else {
+        return false;
+    };
+    let Some((scheme, credentials)) = split_authorization(value) else {
+        return false;
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return false;
+    }
+    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(credentials) else {
+        return false;
+    };
+    let Ok(text) = String::from_utf8(decoded) else {
+        return false;
+    };
+    match text.split_once(':') {
+        Some((user, password)) => user == cfg.basic_user && password == cfg.basic_password,
+        None => false,
+    }
+}
+
+fn bearer_ok(cfg: &DemoConfig, headers: &HeaderMap) -> bool {
+    let Some(value) = single_header(headers, "authorization") else {
+        return false;
+    };
+    match split_authorization(value) {
+        Some((scheme, token)) => scheme.eq_ignore_ascii_case("bearer") && token == cfg.bearer_token,
+        None => false,
+    }
+}
+
+fn api_key_header_ok(cfg: &DemoConfig, headers: &HeaderMap) -> bool {
+    single_header(headers, "x-api-key").is_some_and(|v| v.as_bytes() == cfg.api_key.as_bytes())
+}
+
+/// Percent-decodes `s`; with `plus_as_space`, `+` means a space first
+/// (application/x-www-form-urlencoded). `None` if the result is not UTF-8.
+fn decode_component(s: &str, plus_as_space: bool) -> Option<String> {
+    let replaced;
+    let s = if plus_as_space {
+        replaced = s.replace('+', " ");
+        replaced.as_str()
+    } else {
+        s
+    };
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .ok()
+        .map(|c| c.into_owned())
+}
+
+/// The raw (still encoded) value of the first query parameter called `name`.
+fn raw_query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
+    query?
+        .split('&')
+        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+        .find(|(key, _)| {
+            decode_component(key, false).as_deref() == Some(name)
+                || decode_component(key, true).as_deref() == Some(name)
+        })
+        .map(|(_, value)| value)
+}
+
+/// The percent-decoded value (`+` kept literally) of query parameter `name`.
+fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    decode_component(raw_query_param(query, name)?, false)
+}
+
+/// Whether query parameter `name` decodes to `expected`, accepting either
+/// plain percent-decoding or form decoding (`+` as space).
+fn query_param_matches(query: Option<&str>, name: &str, expected: &str) -> bool {
+    let Some(raw) = raw_query_param(query, name) else {
+        return false;
+    };
+    decode_component(raw, false).as_deref() == Some(expected)
+        || decode_component(raw, true).as_deref() == Some(expected)
+}
