@@ -736,8 +736,19 @@ impl RequestBuilder {
             let mut hop_url = url.clone();
             let mut hop_headers = headers.clone();
             progress.method = method.clone();
-            progress.url = Some(url.clone());
-            if !auth.is_empty() && client.credentials_allowed(&url)? {
+            let carries_manual = hop_headers.keys().any(|n| progress.redactor.is_header(n));
+            if (!auth.is_empty() || carries_manual) && !client.credentials_allowed(&url)? {
+                // Another origin: no scheme is asked, and credentials set by hand stay home.
+                let names: Vec<HeaderName> = hop_headers
+                    .keys()
+                    .filter(|n| progress.redactor.is_header(n))
+                    .cloned()
+                    .collect();
+                for name in names {
+                    hop_headers.remove(name);
+                }
+                progress.credential = Cow::Borrowed("withheld");
+            } else if !auth.is_empty() {
                 let body_bytes = match &body {
                     Body::Bytes(b) => Some(&b[..]),
                     _ => None,
@@ -762,15 +773,15 @@ impl RequestBuilder {
                             .join(" + "),
                     )
                 };
-            } else if !auth.is_empty() {
-                progress.credential = Cow::Borrowed("withheld");
             }
             for (name, value) in &mut hop_headers {
                 if progress.redactor.is_header(name) {
                     value.set_sensitive(true);
                 }
             }
-            let mut request = reqwest::Request::new(method.clone(), hop_url.clone());
+            // Errors and the audit trail show the URL as sent, credentials redacted.
+            progress.url = Some(hop_url.clone());
+            let mut request = reqwest::Request::new(method.clone(), hop_url);
             *request.headers_mut() = hop_headers;
             *request.timeout_mut() = timeout;
             match &mut body {
@@ -791,7 +802,7 @@ impl RequestBuilder {
             tracing::debug!(
                 target: "authed::client",
                 method = %method,
-                url = %progress.redactor.url(&hop_url),
+                url = %progress.redacted_url(),
                 attempt = progress.attempts,
                 "sending"
             );
@@ -802,7 +813,7 @@ impl RequestBuilder {
                 .map_err(|e| transport_error(progress, e))?;
             let status = response.status();
             progress.status = Some(status);
-            if inner.supplied_reqwest && response.url() != &hop_url {
+            if inner.supplied_reqwest && Some(response.url()) != progress.url.as_ref() {
                 return Err(redirect_error(
                     progress,
                     status,
