@@ -899,7 +899,9 @@ impl RequestBuilder {
                 return Ok(Response {
                     inner: response,
                     method,
-                    url,
+                    // The URL as sent (with any credential query), so that its redaction
+                    // matches the error and audit views of the same request.
+                    url: progress.url.clone().unwrap_or(url),
                     redactor: progress.redactor.clone(),
                     attempts: progress.attempts,
                     started: progress.started,

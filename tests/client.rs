@@ -486,3 +486,32 @@ async fn bad_base_urls_and_origins_are_reported_by_build() {
         .unwrap_err();
     assert!(!err.to_string().contains("pw-s3cret"), "{err}");
 }
+
+#[tokio::test]
+async fn response_and_decode_error_show_the_url_as_sent() {
+    let api = api().await;
+    let client = Client::builder(api.url())
+        .auth(ApiKey::query("api_key", "demo-key"))
+        .build()
+        .unwrap();
+    let response = client.get("query-key/items/7").send().await.unwrap();
+    assert!(
+        response
+            .redacted_url()
+            .ends_with("/query-key/items/7?api_key=[redacted]"),
+        "{}",
+        response.redacted_url()
+    );
+    let err = client
+        .get("bad-json")
+        .send()
+        .await
+        .unwrap()
+        .json::<Item>()
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("bad-json?api_key=[redacted]"),
+        "{err}"
+    );
+}

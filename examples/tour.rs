@@ -1,0 +1,244 @@
+//! A guided tour of `authed`: `cargo run --example tour`.
+//!
+//! Everything runs offline. Two in-process demo servers on 127.0.0.1 play "the API" and
+//! "another origin" (same host, different port, so a different origin). Every line the tour
+//! prints goes through `say!`, which also keeps a transcript; the tour ends by checking that no
+//! secret made it into the transcript, so it doubles as a smoke test.
+
+#[path = "../tests/support/demo_api.rs"]
+mod demo_api;
+
+use std::{
+    borrow::Cow,
+    io::Write,
+    sync::{Arc, Mutex},
+};
+
+use authed::{
+    AuditEvent, Client, Endpoint, Error,
+    auth::{ApiKey, Basic, Bearer},
+    http::{Method, StatusCode},
+};
+use base64::{Engine as _, engine::general_purpose::STANDARD};
+use demo_api::{DemoApi, DemoConfig};
+use serde::Deserialize;
+use tracing_subscriber::{
+    filter::{LevelFilter, Targets},
+    layer::SubscriberExt as _,
+    util::SubscriberInitExt as _,
+};
+
+/// `println!` that also appends the line to the transcript `$t` (a `&mut String`).
+macro_rules! say {
+    ($t:expr, $($fmt:tt)+) => {{
+        let line = format!($($fmt)+);
+        println!("{line}");
+        $t.push_str(&line);
+        $t.push('\n');
+    }};
+}
+
+/// `tracing` output goes to stdout, and a copy is kept for the final secret check.
+#[derive(Clone, Default)]
+struct Tee(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Tee {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        std::io::stdout().write_all(buf)?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stdout().flush()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[allow(dead_code)] // the fields are read through Debug
+struct Item {
+    id: u64,
+    name: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Me {
+    user: String,
+}
+
+/// A typed endpoint: `GET items/{id}`, answered by an `Item`.
+struct GetItem {
+    id: String,
+}
+
+impl Endpoint for GetItem {
+    type Output = Item;
+    fn method(&self) -> Method {
+        Method::GET
+    }
+    fn path(&self) -> Cow<'_, str> {
+        // `path!` percent-encodes each argument into exactly one path segment.
+        authed::path!("items/{}", self.id).into()
+    }
+}
+
+/// One line of the audit trail. Every field is safe to log: the URL is redacted, and the
+/// credential is a label ("bearer", "api-key header X-API-Key"), never a value.
+fn audit_line(e: &AuditEvent) -> String {
+    let status = e.status.map_or("-".into(), |s| s.as_u16().to_string());
+    format!(
+        "{} {} -> {status}, {} attempt(s), {:.1?}, credential: {}, {}",
+        e.method,
+        e.url,
+        e.attempts,
+        e.elapsed,
+        e.credential,
+        e.outcome.as_str()
+    )
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Every finished request is also a `tracing` event (target `authed::audit`, level INFO).
+    // Show just those: they are the `INFO authed::audit: request finished ...` lines below.
+    let traced = Tee::default();
+    let writer = traced.clone();
+    tracing_subscriber::fmt()
+        .without_time()
+        .with_writer(move || writer.clone())
+        .finish()
+        .with(Targets::new().with_target(authed::audit::TARGET, LevelFilter::INFO))
+        .init();
+
+    let t = &mut String::new(); // the transcript
+    // One set of secrets: user "ada", password "correct horse", key "demo-key", token "demo-token".
+    let cfg = DemoConfig::default();
+    let (user, password) = (cfg.basic_user.as_str(), cfg.basic_password.as_str());
+    let (key, token) = (cfg.api_key.as_str(), cfg.bearer_token.as_str());
+    let api = DemoApi::start(cfg.clone()).await?;
+    let other = DemoApi::start(cfg.clone()).await?;
+    say!(t, "The API: {}, another origin: {}", api.url(), other.url());
+
+    // Every client below talks to `api` and records its audit events in `audit` (section 8).
+    let audit: Arc<Mutex<Vec<AuditEvent>>> = Arc::default();
+    let client = || {
+        let audit = Arc::clone(&audit);
+        Client::builder(api.url()).on_audit(move |e| audit.lock().unwrap().push(e.clone()))
+    };
+
+    say!(t, "\n== 1. HTTP Basic ==");
+    let basic = client().auth(Basic::new(user, password)).build()?;
+    let me: Me = basic.get("basic/whoami").send().await?.json().await?;
+    say!(t, "GET basic/whoami -> signed in as {:?}", me.user);
+    // A non-2xx answer is a typed error: status, redacted URL, request id, body excerpt.
+    let wrong = client().auth(Basic::new(user, "not it")).build()?;
+    let err = wrong.get("basic/whoami").send().await.expect_err("401");
+    say!(t, "with a wrong password -> {err}");
+    say!(t, "  err.status() = {:?}", err.status());
+    if let Error::Status(status) = &err {
+        say!(t, "  the server's challenge: {:?}", status.www_authenticate);
+    }
+
+    say!(t, "\n== 2. API key in a header ==");
+    let keyed = client().auth(ApiKey::header("X-API-Key", key)).build()?;
+    let item: Item = keyed.get("header-key/items/7").send().await?.json().await?;
+    say!(t, "GET header-key/items/7 -> {item:?}");
+
+    say!(t, "\n== 3. API key in a query parameter ==");
+    let queried = client().auth(ApiKey::query("api_key", key)).build()?;
+    let response = queried.get("query-key/items/7").send().await?;
+    let item: Item = response.json().await?;
+    say!(t, "GET query-key/items/7 -> {item:?}");
+    // The key is in the URL, so every text about the request redacts it.
+    let err = queried.get("query-key/items/nope").send().await;
+    let err = err.expect_err("404");
+    say!(t, "GET query-key/items/nope -> {err}");
+    assert!(err.to_string().contains("api_key=[redacted]"), "{err}");
+
+    say!(t, "\n== 4. Bearer token, and several schemes at once ==");
+    let bearer = client().auth(Bearer::new(token)).build()?;
+    let me: Me = bearer.get("bearer/me").send().await?.json().await?;
+    say!(t, "GET bearer/me -> {:?}", me.user);
+    let both = client()
+        .auth(ApiKey::header("X-API-Key", key)) // applied in order, all on every request
+        .auth(Bearer::new(token))
+        .build()?;
+    let me: Me = both.get("both/me").send().await?.json().await?;
+    say!(t, "GET both/me with X-API-Key + Bearer -> {:?}", me.user);
+
+    say!(t, "\n== 5. A typed endpoint ==");
+    let item = bearer.call(&GetItem { id: "7".into() }).await?;
+    say!(t, "bearer.call(&GetItem {{ id: \"7\" }}) -> {item:?}");
+    // An id that tries to climb out of items/ stays one segment: it cannot change the path.
+    let id = "../basic/whoami";
+    let path = GetItem { id: id.into() }.path().into_owned();
+    say!(t, "GetItem {{ id: {id:?} }} has the path {path:?}");
+    let err = bearer.call(&GetItem { id: id.into() }).await;
+    let err = err.expect_err("404 from items/");
+    assert_eq!(err.status(), Some(StatusCode::NOT_FOUND), "{err}");
+    say!(t, "  -> {err}");
+    say!(t, "  err.request_id() = {:?}", err.request_id());
+    let received = api.requests().pop().ok_or("the API received nothing")?.path;
+    say!(t, "  the API received the path {received:?}");
+
+    say!(t, "\n== 6. A body that does not decode ==");
+    let response = bearer.get("bad-json").send().await?;
+    let err = response.json::<Item>().await.expect_err("id is a string");
+    say!(t, "GET bad-json as Item -> {err}");
+    if let Error::Decode(decode) = &err {
+        say!(t, "  the field that failed: `{}`", decode.path);
+    }
+
+    say!(t, "\n== 7. A redirect to another origin ==");
+    let all = client()
+        .auth(Bearer::new(token))
+        .auth(ApiKey::header("X-API-Key", key))
+        .auth(ApiKey::query("api_key", key))
+        .build()?;
+    // `query` percent-encodes: /redirect?status=307&to=http%3A%2F%2F127.0.0.1%3A...%2Fecho
+    let to = format!("{}echo", other.url());
+    let redirect = all.get("redirect").query(&[("status", "307"), ("to", &to)]);
+    let response = redirect.send().await?;
+    say!(t, "followed the 307 to {}", response.redacted_url());
+    // Which credentials each server received (present or absent: never print the values).
+    let seen = |r: &demo_api::RecordedRequest| {
+        let has = |found: bool| if found { "present" } else { "absent" };
+        let query = r.query.as_deref().unwrap_or_default();
+        format!(
+            "authorization {}, x-api-key {}, api_key query {}",
+            has(r.header("authorization").is_some()),
+            has(r.header("x-api-key").is_some()),
+            has(query.contains("api_key")),
+        )
+    };
+    let first = api.requests().pop().ok_or("the API received nothing")?;
+    say!(t, "  the API got:          {}", seen(&first));
+    let got = other.requests().pop().ok_or("other origin got nothing")?;
+    say!(t, "  the other origin got: {}", seen(&got));
+    let raw = got.raw();
+    if got.header("authorization").is_some()
+        || got.header("x-api-key").is_some()
+        || raw.contains("api_key")
+        || raw.contains(key)
+        || raw.contains(token)
+    {
+        return Err("a credential crossed the redirect to another origin".into());
+    }
+
+    say!(t, "\n== 8. The audit trail (ClientBuilder::on_audit) ==");
+    for event in audit.lock().unwrap().iter() {
+        say!(t, "{}", audit_line(event));
+    }
+
+    // The final check: nothing printed, by `say!` or by `tracing`, held a secret. Basic sends
+    // base64("ada:correct horse"), so look for that spelling too.
+    let printed = format!("{t}{}", String::from_utf8_lossy(&traced.0.lock().unwrap()));
+    let basic_header = STANDARD.encode(format!("{user}:{password}"));
+    for secret in [password, key, token, &basic_header] {
+        assert!(!printed.contains(secret), "a secret appeared in the output");
+    }
+    say!(t, "\n== Done ==");
+    say!(t, "no secret appeared in this transcript");
+
+    // Later issues extend the tour: retries and rate limits, OAuth 2.0, the OS keyring.
+    Ok(())
+}
