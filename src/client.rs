@@ -19,8 +19,9 @@
 
 use std::{
     borrow::Cow,
+    collections::HashMap,
     fmt,
-    sync::Arc,
+    sync::{Arc, Mutex},
     time::{Duration, SystemTime},
 };
 
@@ -38,11 +39,13 @@ use crate::{
     auth::{AuthRequest, Authenticate},
     endpoint::Endpoint,
     error::{
-        DecodeError, Error, RedirectError, RedirectKind, RequestInfo, Result, StatusError,
-        TransportError, TransportKind,
+        DecodeError, Error, RateLimitedError, RedirectError, RedirectKind, RequestInfo, Result,
+        StatusError, TransportError, TransportKind,
     },
     path::BaseUrl,
+    ratelimit::{self, Gate, RateLimitState},
     redact::{self, Redactor, Sensitive},
+    retry::{self, Budget, Delays, RetryPolicy, RetryReason, RetryStop},
 };
 
 /// Redirect hops followed before giving up (browsers and reqwest use 10 or more; 10 is enough
@@ -110,6 +113,25 @@ struct Inner {
     max_redirects: usize,
     sensitive: Arc<Sensitive>,
     audit: Option<AuditHook>,
+    retry: RetryPolicy,
+    idempotency_keys: bool,
+    origins: Mutex<HashMap<Origin, Arc<OriginState>>>,
+}
+
+/// What the client keeps per origin, shared by all its clones: the pacing gate and the retry
+/// budget.
+#[derive(Debug, Default)]
+struct OriginState {
+    gate: Gate,
+    budget: Budget,
+}
+
+impl Inner {
+    fn origin(&self, url: &Url) -> Arc<OriginState> {
+        let origin = url.origin();
+        let mut map = self.origins.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(origin).or_default().clone()
+    }
 }
 
 impl fmt::Debug for Client {
@@ -132,6 +154,7 @@ impl fmt::Debug for Client {
             .field("timeout", &i.timeout)
             .field("deadline", &i.deadline)
             .field("max_redirects", &i.max_redirects)
+            .field("retry", &i.retry)
             .finish_non_exhaustive()
     }
 }
@@ -193,6 +216,15 @@ impl Client {
         endpoint.configure(request).send().await?.json().await
     }
 
+    /// The rate-limit state last reported by `origin` (an origin such as
+    /// `https://api.example.com`, or any URL on it), with its reset counted down to now.
+    /// `None` before the origin has sent any rate-limit header, or for an invalid URL.
+    pub fn rate_limit(&self, origin: &str) -> Option<RateLimitState> {
+        let url = Url::parse(origin).ok()?;
+        let map = self.inner.origins.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&url.origin())?.gate.snapshot(Instant::now())
+    }
+
     /// `Some(true)` when credentials may be sent to `url`, `Some(false)` when they must not be,
     /// an error when they would be sent over plain http to a host that is not loopback.
     fn credentials_allowed(&self, url: &Url) -> Result<bool> {
@@ -241,6 +273,8 @@ pub struct ClientBuilder {
     reqwest: Option<reqwest::Client>,
     sensitive: Sensitive,
     audit: Option<AuditHook>,
+    retry: RetryPolicy,
+    idempotency_keys: bool,
     errors: Vec<Error>,
 }
 
@@ -277,6 +311,8 @@ impl ClientBuilder {
             reqwest: None,
             sensitive: Sensitive::builtin(),
             audit: None,
+            retry: RetryPolicy::default(),
+            idempotency_keys: false,
             errors: Vec::new(),
         }
     }
@@ -399,6 +435,22 @@ impl ClientBuilder {
         self
     }
 
+    /// How failures are retried ([`RetryPolicy::default`]: 3 retries with exponential backoff,
+    /// `Retry-After` obeyed up to 60 s). See [`crate::retry`].
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Gives every POST and PATCH an `Idempotency-Key` (a random UUID, the same on every
+    /// attempt) unless the request has one, so that they can be retried like PUT. Off by
+    /// default: only turn it on for an API that honours the header (Stripe, Adyen, many
+    /// others), or a retried POST may be done twice.
+    pub fn idempotency_keys(mut self, enabled: bool) -> Self {
+        self.idempotency_keys = enabled;
+        self
+    }
+
     /// Calls `hook` with an [`AuditEvent`] when each request finishes (in addition to the
     /// `tracing` event on target `authed::audit`). Keep it quick: it runs on the request's task.
     pub fn on_audit(mut self, hook: impl Fn(&AuditEvent) + Send + Sync + 'static) -> Self {
@@ -495,6 +547,9 @@ impl ClientBuilder {
                 max_redirects: self.max_redirects,
                 sensitive: Arc::new(self.sensitive),
                 audit: self.audit,
+                retry: self.retry,
+                idempotency_keys: self.idempotency_keys,
+                origins: Mutex::default(),
             }),
         })
     }
@@ -521,6 +576,7 @@ pub struct RequestBuilder {
     auth: Option<AuthList>,
     timeout: Option<Option<Duration>>,
     deadline: Option<Duration>,
+    retry: Option<RetryPolicy>,
 }
 
 impl fmt::Debug for RequestBuilder {
@@ -563,6 +619,7 @@ impl RequestBuilder {
             auth: None,
             timeout: None,
             deadline: None,
+            retry: None,
         }
     }
 
@@ -680,11 +737,27 @@ impl RequestBuilder {
         self
     }
 
-    /// Sends the request, follows redirects, and returns a success response.
+    /// The retry policy for this request, instead of the client's.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
+        self
+    }
+
+    /// Sets the `Idempotency-Key` header, which lets a POST or PATCH be retried like a PUT:
+    /// the server recognises a repeat and does the work once.
+    pub fn idempotency_key(self, key: impl AsRef<str>) -> Self {
+        self.header(IDEMPOTENCY_KEY, key.as_ref())
+    }
+
+    /// Sends the request, follows redirects, retries what may be retried, and returns a
+    /// success response.
     ///
     /// # Errors
     ///
-    /// - [`Error::Status`] for a non-2xx answer, with a scrubbed body excerpt and request id;
+    /// - [`Error::Status`] for a non-2xx answer (after any retries), with a scrubbed body
+    ///   excerpt, the request id, and the attempts made and time waited;
+    /// - [`Error::RateLimited`] when the server asked for a longer wait than
+    ///   [`RetryPolicy::max_retry_after`];
     /// - [`Error::Transport`] when the exchange failed (the URL is redacted);
     /// - [`Error::Redirect`] for a redirect loop, a bad `Location`, or a stream that a 307/308
     ///   needed again;
@@ -695,6 +768,8 @@ impl RequestBuilder {
     pub async fn send(self) -> Result<Response> {
         let client = self.client.clone();
         let inner = &client.inner;
+        let deadline = self.deadline.or(inner.deadline);
+        let started = Instant::now();
         let mut progress = Progress {
             method: self.method.clone(),
             url: self.url.as_ref().ok().cloned(),
@@ -702,9 +777,12 @@ impl RequestBuilder {
             attempts: 0,
             status: None,
             credential: Cow::Borrowed("none"),
-            started: Instant::now(),
+            started,
+            deadline_at: deadline.and_then(|d| started.checked_add(d)),
+            waited: Duration::ZERO,
+            retry_stop: None,
         };
-        let result = match self.deadline.or(inner.deadline) {
+        let result = match deadline {
             None => self.run(&mut progress).await,
             Some(deadline) => match tokio::time::timeout(deadline, self.run(&mut progress)).await {
                 Ok(result) => result,
@@ -718,7 +796,7 @@ impl RequestBuilder {
         result
     }
 
-    /// The send loop.
+    /// The send loop: one pass per attempt (a redirect hop or a retry).
     async fn run(mut self, progress: &mut Progress) -> Result<Response> {
         let client = self.client.clone();
         let inner = &*client.inner;
@@ -726,27 +804,66 @@ impl RequestBuilder {
         let mut method = self.method;
         let auth = self.auth.take().unwrap_or_else(|| inner.auth.clone());
         let timeout = self.timeout.unwrap_or(inner.timeout);
+        let policy = self.retry.take().unwrap_or_else(|| inner.retry.clone());
         let mut headers = inner.default_headers.clone();
         for (name, value) in self.headers.drain().filter_map(|(n, v)| Some((n?, v))) {
             headers.insert(name, value);
         }
+        if inner.idempotency_keys
+            && (method == Method::POST || method == Method::PATCH)
+            && !headers.contains_key(IDEMPOTENCY_KEY)
+        {
+            // One key for every attempt of this call, so the server can tell a retry.
+            let key = uuid::Uuid::new_v4().hyphenated().to_string();
+            headers.insert(
+                IDEMPOTENCY_KEY,
+                HeaderValue::from_str(&key).expect("a UUID is a valid header value"),
+            );
+        }
         let mut body = self.body;
+        let mut retries = Retries::new(policy);
         let mut hops = 0;
         loop {
+            let origin = inner.origin(&url);
             let mut hop_url = url.clone();
             let mut hop_headers = headers.clone();
             progress.method = method.clone();
-            let carries_manual = hop_headers.keys().any(|n| progress.redactor.is_header(n));
-            if (!auth.is_empty() || carries_manual) && !client.credentials_allowed(&url)? {
-                // Another origin: no scheme is asked, and credentials set by hand stay home.
-                let names: Vec<HeaderName> = hop_headers
-                    .keys()
-                    .filter(|n| progress.redactor.is_header(n))
-                    .cloned()
-                    .collect();
-                for name in names {
-                    hop_headers.remove(name);
+
+            // Pace: wait for the origin's gate (a 429's delay, a spent quota).
+            let now = Instant::now();
+            let depart = origin.gate.reserve(now);
+            if depart > now {
+                let wait = depart - now;
+                if wait > retries.policy.max_retry_after {
+                    origin.gate.abandon();
+                    return Err(Error::RateLimited(Box::new(RateLimitedError {
+                        request: progress.info(),
+                        status: None,
+                        retry_after: wait,
+                        source: None,
+                        rate_limit: origin.gate.snapshot(now),
+                    })));
                 }
+                tracing::debug!(target: "authed::ratelimit", wait_ms = millis(wait), "pacing for the origin's rate limit");
+                progress.waited += wait;
+                tokio::time::sleep_until(depart).await;
+            }
+
+            let carries_manual = hop_headers.keys().any(|n| progress.redactor.is_header(n));
+            let allowed = if auth.is_empty() && !carries_manual {
+                true
+            } else {
+                match client.credentials_allowed(&url) {
+                    Ok(allowed) => allowed,
+                    Err(e) => {
+                        origin.gate.abandon();
+                        return Err(e);
+                    }
+                }
+            };
+            if !allowed {
+                // Another origin: no scheme is asked, and credentials set by hand stay home.
+                strip_credential_headers(&mut hop_headers, &progress.redactor);
                 progress.credential = Cow::Borrowed("withheld");
             } else if !auth.is_empty() {
                 let body_bytes = match &body {
@@ -761,7 +878,10 @@ impl RequestBuilder {
                         body_bytes,
                         &mut progress.redactor,
                     );
-                    a.authenticate(&mut request).await?;
+                    if let Err(e) = a.authenticate(&mut request).await {
+                        origin.gate.abandon();
+                        return Err(e);
+                    }
                 }
                 progress.credential = if Arc::ptr_eq(&auth, &inner.auth) {
                     Cow::Owned(inner.auth_label.clone())
@@ -790,6 +910,7 @@ impl RequestBuilder {
                 Body::Stream(s) => match s.take() {
                     Some(stream) => *request.body_mut() = Some(stream),
                     None => {
+                        origin.gate.abandon();
                         return Err(redirect_error(
                             progress,
                             progress.status.unwrap_or(StatusCode::TEMPORARY_REDIRECT),
@@ -806,13 +927,49 @@ impl RequestBuilder {
                 attempt = progress.attempts,
                 "sending"
             );
-            let response = inner
-                .http
-                .execute(request)
-                .await
-                .map_err(|e| transport_error(progress, e))?;
+            let replay_safe =
+                retry::is_idempotent(&method) || headers.contains_key(IDEMPOTENCY_KEY);
+            let response = match inner.http.execute(request).await {
+                Ok(response) => response,
+                Err(e) => {
+                    origin.gate.abandon();
+                    let reason = match transport_kind(&e) {
+                        TransportKind::Connect if retry::is_tls_failure(&e) => None,
+                        TransportKind::Connect => Some(RetryReason::Connect),
+                        TransportKind::Timeout => Some(RetryReason::Timeout),
+                        TransportKind::Request | TransportKind::Body => Some(RetryReason::Dropped),
+                    };
+                    if let Some(reason) = reason
+                        && retry::transport_is_retryable(reason, replay_safe)
+                    {
+                        match retries.plan(reason, None, &body, &origin, progress) {
+                            Ok(wait) => {
+                                tokio::time::sleep(wait).await;
+                                continue;
+                            }
+                            Err(stop) => progress.retry_stop = Some(stop),
+                        }
+                    }
+                    return Err(transport_error(progress, e));
+                }
+            };
             let status = response.status();
             progress.status = Some(status);
+            let now = Instant::now();
+            let wall = SystemTime::now();
+            let asks_delay = status == StatusCode::TOO_MANY_REQUESTS
+                || status == StatusCode::SERVICE_UNAVAILABLE
+                || status.is_redirection();
+            let server_delay = if asks_delay {
+                ratelimit::server_delay(response.headers(), wall)
+            } else {
+                None
+            };
+            let state = RateLimitState::from_headers(response.headers(), wall);
+            let block = server_delay
+                .filter(|_| !status.is_redirection())
+                .map(|(d, _)| d);
+            origin.gate.observe(state, block, now);
             if inner.supplied_reqwest && Some(response.url()) != progress.url.as_ref() {
                 return Err(redirect_error(
                     progress,
@@ -825,65 +982,35 @@ impl RequestBuilder {
                 status = status.as_u16(),
                 "response"
             );
+            if let Some((delay, source)) = server_delay
+                && delay > retries.policy.max_retry_after
+                && (status.is_redirection()
+                    || retry::status_is_retryable(status, response.headers(), replay_safe))
+            {
+                return Err(Error::RateLimited(Box::new(RateLimitedError {
+                    request: progress.info(),
+                    status: Some(status),
+                    retry_after: delay,
+                    source: Some(source),
+                    rate_limit: origin.gate.snapshot(now),
+                })));
+            }
 
             if is_followed_redirect(status) && inner.max_redirects > 0 {
                 hops += 1;
                 if hops > inner.max_redirects {
                     return Err(redirect_error(progress, status, RedirectKind::TooMany));
                 }
-                let location = match response.headers().get(LOCATION) {
-                    None => {
-                        return Err(redirect_error(
-                            progress,
-                            status,
-                            RedirectKind::MissingLocation,
-                        ));
-                    }
-                    Some(l) => l,
+                let next = match next_hop(&url, &response, &mut method, &mut body, &mut headers) {
+                    Ok(next) => next,
+                    Err(kind) => return Err(redirect_error(progress, status, kind)),
                 };
-                let next = location
-                    .to_str()
-                    .ok()
-                    .and_then(|l| url.join(l).ok())
-                    .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
-                let Some(mut next) = next else {
-                    return Err(redirect_error(
-                        progress,
-                        status,
-                        RedirectKind::InvalidLocation,
-                    ));
-                };
-                next.set_fragment(None);
-                if matches!(
-                    status,
-                    StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND | StatusCode::SEE_OTHER
-                ) {
-                    if method != Method::HEAD {
-                        method = Method::GET;
-                    }
-                    body = Body::Empty;
-                    headers.remove(CONTENT_TYPE);
-                    headers.remove(CONTENT_LENGTH);
-                } else if matches!(body, Body::Stream(None)) {
-                    return Err(redirect_error(
-                        progress,
-                        status,
-                        RedirectKind::BodyNotReplayable,
-                    ));
-                }
+                let mut next = next;
                 if next.origin() != url.origin() {
                     // Leaving the origin: credentials set by the caller stay behind for good,
                     // and so does any credential value the server copied into the Location.
-                    let redactor = &progress.redactor;
-                    let names: Vec<HeaderName> = headers
-                        .keys()
-                        .filter(|n| redactor.is_header(n))
-                        .cloned()
-                        .collect();
-                    for name in names {
-                        headers.remove(name);
-                    }
-                    strip_credential_query(&mut next, redactor);
+                    strip_credential_headers(&mut headers, &progress.redactor);
+                    strip_credential_query(&mut next, &progress.redactor);
                 }
                 tracing::debug!(
                     target: "authed::client",
@@ -892,10 +1019,15 @@ impl RequestBuilder {
                     "following redirect"
                 );
                 drop(response);
+                if let Some((delay, _)) = server_delay {
+                    progress.waited += delay;
+                    tokio::time::sleep(delay).await;
+                }
                 url = next;
                 continue;
             }
             if status.is_success() {
+                retries.succeeded(&origin);
                 return Ok(Response {
                     inner: response,
                     method,
@@ -907,8 +1039,166 @@ impl RequestBuilder {
                     started: progress.started,
                 });
             }
+            if retry::status_is_retryable(status, response.headers(), replay_safe) {
+                let server = server_delay.map(|(d, _)| d);
+                match retries.plan(
+                    RetryReason::Status(status),
+                    server,
+                    &body,
+                    &origin,
+                    progress,
+                ) {
+                    Ok(wait) => {
+                        drop(response);
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    Err(stop) => progress.retry_stop = Some(stop),
+                }
+            }
             return Err(status_error(progress, response).await);
         }
+    }
+}
+
+/// The header a caller (or [`ClientBuilder::idempotency_keys`]) sets to make a POST safe to
+/// retry.
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The retry state of one call: the policy, its backoff delays, and what it has spent.
+struct Retries {
+    policy: RetryPolicy,
+    delays: Option<Delays>,
+    made: u32,
+    spent: u32,
+}
+
+impl Retries {
+    fn new(policy: RetryPolicy) -> Self {
+        Self {
+            policy,
+            delays: None,
+            made: 0,
+            spent: 0,
+        }
+    }
+
+    /// Decides whether to retry and how long to wait first: `max(server, backoff)`, within the
+    /// retry limit, the time budget, the deadline and the origin's retry budget.
+    fn plan(
+        &mut self,
+        reason: RetryReason,
+        server: Option<Duration>,
+        body: &Body,
+        origin: &OriginState,
+        progress: &mut Progress,
+    ) -> std::result::Result<Duration, RetryStop> {
+        if self.made >= self.policy.max_retries {
+            return Err(RetryStop::MaxRetries);
+        }
+        if matches!(body, Body::Stream(_)) {
+            return Err(RetryStop::BodyNotReplayable);
+        }
+        let backoff = self
+            .delays
+            .get_or_insert_with(|| self.policy.backoff())
+            .next();
+        let wait = server.map_or(backoff, |s| s.max(backoff));
+        let now = Instant::now();
+        let resume = now.checked_add(wait);
+        let past_budget = self
+            .policy
+            .max_elapsed
+            .is_some_and(|budget| now.duration_since(progress.started) + wait > budget);
+        let past_deadline = progress
+            .deadline_at
+            .is_some_and(|deadline| resume.is_none_or(|r| r > deadline));
+        if past_budget || past_deadline {
+            return Err(RetryStop::TimeBudget);
+        }
+        let cost = if reason == RetryReason::Timeout {
+            retry::TIMEOUT_RETRY_COST
+        } else {
+            retry::RETRY_COST
+        };
+        if self.policy.budget && !origin.budget.withdraw(cost) {
+            return Err(RetryStop::Budget);
+        }
+        self.made += 1;
+        self.spent += cost;
+        progress.waited += wait;
+        tracing::info!(
+            target: "authed::retry",
+            method = %progress.method,
+            url = %progress.redacted_url(),
+            reason = %reason,
+            retry = self.made,
+            wait_ms = millis(wait),
+            server_asked_ms = server.map(millis),
+            "retrying"
+        );
+        Ok(wait)
+    }
+
+    /// Gives back to the origin's budget: what this call's retries spent, or a little.
+    fn succeeded(&self, origin: &OriginState) {
+        if self.policy.budget {
+            origin.budget.deposit(if self.made == 0 {
+                retry::SUCCESS_REFILL
+            } else {
+                self.spent
+            });
+        }
+    }
+}
+
+/// Where a redirect leads, with the method and body adjusted for its status.
+fn next_hop(
+    url: &Url,
+    response: &reqwest::Response,
+    method: &mut Method,
+    body: &mut Body,
+    headers: &mut HeaderMap,
+) -> std::result::Result<Url, RedirectKind> {
+    let location = response
+        .headers()
+        .get(LOCATION)
+        .ok_or(RedirectKind::MissingLocation)?;
+    let mut next = location
+        .to_str()
+        .ok()
+        .and_then(|l| url.join(l).ok())
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        .ok_or(RedirectKind::InvalidLocation)?;
+    next.set_fragment(None);
+    if matches!(
+        response.status(),
+        StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND | StatusCode::SEE_OTHER
+    ) {
+        if *method != Method::HEAD {
+            *method = Method::GET;
+        }
+        *body = Body::Empty;
+        headers.remove(CONTENT_TYPE);
+        headers.remove(CONTENT_LENGTH);
+    } else if matches!(body, Body::Stream(None)) {
+        return Err(RedirectKind::BodyNotReplayable);
+    }
+    Ok(next)
+}
+
+fn strip_credential_headers(headers: &mut HeaderMap, redactor: &Redactor) {
+    let names: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| redactor.is_header(n))
+        .cloned()
+        .collect();
+    for name in names {
+        headers.remove(name);
     }
 }
 
@@ -963,6 +1253,9 @@ struct Progress {
     status: Option<StatusCode>,
     credential: Cow<'static, str>,
     started: Instant,
+    deadline_at: Option<Instant>,
+    waited: Duration,
+    retry_stop: Option<RetryStop>,
 }
 
 impl Progress {
@@ -978,6 +1271,9 @@ impl Progress {
             url: self.redacted_url(),
             attempts: self.attempts,
             elapsed: self.started.elapsed(),
+            waited: self.waited,
+            last_status: self.status,
+            retry_stop: self.retry_stop,
         }
     }
 
@@ -1005,8 +1301,8 @@ impl Progress {
     }
 }
 
-fn transport_error(progress: &Progress, error: reqwest::Error) -> Error {
-    let kind = if error.is_connect() {
+fn transport_kind(error: &reqwest::Error) -> TransportKind {
+    if error.is_connect() {
         TransportKind::Connect
     } else if error.is_timeout() {
         TransportKind::Timeout
@@ -1014,10 +1310,13 @@ fn transport_error(progress: &Progress, error: reqwest::Error) -> Error {
         TransportKind::Body
     } else {
         TransportKind::Request
-    };
+    }
+}
+
+fn transport_error(progress: &Progress, error: reqwest::Error) -> Error {
     Error::Transport(Box::new(TransportError {
         request: progress.info(),
-        kind,
+        kind: transport_kind(&error),
         source: error.without_url(),
     }))
 }
@@ -1119,6 +1418,9 @@ impl Response {
             url: self.redacted_url(),
             attempts: self.attempts,
             elapsed: self.started.elapsed(),
+            waited: Duration::ZERO,
+            last_status: Some(self.inner.status()),
+            retry_stop: None,
         }
     }
 

@@ -10,6 +10,11 @@ use std::{error::Error as StdError, fmt, time::Duration};
 
 use http::{Method, StatusCode};
 
+use crate::{
+    ratelimit::{DelaySource, RateLimitState},
+    retry::RetryStop,
+};
+
 /// A `Result` whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -40,6 +45,10 @@ pub enum Error {
     Redirect(Box<RedirectError>),
     /// The response body was not what the caller asked to decode it into.
     Decode(Box<DecodeError>),
+    /// The server asked the client to wait longer than [`crate::RetryPolicy::max_retry_after`]
+    /// (or pacing for its rate limit would take that long), so the client returned at once
+    /// instead of sleeping. Raised by the client on the server's word.
+    RateLimited(Box<RateLimitedError>),
     /// The request did not finish within its overall deadline (set with
     /// [`crate::ClientBuilder::deadline`] or [`crate::RequestBuilder::deadline`]). Raised by
     /// the client, not the server.
@@ -72,6 +81,12 @@ pub struct RequestInfo {
     pub attempts: u32,
     /// Time from the first attempt to the error.
     pub elapsed: Duration,
+    /// Time spent waiting: retry backoff, server-requested delays and rate-limit pacing.
+    pub waited: Duration,
+    /// The status of the last response, if any arrived (a transport error after a 503, say).
+    pub last_status: Option<StatusCode>,
+    /// Why the client did not retry a failure it could have retried, if that is what happened.
+    pub retry_stop: Option<RetryStop>,
 }
 
 /// A non-success answer from the server.
@@ -148,6 +163,23 @@ pub struct RedirectError {
     pub kind: RedirectKind,
 }
 
+/// A wait the client refused to sit through.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct RateLimitedError {
+    /// The request.
+    pub request: RequestInfo,
+    /// The status that asked for the wait (429, 503, a 3xx), or `None` when the wait came from
+    /// pacing: an earlier answer had blocked the origin or reported its quota spent.
+    pub status: Option<StatusCode>,
+    /// How long the server asked to wait.
+    pub retry_after: Duration,
+    /// Which header said so, when a response did.
+    pub source: Option<DelaySource>,
+    /// The origin's rate-limit state as last reported, if any.
+    pub rate_limit: Option<RateLimitState>,
+}
+
 /// A response body that did not decode into the requested type.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -202,6 +234,7 @@ impl Error {
             Self::Transport(e) => Some(&e.request),
             Self::Redirect(e) => Some(&e.request),
             Self::Decode(e) => Some(&e.request),
+            Self::RateLimited(e) => Some(&e.request),
             Self::Deadline { request, .. } => Some(request),
             Self::Config { .. } | Self::InvalidUrl { .. } | Self::Auth { .. } => None,
         }
@@ -212,8 +245,22 @@ impl Error {
         match self {
             Self::Status(e) => Some(e.status),
             Self::Redirect(e) => Some(e.status),
+            Self::RateLimited(e) => e.status,
             _ => None,
         }
+    }
+
+    /// For [`Error::RateLimited`]: how long the server asked to wait.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited(e) => Some(e.retry_after),
+            _ => None,
+        }
+    }
+
+    /// `true` when the client gave up because the server asked for too long a wait.
+    pub fn is_rate_limited(&self) -> bool {
+        matches!(self, Self::RateLimited(_))
     }
 
     /// The request id the server sent with a non-success answer.
@@ -272,9 +319,7 @@ impl fmt::Display for Error {
                 if let Some(id) = &e.request_id {
                     write!(f, " (request id {id})")?;
                 }
-                if e.request.attempts > 1 {
-                    write!(f, " after {} attempts", e.request.attempts)?;
-                }
+                write_retries(f, &e.request)?;
                 if !e.body_excerpt.is_empty() {
                     let more = if e.body_truncated { "..." } else { "" };
                     write!(f, ": {}{more}", e.body_excerpt.trim_end())?;
@@ -289,6 +334,7 @@ impl fmt::Display for Error {
                     TransportKind::Body => "failed to read the response body",
                 };
                 write!(f, "{}: {what}", e.request)?;
+                write_retries(f, &e.request)?;
                 // reqwest's top-level message is generic ("error sending request"); the cause
                 // is further down the chain and carries no URL.
                 let mut cause: Option<&dyn StdError> = e.source.source();
@@ -321,6 +367,20 @@ impl fmt::Display for Error {
                 "{}: response body did not decode at `{}`: {}",
                 e.request, e.path, e.message
             ),
+            Self::RateLimited(e) => {
+                write!(
+                    f,
+                    "{}: the server asked to wait {:?}",
+                    e.request, e.retry_after
+                )?;
+                if let (Some(status), Some(source)) = (e.status, e.source) {
+                    write!(f, " ({status}, {})", source.as_str())?;
+                }
+                write!(
+                    f,
+                    ", longer than the client's max_retry_after; gave up at once (client-side)"
+                )
+            }
             Self::Deadline { request, deadline } => write!(
                 f,
                 "{request}: gave up after the client-side deadline of {deadline:?} ({} attempts)",
@@ -329,6 +389,20 @@ impl fmt::Display for Error {
             Self::Auth { message, .. } => write!(f, "authentication failed: {message}"),
         }
     }
+}
+
+/// " after 3 attempts (waited 1.5s); not retried: ..." where there is something to say.
+fn write_retries(f: &mut fmt::Formatter<'_>, request: &RequestInfo) -> fmt::Result {
+    if request.attempts > 1 {
+        write!(f, " after {} attempts", request.attempts)?;
+        if !request.waited.is_zero() {
+            write!(f, " (waited {:?})", request.waited)?;
+        }
+    }
+    if let Some(stop) = request.retry_stop {
+        write!(f, "; not retried (client-side): {}", stop.as_str())?;
+    }
+    Ok(())
 }
 
 impl StdError for Error {

@@ -50,13 +50,17 @@ pub mod client;
 pub mod endpoint;
 pub mod error;
 pub mod path;
+pub mod ratelimit;
 pub mod redact;
+pub mod retry;
 mod secret;
 
 pub use audit::AuditEvent;
 pub use client::{Client, ClientBuilder, RequestBuilder, Response};
 pub use endpoint::Endpoint;
 pub use error::{Error, Result};
+pub use ratelimit::RateLimitState;
+pub use retry::RetryPolicy;
 pub use secret::Secret;
 
 pub use http;

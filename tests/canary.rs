@@ -57,6 +57,10 @@ fn assert_clean(what: &str, text: &str, forbidden: &[String]) {
     }
 }
 
+fn quick_retries() -> authed::RetryPolicy {
+    authed::RetryPolicy::default().initial_backoff(std::time::Duration::from_millis(1))
+}
+
 #[derive(Debug, serde::Deserialize)]
 #[allow(dead_code)]
 struct QueryAsNumber {
@@ -96,7 +100,8 @@ async fn the_canary_never_escapes() {
     };
 
     let secret = || Secret::from(canary.as_str());
-    let schemes: Vec<(&str, &str, Box<dyn Fn() -> Box<dyn Authenticate> + '_>)> = vec![
+    type MakeAuth<'a> = Box<dyn Fn() -> Box<dyn Authenticate> + 'a>;
+    let schemes: Vec<(&str, &str, MakeAuth<'_>)> = vec![
         (
             "basic",
             "basic/whoami",
@@ -123,7 +128,12 @@ async fn the_canary_never_escapes() {
     let mut errors = 0;
     for (name, ok_path, make) in &schemes {
         shown.push_str(&format!("{:?}\n", make()));
-        let client = Client::builder(home.url()).auth(make()).build().unwrap();
+        // Retries (quick ones) are part of the path: their tracing events count too.
+        let client = Client::builder(home.url())
+            .auth(make())
+            .retry(quick_retries())
+            .build()
+            .unwrap();
         shown.push_str(&format!("{client:?}\n{client:#?}\n"));
         shown.push_str(&format!("{:?}\n", client.get(ok_path)));
 
@@ -165,7 +175,11 @@ async fn the_canary_never_escapes() {
         }
 
         // A refused connection.
-        let dead = Client::builder(&refused).auth(make()).build().unwrap();
+        let dead = Client::builder(&refused)
+            .auth(make())
+            .retry(quick_retries())
+            .build()
+            .unwrap();
         let err = dead.get(ok_path).send().await.unwrap_err();
         assert!(err.is_connect(), "{name}: {err:?}");
         errors += 1;
@@ -199,5 +213,6 @@ async fn the_canary_never_escapes() {
         "the capture saw the audit events:\n{traced}"
     );
     assert!(traced.contains("TRACE") || traced.contains("DEBUG"));
+    assert!(traced.contains("retrying"), "retries were traced too");
     assert_clean("tracing output", &traced, &forbidden);
 }

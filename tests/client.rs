@@ -246,7 +246,10 @@ async fn error_bodies_are_bounded() {
         .respond_with(wiremock::ResponseTemplate::new(500).set_body_string("x".repeat(100_000)))
         .mount(&server)
         .await;
-    let client = Client::builder(server.uri()).build().unwrap();
+    let client = Client::builder(server.uri())
+        .retry(authed::RetryPolicy::never())
+        .build()
+        .unwrap();
     let err = client.get("big").send().await.unwrap_err();
     let Error::Status(status) = &err else {
         panic!("{err:?}")
@@ -316,6 +319,7 @@ async fn refused_connection_is_a_connect_error() {
     };
     let client = Client::builder(format!("http://127.0.0.1:{port}/"))
         .auth(ApiKey::query("api_key", "k3y-v4lue"))
+        .retry(authed::RetryPolicy::never())
         .build()
         .unwrap();
     let err = client.get("x").send().await.unwrap_err();
@@ -332,6 +336,7 @@ async fn per_attempt_timeout_and_overall_deadline() {
     let api = api().await;
     let client = Client::builder(api.url())
         .timeout(Duration::from_millis(100))
+        .retry(authed::RetryPolicy::never())
         .build()
         .unwrap();
     let err = client.get("slow/2000").send().await.unwrap_err();

@@ -1,0 +1,684 @@
+//! What servers say about their limits, and pacing requests to fit.
+//!
+//! # Parsing
+//!
+//! [`server_delay`] reads how long a server asked us to wait, from the first of these that
+//! parses (the precedence the issue tracker settled on, most specific first):
+//!
+//! 1. `Retry-After` (RFC 9110 §10.2.3): delta-seconds, or an HTTP date in any of the three
+//!    forms (IMF-fixdate, RFC 850, asctime), measured against the response's own `Date` when it
+//!    has one (so a skewed local clock does not matter); a date in the past means "now";
+//! 2. `retry-after-ms` (milliseconds, as sent by Azure and the OpenAI-style SDK servers);
+//! 3. the IETF `RateLimit` fields: draft 8 and later (`RateLimit: "default";r=0;t=30`), draft 7
+//!    (`RateLimit: limit=100, remaining=0, reset=30`), draft 6 (`RateLimit-Reset: 30`);
+//! 4. `X-RateLimit-Reset` / `x-rate-limit-reset`: epoch seconds, epoch milliseconds or delta
+//!    seconds, told apart by size.
+//!
+//! Garbage in any of them means "no hint" (and a `debug` event), never a panic. Every duration
+//! is capped at [`MAX_HINT`] so that arithmetic on it cannot overflow.
+//!
+//! [`RateLimitState::from_headers`] reads limit / remaining / reset / window from the same
+//! families, for pacing and for [`crate::Client::rate_limit`].
+//!
+//! # Pacing
+//!
+//! Each origin has one [`Gate`], shared by all clones of a client. Every request reserves a
+//! departure time from it before it is sent:
+//!
+//! - after a 429 or 503 that named a delay, nothing leaves before that delay has passed;
+//! - while the server reports quota left (minus what is in flight), requests leave at once;
+//! - once it reports none, requests leave one at a time, spaced by the rate the server
+//!   announced (quota / window from `RateLimit-Policy`, else limit / window, else the reset
+//!   time spread over the limit), starting when its window resets.
+//!
+//! Sleeping exactly `Retry-After` in every waiter makes them all wake at the same instant and
+//! collect 429s again; spacing them at the announced rate is what keeps a throttled client at
+//! the server's pace without a herd.
+
+use std::{
+    sync::Mutex,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use http::HeaderMap;
+use tokio::time::Instant;
+
+/// The longest delay any header is believed to ask for (a day). Longer values are capped, so
+/// that `Instant + delay` cannot overflow; anything near it is far beyond any sane
+/// `max_retry_after` and fails fast anyway.
+pub const MAX_HINT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Values of `X-RateLimit-Reset` at or above this are epoch milliseconds (13 digits: any time
+/// after 2001-09-09).
+const EPOCH_MILLIS_FLOOR: u64 = 1_000_000_000_000;
+
+/// Values of `X-RateLimit-Reset` at or above this (and below the millisecond floor) are epoch
+/// seconds (10 digits: any time after 2001-09-09); below it, delta seconds (up to 31 years).
+const EPOCH_SECONDS_FLOOR: u64 = 1_000_000_000;
+
+/// Where a delay came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DelaySource {
+    /// `Retry-After`.
+    RetryAfter,
+    /// `retry-after-ms`.
+    RetryAfterMs,
+    /// An IETF `RateLimit` field (any draft).
+    RateLimit,
+    /// `X-RateLimit-Reset` or `x-rate-limit-reset`.
+    XRateLimitReset,
+}
+
+impl DelaySource {
+    /// The header family, for messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RetryAfter => "Retry-After",
+            Self::RetryAfterMs => "retry-after-ms",
+            Self::RateLimit => "RateLimit",
+            Self::XRateLimitReset => "X-RateLimit-Reset",
+        }
+    }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    let value = headers.get(name)?;
+    match value.to_str() {
+        Ok(v) => Some(v.trim()),
+        Err(_) => {
+            tracing::debug!(target: "authed::ratelimit", header = name, "ignoring a header that is not visible ASCII");
+            None
+        }
+    }
+}
+
+fn capped(d: Duration) -> Duration {
+    d.min(MAX_HINT)
+}
+
+/// Non-negative decimal seconds (`30`, `1.5`), capped at [`MAX_HINT`].
+fn parse_seconds(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if value.is_empty()
+        || !value.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        || value.bytes().filter(|&b| b == b'.').count() > 1
+        || value.starts_with('.')
+    {
+        return None;
+    }
+    let secs: f64 = value.parse().ok()?;
+    if !secs.is_finite() || secs < 0.0 {
+        return None;
+    }
+    Some(capped(
+        Duration::try_from_secs_f64(secs.min(MAX_HINT.as_secs_f64())).ok()?,
+    ))
+}
+
+fn parse_u64(value: &str) -> Option<u64> {
+    let value = value.trim();
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // Saturate rather than fail on absurdly long numbers.
+    Some(value.parse().unwrap_or(u64::MAX))
+}
+
+/// Parses a `Retry-After` value: delta-seconds or an HTTP date (all three RFC 9110 forms).
+/// A date is measured against `date` (the response's `Date` header) when that parses, else
+/// against `now`; a date in the past gives zero.
+pub fn parse_retry_after(value: &str, date: Option<&str>, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        let secs = parse_u64(value)?;
+        return Some(capped(Duration::from_secs(secs.min(MAX_HINT.as_secs()))));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    let reference = date
+        .and_then(|d| httpdate::parse_http_date(d.trim()).ok())
+        .unwrap_or(now);
+    Some(capped(
+        at.duration_since(reference).unwrap_or(Duration::ZERO),
+    ))
+}
+
+/// Parses `retry-after-ms`: non-negative (possibly fractional) milliseconds.
+pub fn parse_retry_after_ms(value: &str) -> Option<Duration> {
+    let ms = parse_seconds(value)?; // same grammar; the unit is milliseconds
+    Some(capped(ms / 1000))
+}
+
+/// Parses an `X-RateLimit-Reset` value into a delay from `now`: epoch milliseconds, epoch
+/// seconds or delta seconds, told apart by size (see the constants above). Fractional delta
+/// seconds are accepted.
+pub fn parse_x_reset(value: &str, now: SystemTime) -> Option<Duration> {
+    if let Some(n) = parse_u64(value) {
+        let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+        let at = if n >= EPOCH_MILLIS_FLOOR {
+            Duration::from_millis(n)
+        } else if n >= EPOCH_SECONDS_FLOOR {
+            Duration::from_secs(n)
+        } else {
+            return Some(capped(Duration::from_secs(n)));
+        };
+        return Some(capped(at.saturating_sub(since_epoch)));
+    }
+    parse_seconds(value)
+}
+
+/// One item of a structured-field list: its key and its `;name=value` parameters.
+#[derive(Debug, Default)]
+struct Item<'a> {
+    key: &'a str,
+    params: Vec<(&'a str, &'a str)>,
+}
+
+impl Item<'_> {
+    fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| *v)
+    }
+}
+
+/// Splits a structured-field list (RFC 9651, the subset the RateLimit drafts use) into items.
+/// Quoted strings may contain `,` and `;`.
+fn parse_list(value: &str) -> Vec<Item<'_>> {
+    split_outside_quotes(value, b',')
+        .into_iter()
+        .filter_map(|member| {
+            let mut parts = split_outside_quotes(member, b';').into_iter();
+            let key = parts.next()?.trim();
+            let params = parts
+                .filter_map(|p| {
+                    let (n, v) = p.split_once('=')?;
+                    Some((n.trim(), v.trim().trim_matches('"')))
+                })
+                .collect();
+            Some(Item {
+                key: key.trim_matches('"'),
+                params,
+            })
+        })
+        .collect()
+}
+
+fn split_outside_quotes(value: &str, sep: u8) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut quoted = false;
+    let mut escaped = false;
+    for (i, b) in value.bytes().enumerate() {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' if quoted => escaped = true,
+            b'"' => quoted = !quoted,
+            _ if b == sep && !quoted => {
+                out.push(&value[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&value[start..]);
+    out
+}
+
+/// The rate-limit state a response announced: any of limit, remaining, reset and window.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RateLimitState {
+    /// Requests allowed per window (the policy's quota, or the `limit` field).
+    pub limit: Option<u64>,
+    /// Requests left in the current window.
+    pub remaining: Option<u64>,
+    /// Time from the response until the window resets (or quota is restored).
+    pub reset: Option<Duration>,
+    /// The window length, when the server announced a policy.
+    pub window: Option<Duration>,
+}
+
+impl RateLimitState {
+    /// Reads the IETF `RateLimit` / `RateLimit-Policy` fields (drafts 6 to 10) and the
+    /// de-facto `X-RateLimit-*` / `X-Rate-Limit-*` headers. IETF fields win where both exist.
+    pub fn from_headers(headers: &HeaderMap, now: SystemTime) -> Self {
+        let mut state = Self::default();
+        // Draft 8+: RateLimit: "name";r=..;t=.. and RateLimit-Policy: "name";q=..;w=..
+        // Draft 7:  RateLimit: limit=.., remaining=.., reset=..; RateLimit-Policy: 100;w=60
+        if let Some(value) = header(headers, "ratelimit") {
+            let items = parse_list(value);
+            let draft7 = items.iter().any(|i| {
+                let k = i.key.split('=').next().unwrap_or("").trim();
+                matches!(k, "limit" | "remaining" | "reset")
+            });
+            if draft7 {
+                for item in &items {
+                    if let Some((k, v)) = item.key.split_once('=') {
+                        match k.trim() {
+                            "limit" => state.limit = parse_u64(v),
+                            "remaining" => state.remaining = parse_u64(v),
+                            "reset" => state.reset = parse_seconds(v),
+                            _ => {}
+                        }
+                    }
+                }
+            } else {
+                // Several policies: the most restrictive one governs.
+                for item in &items {
+                    let r = item.param("r").and_then(parse_u64);
+                    let t = item.param("t").and_then(parse_seconds);
+                    let tighter = match (r, state.remaining) {
+                        (Some(r), Some(cur)) => r < cur,
+                        (Some(_), None) => true,
+                        _ => false,
+                    };
+                    if tighter {
+                        state.remaining = r;
+                        state.reset = t.or(state.reset);
+                    } else if state.reset.is_none() {
+                        state.reset = t;
+                    }
+                }
+            }
+        }
+        if let Some(value) = header(headers, "ratelimit-policy") {
+            let items = parse_list(value);
+            // The policy with the shortest window paces us: it is the one we hit first.
+            let best = items
+                .iter()
+                .filter_map(|i| {
+                    let q = i
+                        .param("q")
+                        .and_then(parse_u64)
+                        .or_else(|| parse_u64(i.key))?;
+                    let w = i.param("w").and_then(parse_seconds)?;
+                    Some((q, w))
+                })
+                .filter(|(q, w)| *q > 0 && !w.is_zero())
+                .min_by_key(|(_, w)| *w);
+            if let Some((q, w)) = best {
+                state.limit = state.limit.or(Some(q));
+                state.window = Some(w);
+            }
+        }
+        // Draft 6: separate fields.
+        state.limit = state
+            .limit
+            .or_else(|| header(headers, "ratelimit-limit").and_then(parse_u64));
+        state.remaining = state
+            .remaining
+            .or_else(|| header(headers, "ratelimit-remaining").and_then(parse_u64));
+        state.reset = state
+            .reset
+            .or_else(|| header(headers, "ratelimit-reset").and_then(parse_seconds));
+        // De-facto X-RateLimit-* (GitHub, Twitter/X, many others).
+        for prefix in ["x-ratelimit-", "x-rate-limit-"] {
+            state.limit = state
+                .limit
+                .or_else(|| header(headers, &format!("{prefix}limit")).and_then(parse_u64));
+            state.remaining = state
+                .remaining
+                .or_else(|| header(headers, &format!("{prefix}remaining")).and_then(parse_u64));
+            state.reset = state.reset.or_else(|| {
+                header(headers, &format!("{prefix}reset")).and_then(|v| parse_x_reset(v, now))
+            });
+        }
+        state
+    }
+
+    /// `true` when no field was found.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// How long the server asked us to wait, by the precedence in the [module docs](self).
+/// Call it only for statuses where a delay is meaningful (429, 503, 3xx): servers such as
+/// Flask-Limiter send `Retry-After` on successes too.
+pub fn server_delay(headers: &HeaderMap, now: SystemTime) -> Option<(Duration, DelaySource)> {
+    if let Some(v) = header(headers, "retry-after") {
+        match parse_retry_after(v, header(headers, "date"), now) {
+            Some(d) => return Some((d, DelaySource::RetryAfter)),
+            None => {
+                tracing::debug!(target: "authed::ratelimit", "ignoring an unparsable Retry-After")
+            }
+        }
+    }
+    if let Some(v) = header(headers, "retry-after-ms") {
+        match parse_retry_after_ms(v) {
+            Some(d) => return Some((d, DelaySource::RetryAfterMs)),
+            None => {
+                tracing::debug!(target: "authed::ratelimit", "ignoring an unparsable retry-after-ms")
+            }
+        }
+    }
+    let ietf = {
+        let mut only_ietf = HeaderMap::new();
+        for name in ["ratelimit", "ratelimit-policy", "ratelimit-reset"] {
+            if let Some(v) = headers.get(name) {
+                only_ietf.insert(name, v.clone());
+            }
+        }
+        RateLimitState::from_headers(&only_ietf, now)
+    };
+    if let Some(reset) = ietf.reset {
+        return Some((reset, DelaySource::RateLimit));
+    }
+    for name in ["x-ratelimit-reset", "x-rate-limit-reset"] {
+        if let Some(d) = header(headers, name).and_then(|v| parse_x_reset(v, now)) {
+            return Some((d, DelaySource::XRateLimitReset));
+        }
+    }
+    None
+}
+
+/// Per-origin pacing state. One per origin, shared by all clones of a client.
+#[derive(Debug, Default)]
+pub(crate) struct Gate {
+    inner: Mutex<GateState>,
+}
+
+#[derive(Debug, Default)]
+struct GateState {
+    /// Nothing leaves before this (set by a 429/503 with a delay).
+    blocked_until: Option<Instant>,
+    /// Quota the server last reported.
+    free: Option<u64>,
+    /// When the server said its window resets.
+    reset_at: Option<Instant>,
+    /// Spacing between departures once the quota is gone.
+    interval: Option<Duration>,
+    /// The next free departure slot when pacing.
+    next_slot: Option<Instant>,
+    /// Requests sent and not yet answered.
+    in_flight: u64,
+    /// The latest state, as reported.
+    last: Option<(RateLimitState, Instant)>,
+}
+
+impl Gate {
+    /// Reserves a departure time for one request and counts it as in flight.
+    pub(crate) fn reserve(&self, now: Instant) -> Instant {
+        let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut at = now;
+        match s.blocked_until {
+            Some(b) if b > at => at = b,
+            Some(_) => s.blocked_until = None,
+            None => {}
+        }
+        if s.reset_at.is_some_and(|reset| reset <= at) {
+            s.reset_at = None;
+        }
+        // Requests in flight may not have been counted by the server yet: assume they will be.
+        let quota_left = s.free.is_none_or(|free| free > s.in_flight);
+        let queue_ahead = s.next_slot.is_some_and(|slot| slot > at);
+        if !quota_left || queue_ahead {
+            if s.free == Some(0)
+                && let Some(reset) = s.reset_at
+            {
+                // Nothing left in this window: wait for it to reset, not for a 429.
+                at = at.max(reset);
+            }
+            if let Some(interval) = s.interval {
+                // Leave one at a time at the announced rate, never as a herd.
+                if let Some(slot) = s.next_slot {
+                    at = at.max(slot);
+                }
+                s.next_slot = at.checked_add(interval);
+            }
+        }
+        s.in_flight += 1;
+        at
+    }
+
+    /// Records what a response said (its rate-limit headers, and a delay on a 429/503).
+    pub(crate) fn observe(&self, state: RateLimitState, block_for: Option<Duration>, now: Instant) {
+        let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        s.in_flight = s.in_flight.saturating_sub(1);
+        if let Some(d) = block_for
+            && let Some(until) = now.checked_add(d)
+        {
+            s.blocked_until = Some(s.blocked_until.map_or(until, |b| b.max(until)));
+        }
+        if state.is_empty() {
+            return;
+        }
+        if let Some(remaining) = state.remaining {
+            s.free = Some(remaining);
+        }
+        s.reset_at = state.reset.and_then(|r| now.checked_add(r));
+        s.interval = match (state.limit, state.window, state.reset, state.remaining) {
+            (Some(q), Some(w), _, _) if q > 0 => Some(w / u32::try_from(q).unwrap_or(u32::MAX)),
+            // No policy: spread what is left over the time to the reset.
+            (_, None, Some(reset), Some(remaining)) if remaining > 0 => {
+                Some(reset / u32::try_from(remaining).unwrap_or(u32::MAX))
+            }
+            (Some(limit), None, Some(reset), _) if limit > 0 => {
+                Some(reset / u32::try_from(limit).unwrap_or(u32::MAX))
+            }
+            _ => s.interval,
+        };
+        s.last = Some((state, now));
+    }
+
+    /// Records a request that got no response.
+    pub(crate) fn abandon(&self) {
+        let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        s.in_flight = s.in_flight.saturating_sub(1);
+    }
+
+    /// The latest state, with its reset counted down to `now`.
+    pub(crate) fn snapshot(&self, now: Instant) -> Option<RateLimitState> {
+        let s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let (state, seen) = s.last.as_ref()?;
+        let mut state = state.clone();
+        let elapsed = now.saturating_duration_since(*seen);
+        state.reset = state.reset.map(|r| r.saturating_sub(elapsed));
+        Some(state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (n, v) in pairs {
+            h.append(*n, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    fn at(s: &str) -> SystemTime {
+        httpdate::parse_http_date(s).unwrap()
+    }
+
+    #[test]
+    fn retry_after_seconds_and_all_three_date_forms() {
+        let now = at("Sun, 06 Nov 1994 08:49:07 GMT");
+        assert_eq!(
+            parse_retry_after("120", None, now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(parse_retry_after(" 0 ", None, now), Some(Duration::ZERO));
+        for form in [
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+        ] {
+            assert_eq!(
+                parse_retry_after(form, None, now),
+                Some(Duration::from_secs(30)),
+                "{form}"
+            );
+        }
+        // Past dates mean now.
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", None, now),
+            Some(Duration::ZERO)
+        );
+        // The response's Date wins over our clock.
+        let skewed = at("Sun, 06 Nov 1994 09:00:00 GMT");
+        assert_eq!(
+            parse_retry_after(
+                "Sun, 06 Nov 1994 08:49:37 GMT",
+                Some("Sun, 06 Nov 1994 08:49:07 GMT"),
+                skewed
+            ),
+            Some(Duration::from_secs(30))
+        );
+        for bad in [
+            "",
+            "-1",
+            "1.5",
+            "soon",
+            "12 34",
+            "Sun, 32 Nov 1994 08:49:37 GMT",
+        ] {
+            assert_eq!(parse_retry_after(bad, None, now), None, "{bad}");
+        }
+        assert_eq!(
+            parse_retry_after("99999999999999999999999", None, now),
+            Some(MAX_HINT)
+        );
+    }
+
+    #[test]
+    fn x_reset_is_told_apart_by_size() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(parse_x_reset("30", now), Some(Duration::from_secs(30)));
+        assert_eq!(
+            parse_x_reset("1700000045", now),
+            Some(Duration::from_secs(45))
+        );
+        assert_eq!(
+            parse_x_reset("1700000001500", now),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(parse_x_reset("1699999999", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_x_reset("1.25", now),
+            Some(Duration::from_millis(1250))
+        );
+        assert_eq!(parse_x_reset("x", now), None);
+    }
+
+    #[test]
+    fn precedence() {
+        let now = SystemTime::now();
+        let h = headers(&[
+            ("retry-after", "7"),
+            ("retry-after-ms", "1500"),
+            ("ratelimit", "\"default\";r=0;t=30"),
+            ("x-ratelimit-reset", "40"),
+        ]);
+        assert_eq!(
+            server_delay(&h, now),
+            Some((Duration::from_secs(7), DelaySource::RetryAfter))
+        );
+        let h = headers(&[("retry-after", "garbage"), ("retry-after-ms", "1500")]);
+        assert_eq!(
+            server_delay(&h, now),
+            Some((Duration::from_millis(1500), DelaySource::RetryAfterMs))
+        );
+        let h = headers(&[
+            ("ratelimit", "\"default\";r=0;t=30"),
+            ("x-ratelimit-reset", "40"),
+        ]);
+        assert_eq!(
+            server_delay(&h, now),
+            Some((Duration::from_secs(30), DelaySource::RateLimit))
+        );
+        let h = headers(&[("ratelimit", "limit=100, remaining=0, reset=12")]);
+        assert_eq!(
+            server_delay(&h, now),
+            Some((Duration::from_secs(12), DelaySource::RateLimit))
+        );
+        let h = headers(&[("ratelimit-reset", "9")]);
+        assert_eq!(
+            server_delay(&h, now),
+            Some((Duration::from_secs(9), DelaySource::RateLimit))
+        );
+        let h = headers(&[("x-rate-limit-reset", "5")]);
+        assert_eq!(
+            server_delay(&h, now),
+            Some((Duration::from_secs(5), DelaySource::XRateLimitReset))
+        );
+        assert_eq!(server_delay(&HeaderMap::new(), now), None);
+    }
+
+    #[test]
+    fn state_from_each_family() {
+        let now = SystemTime::now();
+        let s = RateLimitState::from_headers(
+            &headers(&[
+                ("ratelimit", "\"burst\";r=5;t=1, \"daily\";r=900;t=3600"),
+                (
+                    "ratelimit-policy",
+                    "\"burst\";q=10;w=1, \"daily\";q=1000;w=86400",
+                ),
+            ]),
+            now,
+        );
+        assert_eq!(s.remaining, Some(5));
+        assert_eq!(s.reset, Some(Duration::from_secs(1)));
+        assert_eq!(s.limit, Some(10));
+        assert_eq!(s.window, Some(Duration::from_secs(1)));
+
+        let s = RateLimitState::from_headers(
+            &headers(&[
+                ("ratelimit", "limit=100, remaining=50, reset=30"),
+                ("ratelimit-policy", "100;w=60"),
+            ]),
+            now,
+        );
+        assert_eq!((s.limit, s.remaining), (Some(100), Some(50)));
+        assert_eq!(s.window, Some(Duration::from_secs(60)));
+
+        let s = RateLimitState::from_headers(
+            &headers(&[
+                ("x-ratelimit-limit", "5000"),
+                ("x-ratelimit-remaining", "4999"),
+                ("x-ratelimit-reset", "60"),
+            ]),
+            now,
+        );
+        assert_eq!((s.limit, s.remaining), (Some(5000), Some(4999)));
+        assert_eq!(s.reset, Some(Duration::from_secs(60)));
+        assert!(RateLimitState::from_headers(&headers(&[("ratelimit", ";;,,\"")]), now).is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn gate_blocks_then_paces_at_the_announced_rate() {
+        let gate = Gate::default();
+        let t0 = Instant::now();
+        // Quota left: go at once.
+        assert_eq!(gate.reserve(t0), t0);
+        gate.observe(
+            RateLimitState {
+                limit: Some(10),
+                remaining: Some(0),
+                reset: Some(Duration::from_secs(1)),
+                window: Some(Duration::from_secs(1)),
+            },
+            Some(Duration::from_secs(2)),
+            t0,
+        );
+        // Blocked for 2 s by the 429; then one every 100 ms, however many wait.
+        let slots: Vec<_> = (0..3).map(|_| gate.reserve(t0) - t0).collect();
+        assert_eq!(
+            slots,
+            [
+                Duration::from_secs(2),
+                Duration::from_millis(2100),
+                Duration::from_millis(2200)
+            ]
+        );
+        let snap = gate.snapshot(t0 + Duration::from_millis(400)).unwrap();
+        assert_eq!(snap.reset, Some(Duration::from_millis(600)));
+    }
+}

@@ -1,0 +1,433 @@
+//! [`RetryPolicy`]: when a request is tried again, and how long to wait first.
+//!
+//! # What is retried
+//!
+//! | failure | retried for |
+//! | --- | --- |
+//! | 429 Too Many Requests, 503 Service Unavailable | any method: the server refused before doing the work |
+//! | no connection could be made (nothing was sent) | any method |
+//! | 408, 500, 502, 504, a timeout, a connection dropped mid-response | idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE, TRACE) or a request with an `Idempotency-Key` |
+//! | 501, any other 4xx, TLS and certificate errors | never |
+//!
+//! A server's `x-should-retry: true` or `false` overrides the table (as Stainless-generated
+//! SDKs do). A body that cannot be replayed (a stream) is never retried, and the error says
+//! so.
+//!
+//! # How long to wait
+//!
+//! `max(server delay, backoff)`: never sooner than the server asked
+//! ([`crate::ratelimit::server_delay`], honoured only on 429, 503 and redirects, since some
+//! servers send `Retry-After` on successes too), and never sooner than exponential backoff with
+//! jitter. When the server asks for more than [`RetryPolicy::max_retry_after`], the client does
+//! not sleep: it returns [`crate::Error::RateLimited`] at once.
+//!
+//! The backoff delays come from the `backoff` crate's `ExponentialBackoff`, used only as a
+//! delay generator (its `retry_after` path skips every limit; this module counts attempts and
+//! applies the caps itself). It stays private to this file, so that moving to `backon` or a
+//! hand-written generator changes nothing else.
+//!
+//! # Retry budget
+//!
+//! Each origin has a token bucket shared by every clone of the client (smithy's standard retry
+//! quota): a retry spends [`RETRY_COST`] (a timeout [`TIMEOUT_RETRY_COST`]), a success gives
+//! back what its own retries spent or [`SUCCESS_REFILL`] if it needed none. When the bucket
+//! is empty, failures are returned without a retry, and the error says the client chose not to
+//! retry. A server that fails every request is then hit once per request, not `1 + max_retries`
+//! times.
+
+use std::{sync::Mutex, time::Duration};
+
+use backoff::backoff::Backoff as _;
+use http::{HeaderMap, Method, StatusCode};
+
+/// Default number of retries after the first attempt.
+pub const DEFAULT_MAX_RETRIES: u32 = 3;
+
+/// Default first backoff delay: long enough for a restarting instance, short enough that a
+/// one-off blip costs half a second.
+pub const DEFAULT_INITIAL_BACKOFF: Duration = Duration::from_millis(500);
+
+/// Default ceiling for one backoff delay.
+pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(8);
+
+/// Default longest server-requested delay the client will sleep for. Beyond it the caller
+/// gets [`crate::Error::RateLimited`] at once: an interactive program should not hang for an
+/// hour because a quota is spent.
+pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// Tokens in a full retry budget: 100 retries' worth.
+pub const RETRY_BUDGET_CAPACITY: u32 = 500;
+
+/// What one retry spends.
+pub const RETRY_COST: u32 = 5;
+
+/// What one retry after a timeout spends (timeouts are the most expensive failure to repeat).
+pub const TIMEOUT_RETRY_COST: u32 = 10;
+
+/// What a success that needed no retry gives back.
+pub const SUCCESS_REFILL: u32 = 1;
+
+/// When and how requests are retried. Set one on the builder
+/// ([`crate::ClientBuilder::retry`]) and override it per request
+/// ([`crate::RequestBuilder::retry`]).
+///
+/// ```
+/// use std::time::Duration;
+/// use authed::RetryPolicy;
+///
+/// let patient = RetryPolicy::default()
+///     .max_retries(5)
+///     .max_elapsed(Duration::from_secs(30))
+///     .max_retry_after(Duration::from_secs(120));
+/// let never = RetryPolicy::never();
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[must_use]
+pub struct RetryPolicy {
+    pub(crate) max_retries: u32,
+    pub(crate) initial_backoff: Duration,
+    pub(crate) max_backoff: Duration,
+    pub(crate) multiplier: f64,
+    pub(crate) jitter: f64,
+    pub(crate) max_elapsed: Option<Duration>,
+    pub(crate) max_retry_after: Duration,
+    pub(crate) budget: bool,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: DEFAULT_MAX_RETRIES,
+            initial_backoff: DEFAULT_INITIAL_BACKOFF,
+            max_backoff: DEFAULT_MAX_BACKOFF,
+            multiplier: 2.0,
+            jitter: 0.5,
+            max_elapsed: None,
+            max_retry_after: DEFAULT_MAX_RETRY_AFTER,
+            budget: true,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// No retries at all (rate-limit pacing still applies).
+    pub fn never() -> Self {
+        Self {
+            max_retries: 0,
+            ..Self::default()
+        }
+    }
+
+    /// Retries after the first attempt (default 3).
+    pub fn max_retries(mut self, retries: u32) -> Self {
+        self.max_retries = retries;
+        self
+    }
+
+    /// First backoff delay (default 500 ms); each retry multiplies it by 2, up to
+    /// [`RetryPolicy::max_backoff`].
+    pub fn initial_backoff(mut self, delay: Duration) -> Self {
+        self.initial_backoff = delay;
+        self
+    }
+
+    /// Ceiling for one backoff delay (default 8 s).
+    pub fn max_backoff(mut self, delay: Duration) -> Self {
+        self.max_backoff = delay;
+        self
+    }
+
+    /// Jitter as a fraction of each delay, 0 to 1 (default 0.5: a delay `d` becomes a random
+    /// value in `[d/2, 3d/2]`). 0 turns jitter off, for tests.
+    pub fn jitter(mut self, fraction: f64) -> Self {
+        self.jitter = if fraction.is_finite() {
+            fraction.clamp(0.0, 1.0)
+        } else {
+            0.5
+        };
+        self
+    }
+
+    /// Total time allowed for all attempts and waits of one call (none by default). A retry
+    /// whose wait would pass it is not made.
+    pub fn max_elapsed(mut self, budget: Duration) -> Self {
+        self.max_elapsed = Some(budget);
+        self
+    }
+
+    /// Longest server-requested delay to sleep for (default 60 s); a longer one returns
+    /// [`crate::Error::RateLimited`] at once.
+    pub fn max_retry_after(mut self, limit: Duration) -> Self {
+        self.max_retry_after = limit;
+        self
+    }
+
+    /// Whether retries draw on the per-origin retry budget (default on).
+    pub fn retry_budget(mut self, enabled: bool) -> Self {
+        self.budget = enabled;
+        self
+    }
+
+    pub(crate) fn backoff(&self) -> Delays {
+        Delays(
+            backoff::ExponentialBackoffBuilder::new()
+                .with_initial_interval(self.initial_backoff)
+                .with_max_interval(self.max_backoff)
+                .with_multiplier(self.multiplier)
+                .with_randomization_factor(self.jitter)
+                .with_max_elapsed_time(None)
+                .build(),
+        )
+    }
+}
+
+/// The backoff delays of one call. Wraps the `backoff` crate so that nothing else sees it.
+pub(crate) struct Delays(backoff::ExponentialBackoff);
+
+impl Delays {
+    /// The next delay. `ExponentialBackoff` with no elapsed-time limit always has one.
+    pub(crate) fn next(&mut self) -> Duration {
+        self.0.next_backoff().unwrap_or(self.0.max_interval)
+    }
+}
+
+impl std::fmt::Debug for Delays {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Delays")
+    }
+}
+
+/// Why an attempt may be retried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RetryReason {
+    /// The server answered with this status.
+    Status(StatusCode),
+    /// No connection could be made.
+    Connect,
+    /// The attempt timed out.
+    Timeout,
+    /// The connection failed after the request was sent.
+    Dropped,
+}
+
+impl std::fmt::Display for RetryReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Status(s) => write!(f, "status {s}"),
+            Self::Connect => f.write_str("connection failed"),
+            Self::Timeout => f.write_str("timeout"),
+            Self::Dropped => f.write_str("connection dropped"),
+        }
+    }
+}
+
+/// Why the client stopped retrying. Shown in errors, so that a failure the client chose not
+/// to retry is not mistaken for the server's last word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RetryStop {
+    /// [`RetryPolicy::max_retries`] were made.
+    MaxRetries,
+    /// The next wait would pass [`RetryPolicy::max_elapsed`] or the deadline.
+    TimeBudget,
+    /// The origin's retry budget is empty (client-side).
+    Budget,
+    /// The request body is a stream and cannot be sent again.
+    BodyNotReplayable,
+}
+
+impl RetryStop {
+    /// Why, in words.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MaxRetries => "the retry limit was reached",
+            Self::TimeBudget => "the next wait would pass the time budget or deadline",
+            Self::Budget => {
+                "the client-side retry budget for this origin is empty (too many recent failures)"
+            }
+            Self::BodyNotReplayable => "the request body is a stream and cannot be replayed",
+        }
+    }
+}
+
+/// `true` for methods that RFC 9110 §9.2.2 calls idempotent.
+pub(crate) fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    )
+}
+
+/// The server's explicit word, if it gave one.
+fn should_retry_hint(headers: &HeaderMap) -> Option<bool> {
+    let value = headers.get("x-should-retry")?.to_str().ok()?.trim();
+    if value.eq_ignore_ascii_case("true") {
+        Some(true)
+    } else if value.eq_ignore_ascii_case("false") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// Whether a response with `status` may be retried.
+pub(crate) fn status_is_retryable(
+    status: StatusCode,
+    headers: &HeaderMap,
+    replay_safe: bool,
+) -> bool {
+    if let Some(hint) = should_retry_hint(headers) {
+        return hint;
+    }
+    match status.as_u16() {
+        429 | 503 => true,
+        408 | 500 | 502 | 504 => replay_safe,
+        _ => false,
+    }
+}
+
+/// Whether a failure with no response may be retried.
+pub(crate) fn transport_is_retryable(reason: RetryReason, replay_safe: bool) -> bool {
+    match reason {
+        RetryReason::Connect => true,
+        RetryReason::Timeout | RetryReason::Dropped => replay_safe,
+        RetryReason::Status(_) => false,
+    }
+}
+
+/// `true` when the error chain shows a TLS or certificate failure (never retried: it will not
+/// fix itself and retrying only delays the real message).
+pub(crate) fn is_tls_failure(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::InvalidData
+        {
+            return true;
+        }
+        let text = e.to_string().to_ascii_lowercase();
+        if text.contains("certificate") || text.contains("tls") || text.contains("handshake") {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
+/// A per-origin retry budget.
+#[derive(Debug)]
+pub(crate) struct Budget {
+    tokens: Mutex<u32>,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Self {
+            tokens: Mutex::new(RETRY_BUDGET_CAPACITY),
+        }
+    }
+}
+
+impl Budget {
+    /// Takes `cost` tokens; `false` when there are not enough.
+    pub(crate) fn withdraw(&self, cost: u32) -> bool {
+        let mut t = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        if *t >= cost {
+            *t -= cost;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Gives back `amount` tokens (capped at capacity).
+    pub(crate) fn deposit(&self, amount: u32) {
+        let mut t = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        *t = (*t + amount).min(RETRY_BUDGET_CAPACITY);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn available(&self) -> u32 {
+        *self.tokens.lock().unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification_table() {
+        let h = HeaderMap::new();
+        for s in [429, 503] {
+            assert!(status_is_retryable(
+                StatusCode::from_u16(s).unwrap(),
+                &h,
+                false
+            ));
+        }
+        for s in [408, 500, 502, 504] {
+            let s = StatusCode::from_u16(s).unwrap();
+            assert!(status_is_retryable(s, &h, true));
+            assert!(!status_is_retryable(s, &h, false));
+        }
+        for s in [400, 401, 403, 404, 409, 422, 501] {
+            assert!(!status_is_retryable(
+                StatusCode::from_u16(s).unwrap(),
+                &h,
+                true
+            ));
+        }
+        let mut hint = HeaderMap::new();
+        hint.insert("x-should-retry", "false".parse().unwrap());
+        assert!(!status_is_retryable(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &hint,
+            true
+        ));
+        hint.insert("x-should-retry", "TRUE".parse().unwrap());
+        assert!(status_is_retryable(StatusCode::CONFLICT, &hint, false));
+        assert!(transport_is_retryable(RetryReason::Connect, false));
+        assert!(!transport_is_retryable(RetryReason::Timeout, false));
+        assert!(transport_is_retryable(RetryReason::Dropped, true));
+    }
+
+    #[test]
+    fn delays_grow_and_stay_capped() {
+        let policy = RetryPolicy::default()
+            .initial_backoff(Duration::from_millis(100))
+            .max_backoff(Duration::from_millis(400))
+            .jitter(0.0);
+        let mut d = policy.backoff();
+        let got: Vec<_> = (0..5).map(|_| d.next().as_millis()).collect();
+        assert_eq!(got, [100, 200, 400, 400, 400]);
+        let mut jittered = RetryPolicy::default().backoff();
+        for _ in 0..20 {
+            let v = jittered.next();
+            assert!(v <= DEFAULT_MAX_BACKOFF.mul_f64(1.5), "{v:?}");
+        }
+    }
+
+    #[test]
+    fn budget_spends_and_refills() {
+        let b = Budget::default();
+        let mut spent = 0;
+        while b.withdraw(RETRY_COST) {
+            spent += 1;
+        }
+        assert_eq!(spent, RETRY_BUDGET_CAPACITY / RETRY_COST);
+        b.deposit(RETRY_COST);
+        assert!(b.withdraw(RETRY_COST));
+        b.deposit(10_000);
+        assert_eq!(b.available(), RETRY_BUDGET_CAPACITY);
+    }
+
+    #[test]
+    fn tls_failures_are_recognised() {
+        let e = std::io::Error::new(std::io::ErrorKind::InvalidData, "invalid peer certificate");
+        assert!(is_tls_failure(&e));
+        let e = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert!(!is_tls_failure(&e));
+    }
+}
