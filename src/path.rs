@@ -128,6 +128,13 @@ impl BaseUrl {
             check_http(&url, "request URL")?;
             return Ok(without_fragment(url));
         }
+        if path.chars().any(|c| c.is_ascii_control()) {
+            // URL parsers silently delete tabs and newlines and trim control characters,
+            // which would let `.\t.` become a `..` segment after our checks.
+            return Err(Error::invalid_url(
+                "path contains control characters; encode parameters with authed::path::Segment",
+            ));
+        }
         let relative = path.trim_start_matches('/');
         let end = relative.find(['?', '#']).unwrap_or(relative.len());
         let (path_part, rest) = relative.split_at(end);
@@ -149,7 +156,9 @@ impl BaseUrl {
                 ));
             }
         }
-        // "./" keeps a first segment such as "user:42" from being read as a scheme.
+        // "./" keeps a first segment such as "user:42" from being read as a scheme; spaces are
+        // encoded here because the parser would trim a trailing one (turning `.. ` into `..`).
+        let path_part = path_part.replace(' ', "%20");
         let joined = self
             .url
             .join(&format!("./{path_part}{rest}"))
@@ -229,6 +238,7 @@ mod tests {
         );
         assert_eq!(j("").unwrap(), "https://api.example.com/v1/");
         assert_eq!(j("user:42").unwrap(), "https://api.example.com/v1/user:42");
+        assert_eq!(j("a/.. ").unwrap(), "https://api.example.com/v1/a/..%20");
         assert_eq!(
             j("HTTPS://other.example/x#f").unwrap(),
             "https://other.example/x"
@@ -241,6 +251,8 @@ mod tests {
             "a\\..\\b",
             "..",
             "a/..",
+            ".\t/0",
+            "a/.\n./b",
         ] {
             assert!(j(bad).is_err(), "{bad} should be rejected");
         }
