@@ -447,8 +447,18 @@ impl Gate {
         }
         if let Some(remaining) = state.remaining {
             s.free = Some(remaining);
+            // Quota to spare beyond what is already out (queued requests count as out):
+            // newcomers need not queue.
+            if remaining > s.in_flight {
+                s.next_slot = None;
+            }
         }
-        s.reset_at = state.reset.and_then(|r| now.checked_add(r));
+        // An explicit delay on a 429/503 supersedes the window's reset time.
+        s.reset_at = if block_for.is_some() {
+            None
+        } else {
+            state.reset.and_then(|r| now.checked_add(r))
+        };
         s.interval = match (state.limit, state.window, state.reset, state.remaining) {
             (Some(q), Some(w), _, _) if q > 0 => Some(w / u32::try_from(q).unwrap_or(u32::MAX)),
             // No policy: spread what is left over the time to the reset.

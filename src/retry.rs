@@ -299,18 +299,25 @@ pub(crate) fn transport_is_retryable(reason: RetryReason, replay_safe: bool) -> 
 /// `true` when the error chain shows a TLS or certificate failure (never retried: it will not
 /// fix itself and retrying only delays the real message).
 pub(crate) fn is_tls_failure(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut next = Some(error);
-    while let Some(e) = next {
-        if let Some(io) = e.downcast_ref::<std::io::Error>()
-            && io.kind() == std::io::ErrorKind::InvalidData
-        {
-            return true;
-        }
+    let mut stack = vec![error];
+    while let Some(e) = stack.pop() {
         let text = e.to_string().to_ascii_lowercase();
         if text.contains("certificate") || text.contains("tls") || text.contains("handshake") {
             return true;
         }
-        next = e.source();
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            // rustls reports a bad handshake as InvalidData; `io::Error::source` skips the
+            // wrapped error itself, so look inside it explicitly.
+            if io.kind() == std::io::ErrorKind::InvalidData {
+                return true;
+            }
+            if let Some(inner) = io.get_ref() {
+                stack.push(inner);
+            }
+        }
+        if let Some(source) = e.source() {
+            stack.push(source);
+        }
     }
     false
 }

@@ -1,0 +1,73 @@
+//! Telemetry of retries: each retry is a `tracing` event with its reason and wait. In a file
+//! of its own because `tracing`'s per-callsite interest cache is global: a test that installs a
+//! subscriber for its thread only sees events reliably when no other test in the process hit
+//! the same callsites first without one.
+
+#[path = "support/scripted.rs"]
+mod scripted;
+
+use std::{sync::Arc, time::Duration};
+
+use authed::{Client, RetryPolicy};
+use scripted::{Reply, Scripted, Seen};
+
+fn client(server: &Scripted) -> Client {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .retry(reqwest::retry::never())
+        .pool_idle_timeout(None)
+        .build()
+        .unwrap();
+    let exact = RetryPolicy::default()
+        .initial_backoff(Duration::from_millis(1))
+        .max_backoff(Duration::from_millis(1))
+        .jitter(0.0);
+    Client::builder(server.url())
+        .reqwest_client(http)
+        .no_timeout()
+        .retry(exact)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_retry_is_a_tracing_event_with_reason_and_wait() {
+    #[derive(Clone, Default)]
+    struct Buf(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let server = Scripted::start(|seen: &Seen| {
+        if seen.index < 2 {
+            Reply::new(503).header("retry-after", "2")
+        } else {
+            Reply::ok()
+        }
+    })
+    .await;
+    client(&server).get("x").send().await.unwrap();
+    let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    let retries: Vec<&str> = text.lines().filter(|l| l.contains("retrying")).collect();
+    assert_eq!(retries.len(), 2, "{text}");
+    for line in retries {
+        assert!(line.contains("authed::retry"), "{line}");
+        assert!(line.contains("reason=status 503"), "{line}");
+        assert!(line.contains("wait_ms=2000"), "{line}");
+        assert!(line.contains("server_asked_ms=2000"), "{line}");
+    }
+}
