@@ -43,7 +43,7 @@ use crate::{
         StatusError, TransportError, TransportKind,
     },
     path::BaseUrl,
-    ratelimit::{self, Gate, RateLimitState},
+    ratelimit::{self, Gate, RateLimitState, Reservation, Ticket},
     redact::{self, Redactor, Sensitive},
     retry::{self, Budget, Delays, RetryPolicy, RetryReason, RetryStop},
 };
@@ -829,37 +829,14 @@ impl RequestBuilder {
             let mut hop_headers = headers.clone();
             progress.method = method.clone();
 
-            // Pace: wait for the origin's gate (a 429's delay, a spent quota).
-            let now = Instant::now();
-            let depart = origin.gate.reserve(now);
-            if depart > now {
-                let wait = depart - now;
-                if wait > retries.policy.max_retry_after {
-                    origin.gate.abandon();
-                    return Err(Error::RateLimited(Box::new(RateLimitedError {
-                        request: progress.info(),
-                        status: None,
-                        retry_after: wait,
-                        source: None,
-                        rate_limit: origin.gate.snapshot(now),
-                    })));
-                }
-                tracing::debug!(target: "authed::ratelimit", wait_ms = millis(wait), "pacing for the origin's rate limit");
-                progress.waited += wait;
-                tokio::time::sleep_until(depart).await;
-            }
+            // Pace: wait for the origin's gate (first contact, a 429's delay, a spent quota).
+            let ticket = pace(&origin.gate, progress, retries.policy.max_retry_after).await?;
 
             let carries_manual = hop_headers.keys().any(|n| progress.redactor.is_header(n));
             let allowed = if auth.is_empty() && !carries_manual {
                 true
             } else {
-                match client.credentials_allowed(&url) {
-                    Ok(allowed) => allowed,
-                    Err(e) => {
-                        origin.gate.abandon();
-                        return Err(e);
-                    }
-                }
+                client.credentials_allowed(&url)?
             };
             if !allowed {
                 // Another origin: no scheme is asked, and credentials set by hand stay home.
@@ -878,10 +855,7 @@ impl RequestBuilder {
                         body_bytes,
                         &mut progress.redactor,
                     );
-                    if let Err(e) = a.authenticate(&mut request).await {
-                        origin.gate.abandon();
-                        return Err(e);
-                    }
+                    a.authenticate(&mut request).await?;
                 }
                 progress.credential = if Arc::ptr_eq(&auth, &inner.auth) {
                     Cow::Owned(inner.auth_label.clone())
@@ -910,7 +884,6 @@ impl RequestBuilder {
                 Body::Stream(s) => match s.take() {
                     Some(stream) => *request.body_mut() = Some(stream),
                     None => {
-                        origin.gate.abandon();
                         return Err(redirect_error(
                             progress,
                             progress.status.unwrap_or(StatusCode::TEMPORARY_REDIRECT),
@@ -932,7 +905,7 @@ impl RequestBuilder {
             let response = match inner.http.execute(request).await {
                 Ok(response) => response,
                 Err(e) => {
-                    origin.gate.abandon();
+                    drop(ticket);
                     let reason = match transport_kind(&e) {
                         TransportKind::Connect if retry::is_tls_failure(&e) => None,
                         TransportKind::Connect => Some(RetryReason::Connect),
@@ -969,7 +942,7 @@ impl RequestBuilder {
             let block = server_delay
                 .filter(|_| !status.is_redirection())
                 .map(|(d, _)| d);
-            origin.gate.observe(state, block, now);
+            ticket.observe(state, block, now);
             if inner.supplied_reqwest && Some(response.url()) != progress.url.as_ref() {
                 return Err(redirect_error(
                     progress,
@@ -1057,6 +1030,58 @@ impl RequestBuilder {
                 }
             }
             return Err(status_error(progress, response).await);
+        }
+    }
+}
+
+/// Waits at the origin's gate until this request may leave, and returns its ticket.
+///
+/// # Errors
+///
+/// [`Error::RateLimited`] when the wait would be longer than `max_retry_after`.
+async fn pace<'a>(
+    gate: &'a Gate,
+    progress: &mut Progress,
+    max_retry_after: Duration,
+) -> Result<Ticket<'a>> {
+    let mut patient = true;
+    loop {
+        let contact = gate.first_contact();
+        tokio::pin!(contact);
+        contact.as_mut().enable();
+        let now = Instant::now();
+        match gate.reserve(now, patient) {
+            Reservation::AwaitFirstContact => {
+                if tokio::time::timeout(ratelimit::FIRST_CONTACT_WAIT, contact)
+                    .await
+                    .is_err()
+                {
+                    patient = false;
+                }
+                progress.waited += now.elapsed();
+            }
+            Reservation::Depart(at, ticket) => {
+                if at > now {
+                    let wait = at - now;
+                    if wait > max_retry_after {
+                        return Err(Error::RateLimited(Box::new(RateLimitedError {
+                            request: progress.info(),
+                            status: None,
+                            retry_after: wait,
+                            source: None,
+                            rate_limit: gate.snapshot(now),
+                        })));
+                    }
+                    tracing::debug!(
+                        target: "authed::ratelimit",
+                        wait_ms = millis(wait),
+                        "pacing for the origin's rate limit"
+                    );
+                    progress.waited += wait;
+                    tokio::time::sleep_until(at).await;
+                }
+                return Ok(ticket);
+            }
         }
     }
 }

@@ -97,23 +97,31 @@ fn capped(d: Duration) -> Duration {
     d.min(MAX_HINT)
 }
 
-/// Non-negative decimal seconds (`30`, `1.5`), capped at [`MAX_HINT`].
-fn parse_seconds(value: &str) -> Option<Duration> {
+/// A non-negative decimal (`30`, `1.5`, or 400 digits, which saturates), by a strict grammar:
+/// digits with at most one inner `.`.
+fn parse_decimal(value: &str) -> Option<f64> {
     let value = value.trim();
-    if value.is_empty()
-        || !value.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-        || value.bytes().filter(|&b| b == b'.').count() > 1
-        || value.starts_with('.')
+    let (int, frac) = value.split_once('.').unwrap_or((value, ""));
+    if int.is_empty()
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+        || (value.contains('.') && frac.is_empty())
     {
         return None;
     }
-    let secs: f64 = value.parse().ok()?;
-    if !secs.is_finite() || secs < 0.0 {
-        return None;
-    }
-    Some(capped(
-        Duration::try_from_secs_f64(secs.min(MAX_HINT.as_secs_f64())).ok()?,
-    ))
+    let n: f64 = value.parse().ok()?;
+    Some(if n.is_finite() { n } else { f64::MAX })
+}
+
+/// Seconds from a non-negative decimal in `unit`s of a second, capped at [`MAX_HINT`].
+fn decimal_duration(value: &str, units_per_second: f64) -> Option<Duration> {
+    let secs = parse_decimal(value)? / units_per_second;
+    Some(Duration::from_secs_f64(secs.min(MAX_HINT.as_secs_f64())))
+}
+
+/// Non-negative decimal seconds (`30`, `1.5`), capped at [`MAX_HINT`].
+fn parse_seconds(value: &str) -> Option<Duration> {
+    decimal_duration(value, 1.0)
 }
 
 fn parse_u64(value: &str) -> Option<u64> {
@@ -145,8 +153,7 @@ pub fn parse_retry_after(value: &str, date: Option<&str>, now: SystemTime) -> Op
 
 /// Parses `retry-after-ms`: non-negative (possibly fractional) milliseconds.
 pub fn parse_retry_after_ms(value: &str) -> Option<Duration> {
-    let ms = parse_seconds(value)?; // same grammar; the unit is milliseconds
-    Some(capped(ms / 1000))
+    decimal_duration(value, 1000.0)
 }
 
 /// Parses an `X-RateLimit-Reset` value into a delay from `now`: epoch milliseconds, epoch
@@ -171,6 +178,8 @@ pub fn parse_x_reset(value: &str, now: SystemTime) -> Option<Duration> {
 #[derive(Debug, Default)]
 struct Item<'a> {
     key: &'a str,
+    /// The key was a quoted string (a draft 8+ policy name), not a draft 7 `name=value`.
+    quoted: bool,
     params: Vec<(&'a str, &'a str)>,
 }
 
@@ -199,6 +208,7 @@ fn parse_list(value: &str) -> Vec<Item<'_>> {
                 .collect();
             Some(Item {
                 key: key.trim_matches('"'),
+                quoted: key.starts_with('"'),
                 params,
             })
         })
@@ -250,11 +260,11 @@ impl RateLimitState {
         if let Some(value) = header(headers, "ratelimit") {
             let items = parse_list(value);
             let draft7 = items.iter().any(|i| {
-                let k = i.key.split('=').next().unwrap_or("").trim();
-                matches!(k, "limit" | "remaining" | "reset")
+                let k = i.key.split_once('=').map_or("", |(k, _)| k.trim());
+                !i.quoted && matches!(k, "limit" | "remaining" | "reset")
             });
             if draft7 {
-                for item in &items {
+                for item in items.iter().filter(|i| !i.quoted) {
                     if let Some((k, v)) = item.key.split_once('=') {
                         match k.trim() {
                             "limit" => state.limit = parse_u64(v),
@@ -374,14 +384,30 @@ pub fn server_delay(headers: &HeaderMap, now: SystemTime) -> Option<(Duration, D
     None
 }
 
+/// How long requests to an origin wait for its first answer before going anyway. Until an
+/// origin has answered once, the client does not know its limits: sending 32 requests at
+/// once to a server that allows a burst of 10 collects 22 429s, and each 429 blocks the origin
+/// for its `Retry-After`. One round trip of patience (on a new origin only) avoids that; the
+/// cap keeps a slow first answer from holding the others for long.
+pub const FIRST_CONTACT_WAIT: Duration = Duration::from_millis(250);
+
+/// Pacing runs this much slower than the announced rate (2 %): sending at exactly the
+/// server's refill rate leaves no slack for network jitter, and one early arrival costs a 429
+/// and a `Retry-After` for everyone.
+const PACING_MARGIN: f64 = 1.02;
+
 /// Per-origin pacing state. One per origin, shared by all clones of a client.
 #[derive(Debug, Default)]
 pub(crate) struct Gate {
     inner: Mutex<GateState>,
+    /// Signalled when the origin first answers (or fails to).
+    first_contact: tokio::sync::Notify,
 }
 
 #[derive(Debug, Default)]
 struct GateState {
+    /// The origin has answered (or failed) at least once.
+    contacted: bool,
     /// Nothing leaves before this (set by a 429/503 with a delay).
     blocked_until: Option<Instant>,
     /// Quota the server last reported.
@@ -390,23 +416,79 @@ struct GateState {
     reset_at: Option<Instant>,
     /// Spacing between departures once the quota is gone.
     interval: Option<Duration>,
+    /// `interval` comes from an announced policy (quota / window), not from limit / reset.
+    policy: bool,
     /// The next free departure slot when pacing.
     next_slot: Option<Instant>,
-    /// Requests sent and not yet answered.
+    /// Requests reserved and not yet answered (queued ones included).
     in_flight: u64,
     /// The latest state, as reported.
     last: Option<(RateLimitState, Instant)>,
 }
 
+/// The outcome of asking a [`Gate`] for a departure time.
+#[derive(Debug)]
+pub(crate) enum Reservation<'a> {
+    /// Leave at this time, holding the ticket until the answer arrives.
+    Depart(Instant, Ticket<'a>),
+    /// The origin has not answered yet and another request is out: wait for
+    /// [`Gate::first_contact`] (at most [`FIRST_CONTACT_WAIT`]), then ask again.
+    AwaitFirstContact,
+}
+
+/// One request counted as in flight at its gate. Dropping it without [`Ticket::observe`]
+/// (an error, a cancelled future) releases the count.
+#[derive(Debug)]
+pub(crate) struct Ticket<'a> {
+    gate: &'a Gate,
+    open: bool,
+}
+
+impl Ticket<'_> {
+    /// Records what the response said and closes the ticket.
+    pub(crate) fn observe(
+        mut self,
+        state: RateLimitState,
+        block_for: Option<Duration>,
+        now: Instant,
+    ) {
+        self.open = false;
+        self.gate.observe(state, block_for, now);
+    }
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            self.gate.abandon();
+        }
+    }
+}
+
 impl Gate {
-    /// Reserves a departure time for one request and counts it as in flight.
-    pub(crate) fn reserve(&self, now: Instant) -> Instant {
+    /// A future that completes when the origin first answers. Create it (and `enable` it)
+    /// before [`Gate::reserve`], so that no signal is missed.
+    pub(crate) fn first_contact(&self) -> tokio::sync::futures::Notified<'_> {
+        self.first_contact.notified()
+    }
+
+    /// Reserves a departure time for one request. `patient` is false once a request has
+    /// waited [`FIRST_CONTACT_WAIT`] for the first answer.
+    pub(crate) fn reserve(&self, now: Instant, patient: bool) -> Reservation<'_> {
         let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if patient && !s.contacted && s.in_flight > 0 {
+            return Reservation::AwaitFirstContact;
+        }
         let mut at = now;
-        match s.blocked_until {
-            Some(b) if b > at => at = b,
-            Some(_) => s.blocked_until = None,
-            None => {}
+        let mut unblocked = false;
+        if let Some(b) = s.blocked_until {
+            // The first request after a block leaves when it ends; the rest are paced.
+            unblocked = true;
+            if b > at {
+                at = b;
+            } else {
+                s.blocked_until = None;
+            }
         }
         if s.reset_at.is_some_and(|reset| reset <= at) {
             s.reset_at = None;
@@ -415,28 +497,45 @@ impl Gate {
         let quota_left = s.free.is_none_or(|free| free > s.in_flight);
         let queue_ahead = s.next_slot.is_some_and(|slot| slot > at);
         if !quota_left || queue_ahead {
+            let mut waited_for_reset = false;
             if s.free == Some(0)
+                && !s.policy
                 && let Some(reset) = s.reset_at
             {
                 // Nothing left in this window: wait for it to reset, not for a 429.
                 at = at.max(reset);
+                waited_for_reset = true;
             }
             if let Some(interval) = s.interval {
-                // Leave one at a time at the announced rate, never as a herd.
-                if let Some(slot) = s.next_slot {
-                    at = at.max(slot);
-                }
-                s.next_slot = at.checked_add(interval);
+                // Leave one at a time at the announced rate, never as a herd. With a policy,
+                // the rate is trusted over the reset time (a token bucket refills before its
+                // reset); the first paced request waits one interval unless it already waited
+                // for a block or a reset.
+                let first = if waited_for_reset || unblocked {
+                    Some(at)
+                } else {
+                    at.checked_add(interval)
+                };
+                let slot = s.next_slot.or(first).map_or(at, |slot| slot.max(at));
+                at = slot;
+                s.next_slot = slot.checked_add(interval);
             }
         }
         s.in_flight += 1;
-        at
+        Reservation::Depart(
+            at,
+            Ticket {
+                gate: self,
+                open: true,
+            },
+        )
     }
 
     /// Records what a response said (its rate-limit headers, and a delay on a 429/503).
-    pub(crate) fn observe(&self, state: RateLimitState, block_for: Option<Duration>, now: Instant) {
+    fn observe(&self, state: RateLimitState, block_for: Option<Duration>, now: Instant) {
         let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         s.in_flight = s.in_flight.saturating_sub(1);
+        self.contact(&mut s);
         if let Some(d) = block_for
             && let Some(until) = now.checked_add(d)
         {
@@ -459,24 +558,35 @@ impl Gate {
         } else {
             state.reset.and_then(|r| now.checked_add(r))
         };
-        s.interval = match (state.limit, state.window, state.reset, state.remaining) {
-            (Some(q), Some(w), _, _) if q > 0 => Some(w / u32::try_from(q).unwrap_or(u32::MAX)),
+        let per = |span: Duration, n: u64| {
+            span.mul_f64(PACING_MARGIN) / u32::try_from(n).unwrap_or(u32::MAX)
+        };
+        let (interval, policy) = match (state.limit, state.window, state.reset, state.remaining) {
+            (Some(q), Some(w), _, _) if q > 0 => (Some(per(w, q)), true),
             // No policy: spread what is left over the time to the reset.
             (_, None, Some(reset), Some(remaining)) if remaining > 0 => {
-                Some(reset / u32::try_from(remaining).unwrap_or(u32::MAX))
+                (Some(per(reset, remaining)), false)
             }
-            (Some(limit), None, Some(reset), _) if limit > 0 => {
-                Some(reset / u32::try_from(limit).unwrap_or(u32::MAX))
-            }
-            _ => s.interval,
+            (Some(limit), None, Some(reset), _) if limit > 0 => (Some(per(reset, limit)), false),
+            _ => (s.interval, s.policy),
         };
+        s.interval = interval;
+        s.policy = policy;
         s.last = Some((state, now));
     }
 
     /// Records a request that got no response.
-    pub(crate) fn abandon(&self) {
+    fn abandon(&self) {
         let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         s.in_flight = s.in_flight.saturating_sub(1);
+        self.contact(&mut s);
+    }
+
+    fn contact(&self, s: &mut GateState) {
+        if !s.contacted {
+            s.contacted = true;
+            self.first_contact.notify_waiters();
+        }
     }
 
     /// The latest state, with its reset counted down to `now`.
@@ -662,13 +772,32 @@ mod tests {
         assert!(RateLimitState::from_headers(&headers(&[("ratelimit", ";;,,\"")]), now).is_empty());
     }
 
+    fn depart(gate: &Gate, now: Instant) -> Instant {
+        match gate.reserve(now, true) {
+            Reservation::Depart(at, ticket) => {
+                std::mem::forget(ticket); // stays in flight
+                at
+            }
+            Reservation::AwaitFirstContact => panic!("the gate has been contacted"),
+        }
+    }
+
     #[tokio::test(start_paused = true)]
-    async fn gate_blocks_then_paces_at_the_announced_rate() {
+    async fn gate_waits_for_first_contact_then_blocks_then_paces() {
         let gate = Gate::default();
         let t0 = Instant::now();
-        // Quota left: go at once.
-        assert_eq!(gate.reserve(t0), t0);
-        gate.observe(
+        // The first request goes; the next waits for its answer.
+        let Reservation::Depart(at, ticket) = gate.reserve(t0, true) else {
+            panic!()
+        };
+        assert_eq!(at, t0);
+        assert!(matches!(
+            gate.reserve(t0, true),
+            Reservation::AwaitFirstContact
+        ));
+        // Impatient (waited FIRST_CONTACT_WAIT): goes anyway.
+        assert!(matches!(gate.reserve(t0, false), Reservation::Depart(..)));
+        ticket.observe(
             RateLimitState {
                 limit: Some(10),
                 remaining: Some(0),
@@ -678,17 +807,34 @@ mod tests {
             Some(Duration::from_secs(2)),
             t0,
         );
-        // Blocked for 2 s by the 429; then one every 100 ms, however many wait.
-        let slots: Vec<_> = (0..3).map(|_| gate.reserve(t0) - t0).collect();
+        // Blocked for 2 s by the 429; then one every 102 ms (100 ms + the margin).
+        let slots: Vec<_> = (0..3).map(|_| depart(&gate, t0) - t0).collect();
         assert_eq!(
             slots,
             [
                 Duration::from_secs(2),
-                Duration::from_millis(2100),
-                Duration::from_millis(2200)
+                Duration::from_millis(2102),
+                Duration::from_millis(2204)
             ]
         );
         let snap = gate.snapshot(t0 + Duration::from_millis(400)).unwrap();
         assert_eq!(snap.reset, Some(Duration::from_millis(600)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_ticket_releases_its_place() {
+        let gate = Gate::default();
+        let t0 = Instant::now();
+        let Reservation::Depart(_, ticket) = gate.reserve(t0, true) else {
+            panic!()
+        };
+        drop(ticket); // a cancelled request
+        assert_eq!(gate.inner.lock().unwrap().in_flight, 0);
+        let next = gate.reserve(t0, true);
+        assert!(
+            matches!(next, Reservation::Depart(..)),
+            "not stuck behind the dropped one"
+        );
+        assert_eq!(gate.inner.lock().unwrap().in_flight, 1);
     }
 }

@@ -692,3 +692,38 @@ async fn tls_failures_are_never_retried() {
     assert_eq!(err.request().unwrap().attempts, 1, "{err:?}");
     assert_eq!(count.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_new_origin_is_probed_with_one_request_first() {
+    // The first answer says the quota is spent: had the other nine not waited for it, they
+    // would all have arrived at once and been refused.
+    let server = Scripted::start(|seen: &Seen| {
+        let remaining = if seen.index == 0 { "0" } else { "50" };
+        Reply::ok()
+            .header("x-ratelimit-limit", "100")
+            .header("x-ratelimit-remaining", remaining)
+            .header("x-ratelimit-reset", "5")
+    })
+    .await;
+    let c = client(&server, exact());
+    let t0 = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..10 {
+        let c = c.clone();
+        tasks.spawn(async move { c.get(&format!("n/{i}")).send().await.map(|_| ()) });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap().unwrap();
+    }
+    let seen = server.seen();
+    assert_eq!(seen.len(), 10);
+    assert_eq!(seen[0].at, t0);
+    for s in &seen[1..] {
+        assert!(
+            s.at >= t0 + Duration::from_secs(5),
+            "{} at {:?}",
+            s.path,
+            s.at - t0
+        );
+    }
+}
