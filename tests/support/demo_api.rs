@@ -97,7 +97,17 @@ struct State {
     config: DemoConfig,
     requests: Mutex<Vec<RecordedRequest>>,
     counter: AtomicU64,
+    /// `/limited/...`: a token bucket of LIMIT_RATE per second, burst LIMIT_BURST.
+    bucket: Mutex<(f64, tokio::time::Instant)>,
+    /// `/busy/...`: how many requests it has refused.
+    busy_refusals: AtomicU64,
+    limited_429s: AtomicU64,
 }
+
+/// `/limited/...` allows this many requests per second...
+pub const LIMIT_RATE: f64 = 5.0;
+/// ... with bursts of this many.
+pub const LIMIT_BURST: f64 = 3.0;
 
 impl State {
     fn requests(&self) -> MutexGuard<'_, Vec<RecordedRequest>> {
@@ -124,6 +134,9 @@ impl DemoApi {
             config,
             requests: Mutex::new(Vec::new()),
             counter: AtomicU64::new(0),
+            bucket: Mutex::new((LIMIT_BURST, tokio::time::Instant::now())),
+            busy_refusals: AtomicU64::new(0),
+            limited_429s: AtomicU64::new(0),
         });
         let task = tokio::spawn(accept_loop(listener, Arc::clone(&state)));
         Ok(DemoApi { addr, state, task })
@@ -142,6 +155,11 @@ impl DemoApi {
     /// body has been read).
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.state.requests().clone()
+    }
+
+    /// How many 429s `/limited/...` has sent.
+    pub fn limited_429s(&self) -> u64 {
+        self.state.limited_429s.load(Ordering::SeqCst)
     }
 
     pub fn clear_requests(&self) {
@@ -216,7 +234,13 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Resp {
         Ok(collected) => {
             recorded.body = collected.to_bytes().to_vec();
             state.requests().push(recorded.clone());
-            route(&state.config, &parts.method, &parts.headers, &recorded).await
+            if recorded.path.starts_with("/limited/") {
+                limited(&state)
+            } else if recorded.path.starts_with("/busy/") {
+                busy(&state)
+            } else {
+                route(&state.config, &parts.method, &parts.headers, &recorded).await
+            }
         }
         Err(err) => {
             state.requests().push(recorded);
@@ -375,6 +399,56 @@ async fn route(
         },
         _ => json_response(StatusCode::NOT_FOUND, json!({"error": "not_found"})),
     }
+}
+
+/// `/busy/...`: the first request is refused with 429 and `Retry-After: 1`, the rest succeed.
+fn busy(state: &State) -> Resp {
+    if state.busy_refusals.fetch_add(1, Ordering::SeqCst) == 0 {
+        let mut resp = json_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({"error": "busy, come back in a second"}),
+        );
+        resp.headers_mut()
+            .insert("retry-after", HeaderValue::from_static("1"));
+        resp
+    } else {
+        json_response(StatusCode::OK, json!({"ok": true}))
+    }
+}
+
+/// `/limited/...`: a token bucket that announces itself with IETF `RateLimit` headers (draft
+/// 8+) and `X-RateLimit-*`, and answers 429 with `Retry-After` when empty.
+fn limited(state: &State) -> Resp {
+    let mut bucket = state.bucket.lock().unwrap_or_else(|e| e.into_inner());
+    let now = tokio::time::Instant::now();
+    let (tokens, last) = *bucket;
+    let tokens = (tokens + (now - last).as_secs_f64() * LIMIT_RATE).min(LIMIT_BURST);
+    let allowed = tokens >= 1.0;
+    let tokens = if allowed { tokens - 1.0 } else { tokens };
+    *bucket = (tokens, now);
+    drop(bucket);
+    let until_next = ((1.0 - tokens).max(0.0) / LIMIT_RATE).ceil() as u64;
+    let mut resp = if allowed {
+        json_response(StatusCode::OK, json!({"ok": true}))
+    } else {
+        state.limited_429s.fetch_add(1, Ordering::SeqCst);
+        let mut resp = json_response(StatusCode::TOO_MANY_REQUESTS, json!({"error": "slow down"}));
+        resp.headers_mut()
+            .insert("retry-after", HeaderValue::from(until_next.max(1)));
+        resp
+    };
+    let remaining = tokens.floor() as u64;
+    let h = resp.headers_mut();
+    let policy = format!("\"demo\";q={};w=1", LIMIT_RATE as u64);
+    let now_state = format!(
+        "\"demo\";r={remaining};t={}",
+        if remaining > 0 { 0 } else { until_next }
+    );
+    h.insert("ratelimit-policy", HeaderValue::from_str(&policy).unwrap());
+    h.insert("ratelimit", HeaderValue::from_str(&now_state).unwrap());
+    h.insert("x-ratelimit-limit", HeaderValue::from(LIMIT_RATE as u64));
+    h.insert("x-ratelimit-remaining", HeaderValue::from(remaining));
+    resp
 }
 
 fn json_response(status: StatusCode, body: Value) -> Resp {
