@@ -224,7 +224,54 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("a credential crossed the redirect to another origin".into());
     }
 
-    say!(t, "\n== 8. The audit trail (ClientBuilder::on_audit) ==");
+    say!(t, "\n== 8. Retries that obey the server, and pacing ==");
+    // `busy/` refuses its first request with 429 and `Retry-After: 1`: the client waits (at
+    // least) that long and tries again. Nothing to configure: RetryPolicy::default() does it.
+    let polite = client().auth(Bearer::new(token)).build()?;
+    let started = std::time::Instant::now();
+    let response = polite.get("busy/now").send().await?;
+    say!(
+        t,
+        "GET busy/now -> {} after {} attempts and {:.1?} (the server asked for 1 s)",
+        response.status(),
+        response.attempts(),
+        started.elapsed()
+    );
+    // `limited/` allows 5 requests a second (bursts of 3) and says so in `RateLimit` headers.
+    // Four workers make 12 calls: the client spreads them out at the announced rate instead of
+    // collecting 429s, one gate per origin shared by every clone of the client. (A new client:
+    // its first request probes the origin alone, then the others follow at the server's pace.)
+    let paced = client().auth(Bearer::new(token)).build()?;
+    let started = std::time::Instant::now();
+    let mut workers = tokio::task::JoinSet::new();
+    for w in 0..4 {
+        let c = paced.clone();
+        workers.spawn(async move {
+            for i in 0..3 {
+                c.get(&format!("limited/{w}-{i}")).send().await?;
+            }
+            Ok::<_, authed::Error>(())
+        });
+    }
+    while let Some(done) = workers.join_next().await {
+        done??;
+    }
+    say!(
+        t,
+        "12 calls to limited/ in {:.1?} (ideal (12 - 3) / 5 = 1.8 s), {} answered 429",
+        started.elapsed(),
+        api.limited_429s()
+    );
+    let state = paced.rate_limit(&api.url()).ok_or("no rate-limit state")?;
+    say!(
+        t,
+        "  client.rate_limit(..) -> limit {:?} per {:?}, remaining {:?}",
+        state.limit,
+        state.window,
+        state.remaining
+    );
+
+    say!(t, "\n== 9. The audit trail (ClientBuilder::on_audit) ==");
     for event in audit.lock().unwrap().iter() {
         say!(t, "{}", audit_line(event));
     }
@@ -239,6 +286,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     say!(t, "\n== Done ==");
     say!(t, "no secret appeared in this transcript");
 
-    // Later issues extend the tour: retries and rate limits, OAuth 2.0, the OS keyring.
+    // Later issues extend the tour: OAuth 2.0, the OS keyring.
     Ok(())
 }
