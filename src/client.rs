@@ -160,7 +160,7 @@ impl fmt::Debug for Client {
 }
 
 impl Client {
-    /// Starts building a client for the API at `base_url` (see [`crate::path`] for how paths
+    /// Starts building a client for the API at `base_url` (see [`mod@crate::path`] for how paths
     /// join to it). Errors in the URL are reported by [`ClientBuilder::build`].
     pub fn builder(base_url: impl AsRef<str>) -> ClientBuilder {
         ClientBuilder::new(base_url.as_ref())

@@ -9,7 +9,7 @@ use crate::client::RequestBuilder;
 
 /// A typed API call: method, path, and what the response decodes into.
 ///
-/// [`crate::Client::call`] joins [`Endpoint::path`] to the base URL (see [`crate::path`] for
+/// [`crate::Client::call`] joins [`Endpoint::path`] to the base URL (see [`mod@crate::path`] for
 /// the rules; build paths with [`path!`](crate::path!) so that parameters stay one segment),
 /// lets [`Endpoint::configure`] add a query, a body or headers, sends it, and decodes a success
 /// into [`Endpoint::Output`]. An empty body decodes as JSON `null`, so `()` and `Option<T>` work

@@ -35,7 +35,7 @@
 //! - **Secrets stay secret** ([`Secret`], [`redact`]): `Debug`, `Display`, errors, the audit
 //!   trail ([`audit`]) and `tracing` output show `[redacted]`.
 //! - **Typed everything**: [`Endpoint`] for typed calls, [`path!`] for path parameters that
-//!   cannot change the path ([`path`]), one [`Error`] with the status, redacted URL, body
+//!   cannot change the path ([`mod@path`]), one [`Error`] with the status, redacted URL, body
 //!   excerpt and request id.
 //!
 //! Run `cargo run --example tour` for a walk through all of it against a local server.

@@ -22,7 +22,7 @@
 //!
 //! # Pacing
 //!
-//! Each origin has one [`Gate`], shared by all clones of a client. Every request reserves a
+//! Each origin has one gate, shared by all clones of a client. Every request reserves a
 //! departure time from it before it is sent:
 //!
 //! - after a 429 or 503 that named a delay, nothing leaves before that delay has passed;
