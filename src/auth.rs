@@ -168,20 +168,33 @@ impl<'a> AuthRequest<'a> {
                 "the credential for header {name} has characters an HTTP header cannot carry"
             ))
         })?;
-        self.redactor.add_value(value.expose_secret());
-        self.set_header_value(name, header);
+        self.put_header(name, header, &[value]);
         Ok(())
     }
 
     /// Sets header `name` to `value` (a value built by the caller, such as `Bearer <token>`),
     /// marked sensitive and redacted like [`AuthRequest::set_header`]. When the value has the
     /// form `<scheme> <credential>`, the credential part is redacted from text too.
-    pub fn set_header_value(&mut self, name: HeaderName, mut value: HeaderValue) {
+    pub fn set_header_value(&mut self, name: HeaderName, value: HeaderValue) {
         if let Ok(text) = value.to_str() {
             self.redactor.add_value(text);
             if let Some((_, credential)) = text.split_once(' ') {
                 self.redactor.add_value(credential.trim());
             }
+        }
+        self.put_header(name, value, &[]);
+    }
+
+    /// Inserts a header marked sensitive and remembers `secrets` for redaction: the path of the
+    /// built-in schemes, whose header values are built once, when the scheme is.
+    pub(crate) fn put_header(
+        &mut self,
+        name: HeaderName,
+        mut value: HeaderValue,
+        secrets: &[&Secret],
+    ) {
+        for secret in secrets {
+            self.redactor.add_secret(secret);
         }
         value.set_sensitive(true);
         self.redactor.add_header(&name);
@@ -192,15 +205,24 @@ impl<'a> AuthRequest<'a> {
     /// already in the URL, redacted from every text about this request.
     pub fn set_query(&mut self, name: &str, value: &Secret) {
         self.redactor.add_query(name);
-        self.redactor.add_value(value.expose_secret());
+        self.redactor.add_secret(value);
         set_query_pair(self.url, name, value.expose_secret());
     }
 
     /// Redacts `value` from every text about this request without writing it anywhere (for a
     /// secret that reaches the wire in a derived form, such as a password inside Basic).
     pub fn redact_value(&mut self, value: &Secret) {
-        self.redactor.add_value(value.expose_secret());
+        self.redactor.add_secret(value);
     }
+}
+
+/// A header value built once from a secret, marked sensitive. It lives as long as the scheme
+/// and, unlike [`Secret`], is not zeroed on drop (nor are the copies reqwest makes when it
+/// writes the request): the price of not formatting and validating it on every request.
+fn sensitive_value(text: &str) -> Option<HeaderValue> {
+    let mut value = HeaderValue::from_str(text).ok()?;
+    value.set_sensitive(true);
+    Some(value)
 }
 
 /// Replaces every `name=` pair in the query with one `name=value`, keeping the other pairs as
@@ -246,6 +268,8 @@ fn set_query_pair(url: &mut Url, name: &str, value: &str) {
 pub struct Basic {
     user_id: Secret,
     password: Secret,
+    /// `Basic <base64>`, and the base64 part (redacted too: a server may echo the header).
+    header: Option<(HeaderValue, Secret)>,
 }
 
 impl Basic {
@@ -253,21 +277,21 @@ impl Basic {
     /// a user id with `:` or control characters, or a password with control characters, is a
     /// configuration error (RFC 7617 §2).
     pub fn new(user_id: impl Into<Secret>, password: impl Into<Secret>) -> Self {
-        Self {
-            user_id: user_id.into(),
-            password: password.into(),
-        }
-    }
-
-    fn header_value(&self) -> Result<Secret> {
-        self.validate()?;
-        let joined = format!(
+        let (user_id, password) = (user_id.into(), password.into());
+        let joined = Secret::new(format!(
             "{}:{}",
-            self.user_id.expose_secret(),
-            self.password.expose_secret()
-        );
-        let encoded = base64::engine::general_purpose::STANDARD.encode(joined.as_bytes());
-        Ok(Secret::new(format!("Basic {encoded}")))
+            user_id.expose_secret(),
+            password.expose_secret()
+        ));
+        let encoded =
+            Secret::new(base64::engine::general_purpose::STANDARD.encode(joined.expose_secret()));
+        let header = sensitive_value(&format!("Basic {}", encoded.expose_secret()))
+            .map(|value| (value, encoded));
+        Self {
+            user_id,
+            password,
+            header,
+        }
     }
 }
 
@@ -283,10 +307,17 @@ impl fmt::Debug for Basic {
 #[async_trait]
 impl Authenticate for Basic {
     async fn authenticate(&self, request: &mut AuthRequest<'_>) -> Result<()> {
-        let value = self.header_value()?;
-        request.redact_value(&self.password);
-        request.redact_value(&self.user_id);
-        request.set_header(AUTHORIZATION, &value)
+        // validate() ran when the client (or the request) was built.
+        let (value, encoded) = self
+            .header
+            .as_ref()
+            .ok_or_else(|| Error::config("Basic auth credentials cannot form a header value"))?;
+        request.put_header(
+            AUTHORIZATION,
+            value.clone(),
+            &[&self.password, &self.user_id, encoded],
+        );
+        Ok(())
     }
 
     fn label(&self) -> Cow<'static, str> {
@@ -310,6 +341,11 @@ impl Authenticate for Basic {
                 "Basic auth password contains control characters, which RFC 7617 forbids",
             ));
         }
+        if self.header.is_none() {
+            return Err(Error::config(
+                "Basic auth credentials cannot form a header value",
+            ));
+        }
         Ok(())
     }
 }
@@ -331,14 +367,21 @@ enum KeyPlace {
 pub struct ApiKey {
     place: KeyPlace,
     key: Secret,
+    /// For a header key: the name and value, built once.
+    header: Option<(HeaderName, HeaderValue)>,
 }
 
 impl ApiKey {
     /// The key goes in header `name` (checked by [`crate::ClientBuilder::build`]).
     pub fn header(name: impl Into<String>, key: impl Into<Secret>) -> Self {
+        let (name, key) = (name.into(), key.into());
+        let header = HeaderName::from_bytes(name.as_bytes())
+            .ok()
+            .zip(sensitive_value(key.expose_secret()));
         Self {
-            place: KeyPlace::Header(name.into()),
-            key: key.into(),
+            place: KeyPlace::Header(name),
+            key,
+            header,
         }
     }
 
@@ -349,6 +392,7 @@ impl ApiKey {
         Self {
             place: KeyPlace::Query(name.into()),
             key: key.into(),
+            header: None,
         }
     }
 
@@ -376,7 +420,19 @@ impl fmt::Debug for ApiKey {
 impl Authenticate for ApiKey {
     async fn authenticate(&self, request: &mut AuthRequest<'_>) -> Result<()> {
         match &self.place {
-            KeyPlace::Header(name) => request.set_header(Self::header_name(name)?, &self.key),
+            KeyPlace::Header(name) => {
+                let (name, value) = match &self.header {
+                    Some(header) => header.clone(),
+                    None => {
+                        Self::header_name(name)?;
+                        return Err(Error::config(format!(
+                            "the API key for header {name} has characters an HTTP header cannot carry"
+                        )));
+                    }
+                };
+                request.put_header(name, value, &[&self.key]);
+                Ok(())
+            }
             KeyPlace::Query(name) => {
                 request.set_query(name, &self.key);
                 Ok(())
@@ -417,14 +473,15 @@ impl Authenticate for ApiKey {
 #[derive(Clone)]
 pub struct Bearer {
     token: Secret,
+    header: Option<HeaderValue>,
 }
 
 impl Bearer {
     /// A bearer token.
     pub fn new(token: impl Into<Secret>) -> Self {
-        Self {
-            token: token.into(),
-        }
+        let token = token.into();
+        let header = sensitive_value(&format!("Bearer {}", token.expose_secret()));
+        Self { token, header }
     }
 }
 
@@ -437,9 +494,11 @@ impl fmt::Debug for Bearer {
 #[async_trait]
 impl Authenticate for Bearer {
     async fn authenticate(&self, request: &mut AuthRequest<'_>) -> Result<()> {
-        request.redact_value(&self.token);
-        let value = Secret::new(format!("Bearer {}", self.token.expose_secret()));
-        request.set_header(AUTHORIZATION, &value)
+        let value = self.header.clone().ok_or_else(|| {
+            Error::config("bearer token has characters an HTTP header cannot carry")
+        })?;
+        request.put_header(AUTHORIZATION, value, &[&self.token]);
+        Ok(())
     }
 
     fn label(&self) -> Cow<'static, str> {

@@ -18,7 +18,6 @@
 //! Retries and rate limits (issue 3) and refresh-on-401 (issue 4) belong in the same loop.
 
 use std::{
-    borrow::Cow,
     collections::HashMap,
     fmt,
     sync::{Arc, Mutex},
@@ -105,7 +104,7 @@ struct Inner {
     base: BaseUrl,
     default_headers: HeaderMap,
     auth: AuthList,
-    auth_label: String,
+    auth_label: Arc<str>,
     allowed: Vec<Origin>,
     allow_http_credentials: bool,
     timeout: Option<Duration>,
@@ -115,7 +114,11 @@ struct Inner {
     audit: Option<AuditHook>,
     retry: RetryPolicy,
     idempotency_keys: bool,
+    /// The base URL's origin state, found without hashing (most requests go there).
+    home: Arc<OriginState>,
     origins: Mutex<HashMap<Origin, Arc<OriginState>>>,
+    none_label: Arc<str>,
+    withheld_label: Arc<str>,
 }
 
 /// What the client keeps per origin, shared by all its clones: the pacing gate and the retry
@@ -128,6 +131,13 @@ struct OriginState {
 
 impl Inner {
     fn origin(&self, url: &Url) -> Arc<OriginState> {
+        let base = self.base.as_url();
+        if url.scheme() == base.scheme()
+            && url.host() == base.host()
+            && url.port_or_known_default() == base.port_or_known_default()
+        {
+            return Arc::clone(&self.home);
+        }
         let origin = url.origin();
         let mut map = self.origins.lock().unwrap_or_else(|e| e.into_inner());
         map.entry(origin).or_default().clone()
@@ -474,7 +484,9 @@ impl ClientBuilder {
         for auth in &self.auth {
             auth.validate()?;
         }
-        let mut allowed = vec![base.as_url().origin()];
+        let base_origin = base.as_url().origin();
+        let home = Arc::new(OriginState::default());
+        let mut allowed = vec![base_origin.clone()];
         for origin in &self.allowed {
             let url = Url::parse(origin).map_err(|e| {
                 Error::config(format!("allowed origin {origin:?} does not parse: {e}"))
@@ -523,14 +535,15 @@ impl ClientBuilder {
                 value.set_sensitive(true);
             }
         }
-        let auth_label = if self.auth.is_empty() {
-            "none".to_owned()
+        let auth_label: Arc<str> = if self.auth.is_empty() {
+            Arc::from("none")
         } else {
             self.auth
                 .iter()
                 .map(|a| a.label())
                 .collect::<Vec<_>>()
                 .join(" + ")
+                .into()
         };
         Ok(Client {
             inner: Arc::new(Inner {
@@ -549,7 +562,10 @@ impl ClientBuilder {
                 audit: self.audit,
                 retry: self.retry,
                 idempotency_keys: self.idempotency_keys,
-                origins: Mutex::default(),
+                origins: Mutex::new(HashMap::from([(base_origin, Arc::clone(&home))])),
+                home,
+                none_label: Arc::from("none"),
+                withheld_label: Arc::from("withheld"),
             }),
         })
     }
@@ -721,6 +737,9 @@ impl RequestBuilder {
     /// Uses `auth` for this request instead of the client's schemes (for example
     /// [`crate::auth::NoAuth`]).
     pub fn auth(mut self, auth: impl Authenticate + 'static) -> Self {
+        if let Err(e) = auth.validate() {
+            return self.fail(e);
+        }
         self.auth = Some(Arc::from([Arc::new(auth) as Arc<dyn Authenticate>]));
         self
     }
@@ -776,7 +795,7 @@ impl RequestBuilder {
             redactor: Redactor::new(inner.sensitive.clone()),
             attempts: 0,
             status: None,
-            credential: Cow::Borrowed("none"),
+            credential: Arc::clone(&inner.none_label),
             started,
             deadline_at: deadline.and_then(|d| started.checked_add(d)),
             waited: Duration::ZERO,
@@ -841,7 +860,7 @@ impl RequestBuilder {
             if !allowed {
                 // Another origin: no scheme is asked, and credentials set by hand stay home.
                 strip_credential_headers(&mut hop_headers, &progress.redactor);
-                progress.credential = Cow::Borrowed("withheld");
+                progress.credential = Arc::clone(&inner.withheld_label);
             } else if !auth.is_empty() {
                 let body_bytes = match &body {
                     Body::Bytes(b) => Some(&b[..]),
@@ -858,14 +877,13 @@ impl RequestBuilder {
                     a.authenticate(&mut request).await?;
                 }
                 progress.credential = if Arc::ptr_eq(&auth, &inner.auth) {
-                    Cow::Owned(inner.auth_label.clone())
+                    inner.auth_label.clone()
                 } else {
-                    Cow::Owned(
-                        auth.iter()
-                            .map(|a| a.label())
-                            .collect::<Vec<_>>()
-                            .join(" + "),
-                    )
+                    auth.iter()
+                        .map(|a| a.label())
+                        .collect::<Vec<_>>()
+                        .join(" + ")
+                        .into()
                 };
             }
             for (name, value) in &mut hop_headers {
@@ -1046,12 +1064,17 @@ async fn pace<'a>(
 ) -> Result<Ticket<'a>> {
     let mut patient = true;
     loop {
-        let contact = gate.first_contact();
-        tokio::pin!(contact);
-        contact.as_mut().enable();
         let now = Instant::now();
         match gate.reserve(now, patient) {
             Reservation::AwaitFirstContact => {
+                // Register for the signal, then ask again: an answer that arrived in between
+                // would otherwise be missed.
+                let contact = gate.first_contact();
+                tokio::pin!(contact);
+                contact.as_mut().enable();
+                if matches!(gate.reserve(now, patient), Reservation::Depart(..)) {
+                    continue; // that ticket is dropped at once; the next pass takes one
+                }
                 if tokio::time::timeout(ratelimit::FIRST_CONTACT_WAIT, contact)
                     .await
                     .is_err()
@@ -1276,7 +1299,7 @@ struct Progress {
     redactor: Redactor,
     attempts: u32,
     status: Option<StatusCode>,
-    credential: Cow<'static, str>,
+    credential: Arc<str>,
     started: Instant,
     deadline_at: Option<Instant>,
     waited: Duration,

@@ -324,16 +324,27 @@ impl RateLimitState {
             .reset
             .or_else(|| header(headers, "ratelimit-reset").and_then(parse_seconds));
         // De-facto X-RateLimit-* (GitHub, Twitter/X, many others).
-        for prefix in ["x-ratelimit-", "x-rate-limit-"] {
+        for [limit, remaining, reset] in [
+            [
+                "x-ratelimit-limit",
+                "x-ratelimit-remaining",
+                "x-ratelimit-reset",
+            ],
+            [
+                "x-rate-limit-limit",
+                "x-rate-limit-remaining",
+                "x-rate-limit-reset",
+            ],
+        ] {
             state.limit = state
                 .limit
-                .or_else(|| header(headers, &format!("{prefix}limit")).and_then(parse_u64));
+                .or_else(|| header(headers, limit).and_then(parse_u64));
             state.remaining = state
                 .remaining
-                .or_else(|| header(headers, &format!("{prefix}remaining")).and_then(parse_u64));
-            state.reset = state.reset.or_else(|| {
-                header(headers, &format!("{prefix}reset")).and_then(|v| parse_x_reset(v, now))
-            });
+                .or_else(|| header(headers, remaining).and_then(parse_u64));
+            state.reset = state
+                .reset
+                .or_else(|| header(headers, reset).and_then(|v| parse_x_reset(v, now)));
         }
         state
     }

@@ -127,11 +127,18 @@ impl Sensitive {
 }
 
 /// What one request is known to carry: the client's [`Sensitive`] list plus the locations and
-/// values its authentication wrote. Built per request; used only when text about the request
-/// is produced (errors, audit, tracing), so the hot path pays for a few `Vec` pushes at most.
+/// values its authentication wrote. Built per request; the additions sit behind an `Arc` that
+/// is copied only when written, so cloning a redactor (into a `Response`, say) is two reference
+/// counts. The values are kept as [`Secret`]s (shared, not copied); their URL-encoded forms are
+/// computed only when text is scrubbed, which happens on errors, not on the hot path.
 #[derive(Clone, Debug)]
 pub(crate) struct Redactor {
     base: Arc<Sensitive>,
+    extra: Arc<Extra>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Extra {
     headers: Vec<HeaderName>,
     query: Vec<String>,
     values: Vec<Secret>,
@@ -141,52 +148,70 @@ impl Redactor {
     pub(crate) fn new(base: Arc<Sensitive>) -> Self {
         Self {
             base,
-            headers: Vec::new(),
-            query: Vec::new(),
-            values: Vec::new(),
+            extra: Arc::default(),
         }
     }
 
     pub(crate) fn add_header(&mut self, name: &HeaderName) {
-        if !self.base.is_header(name) && !self.headers.contains(name) {
-            self.headers.push(name.clone());
+        if !self.is_header(name) {
+            Arc::make_mut(&mut self.extra).headers.push(name.clone());
         }
     }
 
     pub(crate) fn add_query(&mut self, name: &str) {
-        if !self.is_query(name) {
-            self.query.push(name.to_owned());
+        if !self
+            .extra
+            .query
+            .iter()
+            .any(|q| q.eq_ignore_ascii_case(name))
+        {
+            Arc::make_mut(&mut self.extra).query.push(name.to_owned());
         }
     }
 
+    /// Remembers a credential value to scrub from text about this request.
+    pub(crate) fn add_secret(&mut self, value: &Secret) {
+        let text = value.expose_secret();
+        if text.len() >= MIN_SCRUB_LEN
+            && !self.extra.values.iter().any(|v| v.expose_secret() == text)
+        {
+            Arc::make_mut(&mut self.extra).values.push(value.clone());
+        }
+    }
+
+    /// Like [`Redactor::add_secret`] for a value that is not held in a [`Secret`] yet.
     pub(crate) fn add_value(&mut self, value: &str) {
-        if value.len() >= MIN_SCRUB_LEN && !self.values.iter().any(|v| v.expose_secret() == value) {
-            self.values.push(Secret::new(value));
-            // The same value as it appears in a URL or a form body.
-            let encoded: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
-            if encoded != value {
-                self.values.push(Secret::new(encoded));
-            }
+        if value.len() >= MIN_SCRUB_LEN
+            && !self.extra.values.iter().any(|v| v.expose_secret() == value)
+        {
+            Arc::make_mut(&mut self.extra)
+                .values
+                .push(Secret::new(value));
         }
     }
 
     pub(crate) fn is_header(&self, name: &HeaderName) -> bool {
-        self.base.is_header(name) || self.headers.contains(name)
+        self.base.is_header(name) || self.extra.headers.contains(name)
     }
 
     pub(crate) fn is_query(&self, name: &str) -> bool {
-        self.base.is_query(name) || self.query.iter().any(|q| q.eq_ignore_ascii_case(name))
+        self.base.is_query(name)
+            || self
+                .extra
+                .query
+                .iter()
+                .any(|q| q.eq_ignore_ascii_case(name))
     }
 
     /// Query names written by authentication on this request (stripped from a cross-origin
     /// `Location`).
     pub(crate) fn auth_query_names(&self) -> &[String] {
-        &self.query
+        &self.extra.query
     }
 
     /// `true` when `value` is one of the credential values this request carried.
     pub(crate) fn is_credential_value(&self, value: &str) -> bool {
-        self.values.iter().any(|v| v.expose_secret() == value)
+        self.extra.values.iter().any(|v| v.expose_secret() == value)
     }
 
     pub(crate) fn url(&self, url: &Url) -> String {
@@ -194,13 +219,19 @@ impl Redactor {
         self.scrub(&text).into_owned()
     }
 
-    /// Replaces every credential value this request carried with `[redacted]`.
+    /// Replaces every credential value this request carried, as is or URL-encoded, with
+    /// `[redacted]`.
     pub(crate) fn scrub<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let mut out = Cow::Borrowed(text);
-        for v in &self.values {
-            let v = v.expose_secret();
-            if out.contains(v) {
-                out = Cow::Owned(out.replace(v, REDACTED));
+        for v in &self.extra.values {
+            let plain = v.expose_secret();
+            let encoded = Secret::new(
+                url::form_urlencoded::byte_serialize(plain.as_bytes()).collect::<String>(),
+            );
+            for form in [plain, encoded.expose_secret()] {
+                if out.contains(form) {
+                    out = Cow::Owned(out.replace(form, REDACTED));
+                }
             }
         }
         out
