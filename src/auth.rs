@@ -68,6 +68,38 @@ pub trait Authenticate: fmt::Debug + Send + Sync {
     fn validate(&self) -> Result<()> {
         Ok(())
     }
+
+    /// Called when a request that carried this scheme's credentials was answered
+    /// `401 Unauthorized` (and the challenge does not say `insufficient_scope`). Return
+    /// `Ok(true)` after renewing the credential to have the request replayed, once. The
+    /// default does nothing: a static credential will not get better by being sent again.
+    ///
+    /// # Errors
+    ///
+    /// Whatever prevented the renewal; it ends the request.
+    async fn unauthorized(&self, _rejected: &Unauthorized<'_>) -> Result<bool> {
+        Ok(false)
+    }
+}
+
+/// What [`Authenticate::unauthorized`] learns about the rejected request.
+#[derive(Debug)]
+pub struct Unauthorized<'a> {
+    pub(crate) authorization: Option<&'a HeaderValue>,
+    pub(crate) challenge: Option<&'a str>,
+}
+
+impl Unauthorized<'_> {
+    /// The `Authorization` header the rejected request carried (to tell whether the credential
+    /// has been renewed since).
+    pub fn authorization(&self) -> Option<&HeaderValue> {
+        self.authorization
+    }
+
+    /// The server's `WWW-Authenticate` challenge, if any.
+    pub fn challenge(&self) -> Option<&str> {
+        self.challenge
+    }
 }
 
 // The trait must stay usable as `dyn Authenticate`.
@@ -84,6 +116,9 @@ impl<T: Authenticate + ?Sized> Authenticate for Arc<T> {
     fn validate(&self) -> Result<()> {
         (**self).validate()
     }
+    async fn unauthorized(&self, rejected: &Unauthorized<'_>) -> Result<bool> {
+        (**self).unauthorized(rejected).await
+    }
 }
 
 #[async_trait]
@@ -96,6 +131,9 @@ impl<T: Authenticate + ?Sized> Authenticate for Box<T> {
     }
     fn validate(&self) -> Result<()> {
         (**self).validate()
+    }
+    async fn unauthorized(&self, rejected: &Unauthorized<'_>) -> Result<bool> {
+        (**self).unauthorized(rejected).await
     }
 }
 

@@ -35,7 +35,7 @@ use url::{Origin, Url};
 
 use crate::{
     audit::{self, AuditEvent, AuditHook, Outcome},
-    auth::{AuthRequest, Authenticate},
+    auth::{AuthRequest, Authenticate, Unauthorized},
     endpoint::Endpoint,
     error::{
         DecodeError, Error, RateLimitedError, RedirectError, RedirectKind, RequestInfo, Result,
@@ -593,6 +593,8 @@ pub struct RequestBuilder {
     timeout: Option<Option<Duration>>,
     deadline: Option<Duration>,
     retry: Option<RetryPolicy>,
+    /// Return any final status as `Ok` (the OAuth endpoints parse their error bodies).
+    any_status: bool,
 }
 
 impl fmt::Debug for RequestBuilder {
@@ -636,7 +638,14 @@ impl RequestBuilder {
             timeout: None,
             deadline: None,
             retry: None,
+            any_status: false,
         }
+    }
+
+    /// Returns a non-success final answer as `Ok` instead of [`Error::Status`].
+    pub(crate) fn any_status(mut self) -> Self {
+        self.any_status = true;
+        self
     }
 
     fn fail(mut self, error: Error) -> Self {
@@ -842,6 +851,7 @@ impl RequestBuilder {
         let mut body = self.body;
         let mut retries = Retries::new(policy);
         let mut hops = 0;
+        let mut replayed_after_401 = false;
         loop {
             let origin = inner.origin(&url);
             let mut hop_url = url.clone();
@@ -857,6 +867,7 @@ impl RequestBuilder {
             } else {
                 client.credentials_allowed(&url)?
             };
+            let mut sent_authorization = None;
             if !allowed {
                 // Another origin: no scheme is asked, and credentials set by hand stay home.
                 strip_credential_headers(&mut hop_headers, &progress.redactor);
@@ -876,6 +887,7 @@ impl RequestBuilder {
                     );
                     a.authenticate(&mut request).await?;
                 }
+                sent_authorization = hop_headers.get(http::header::AUTHORIZATION).cloned();
                 progress.credential = if Arc::ptr_eq(&auth, &inner.auth) {
                     inner.auth_label.clone()
                 } else {
@@ -1030,6 +1042,36 @@ impl RequestBuilder {
                     started: progress.started,
                 });
             }
+            if status == StatusCode::UNAUTHORIZED
+                && allowed
+                && !auth.is_empty()
+                && !replayed_after_401
+                && !matches!(body, Body::Stream(_))
+            {
+                let challenge = response
+                    .headers()
+                    .get(WWW_AUTHENTICATE)
+                    .and_then(|v| v.to_str().ok());
+                if !challenge.is_some_and(|c| c.contains("insufficient_scope")) {
+                    let rejected = Unauthorized {
+                        authorization: sent_authorization.as_ref(),
+                        challenge,
+                    };
+                    let mut renewed = false;
+                    for a in auth.iter() {
+                        renewed |= a.unauthorized(&rejected).await?;
+                    }
+                    if renewed {
+                        tracing::debug!(
+                            target: "authed::client",
+                            "credential renewed after a 401; replaying once"
+                        );
+                        replayed_after_401 = true;
+                        drop(response);
+                        continue;
+                    }
+                }
+            }
             if retry::status_is_retryable(status, response.headers(), replay_safe) {
                 let server = server_delay.map(|(d, _)| d);
                 match retries.plan(
@@ -1046,6 +1088,16 @@ impl RequestBuilder {
                     }
                     Err(stop) => progress.retry_stop = Some(stop),
                 }
+            }
+            if self.any_status {
+                return Ok(Response {
+                    inner: response,
+                    method,
+                    url: progress.url.clone().unwrap_or(url),
+                    redactor: progress.redactor.clone(),
+                    attempts: progress.attempts,
+                    started: progress.started,
+                });
             }
             return Err(status_error(progress, response).await);
         }
@@ -1365,7 +1417,7 @@ fn transport_error(progress: &Progress, error: reqwest::Error) -> Error {
     Error::Transport(Box::new(TransportError {
         request: progress.info(),
         kind: transport_kind(&error),
-        source: error.without_url(),
+        source: Arc::new(error.without_url()),
     }))
 }
 
@@ -1487,7 +1539,7 @@ impl Response {
                 } else {
                     TransportKind::Body
                 },
-                source: e.without_url(),
+                source: Arc::new(e.without_url()),
             }))
         })
     }

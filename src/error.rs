@@ -6,7 +6,7 @@
 //! errors from reqwest are stored without their URL (reqwest's own error prints it, query
 //! string and all).
 
-use std::{error::Error as StdError, fmt, time::Duration};
+use std::{error::Error as StdError, fmt, sync::Arc, time::Duration};
 
 use http::{Method, StatusCode};
 
@@ -21,9 +21,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// What went wrong.
 ///
 /// Match on the variant, or use the `is_*` predicates and accessors such as
-/// [`Error::status`]. The enum is `#[non_exhaustive]`: later versions add variants (retries
-/// and rate limits, OAuth) without a breaking change.
-#[derive(Debug)]
+/// [`Error::status`]. The enum is `#[non_exhaustive]`: later versions add variants without a
+/// breaking change. It is `Clone` (underlying errors are shared), so that one failed token
+/// refresh can be handed to every task that waited for it.
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum Error {
     /// The client, a request or a credential was configured in a way that cannot work. Raised
@@ -64,8 +65,60 @@ pub enum Error {
         /// What went wrong, without the secret.
         message: String,
         /// The underlying error, if any.
-        source: Option<Box<dyn StdError + Send + Sync>>,
+        source: Option<Arc<dyn StdError + Send + Sync>>,
     },
+    /// The authorization server answered a token, device or revocation request with an OAuth
+    /// error (`invalid_client`, `access_denied`, ...), or with a body that is not a valid
+    /// token response.
+    OAuth(Box<OAuthFailure>),
+    /// The session cannot be renewed (the refresh token was refused with `invalid_grant`, or
+    /// there is none): the stored session was forgotten and the user must log in again.
+    ReauthRequired {
+        /// Why, in words, with the server's error when it gave one.
+        reason: String,
+        /// The authorization server's error, if it gave one.
+        error: Option<OAuthError>,
+    },
+}
+
+/// An error response from an OAuth 2.0 endpoint (RFC 6749 §5.2, RFC 8628 §3.5, RFC 7009 §2.2.1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OAuthError {
+    /// The `error` code (`invalid_grant`, `slow_down`, ...).
+    pub code: String,
+    /// `error_description`, if any.
+    pub description: Option<String>,
+    /// `error_uri`, if any.
+    pub uri: Option<String>,
+}
+
+impl fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.code)?;
+        if let Some(d) = &self.description {
+            write!(f, ": {d}")?;
+        }
+        if let Some(u) = &self.uri {
+            write!(f, " (see {u})")?;
+        }
+        Ok(())
+    }
+}
+
+/// A failed exchange with an OAuth endpoint.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct OAuthFailure {
+    /// The request (a POST to the token endpoint, say).
+    pub request: RequestInfo,
+    /// The HTTP status of the answer.
+    pub status: StatusCode,
+    /// The server's OAuth error, when the body was one.
+    pub error: Option<OAuthError>,
+    /// When the body was not an OAuth error: what was wrong with it (which field), without
+    /// any value from it.
+    pub problem: Option<String>,
 }
 
 /// The request an error is about: method, redacted URL, attempts and time spent.
@@ -90,7 +143,7 @@ pub struct RequestInfo {
 }
 
 /// A non-success answer from the server.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct StatusError {
     /// The request.
@@ -123,15 +176,15 @@ pub enum TransportKind {
 }
 
 /// A failure below HTTP: DNS, TCP, TLS, a timeout, a dropped connection.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct TransportError {
     /// The request.
     pub request: RequestInfo,
     /// Which part failed.
     pub kind: TransportKind,
-    /// reqwest's error, stored without its URL.
-    pub source: reqwest::Error,
+    /// reqwest's error, stored without its URL (shared, so that the error can be cloned).
+    pub source: Arc<reqwest::Error>,
 }
 
 /// Why a redirect was not followed.
@@ -152,7 +205,7 @@ pub enum RedirectKind {
 }
 
 /// A redirect that could not be followed.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct RedirectError {
     /// The request, at the hop that failed.
@@ -164,7 +217,7 @@ pub struct RedirectError {
 }
 
 /// A wait the client refused to sit through.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct RateLimitedError {
     /// The request.
@@ -181,7 +234,7 @@ pub struct RateLimitedError {
 }
 
 /// A response body that did not decode into the requested type.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct DecodeError {
     /// The request.
@@ -223,7 +276,7 @@ impl Error {
     ) -> Self {
         Self::Auth {
             message: message.into(),
-            source: Some(Box::new(source)),
+            source: Some(Arc::new(source)),
         }
     }
 
@@ -235,8 +288,12 @@ impl Error {
             Self::Redirect(e) => Some(&e.request),
             Self::Decode(e) => Some(&e.request),
             Self::RateLimited(e) => Some(&e.request),
+            Self::OAuth(e) => Some(&e.request),
             Self::Deadline { request, .. } => Some(request),
-            Self::Config { .. } | Self::InvalidUrl { .. } | Self::Auth { .. } => None,
+            Self::Config { .. }
+            | Self::InvalidUrl { .. }
+            | Self::Auth { .. }
+            | Self::ReauthRequired { .. } => None,
         }
     }
 
@@ -246,6 +303,7 @@ impl Error {
             Self::Status(e) => Some(e.status),
             Self::Redirect(e) => Some(e.status),
             Self::RateLimited(e) => e.status,
+            Self::OAuth(e) => Some(e.status),
             _ => None,
         }
     }
@@ -256,6 +314,20 @@ impl Error {
             Self::RateLimited(e) => Some(e.retry_after),
             _ => None,
         }
+    }
+
+    /// The OAuth error the authorization server sent, if this error carries one.
+    pub fn oauth_error(&self) -> Option<&OAuthError> {
+        match self {
+            Self::OAuth(e) => e.error.as_ref(),
+            Self::ReauthRequired { error, .. } => error.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// `true` when the user must log in again.
+    pub fn is_reauth_required(&self) -> bool {
+        matches!(self, Self::ReauthRequired { .. })
     }
 
     /// `true` when the client gave up because the server asked for too long a wait.
@@ -387,6 +459,19 @@ impl fmt::Display for Error {
                 request.attempts
             ),
             Self::Auth { message, .. } => write!(f, "authentication failed: {message}"),
+            Self::OAuth(e) => {
+                write!(f, "{}: the authorization server answered {}", e.request, e.status)?;
+                if let Some(err) = &e.error {
+                    write!(f, " with OAuth error {err}")?;
+                }
+                if let Some(problem) = &e.problem {
+                    write!(f, ": {problem}")?;
+                }
+                Ok(())
+            }
+            Self::ReauthRequired { reason, .. } => {
+                write!(f, "the session cannot be renewed, log in again: {reason}")
+            }
         }
     }
 }
@@ -408,7 +493,7 @@ fn write_retries(f: &mut fmt::Formatter<'_>, request: &RequestInfo) -> fmt::Resu
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
-            Self::Transport(e) => Some(&e.source),
+            Self::Transport(e) => Some(e.source.as_ref()),
             Self::Auth {
                 source: Some(s), ..
             } => Some(s.as_ref()),
