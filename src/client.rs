@@ -1365,7 +1365,7 @@ impl Progress {
             .map_or_else(|| "(invalid URL)".to_owned(), |u| self.redactor.url(u))
     }
 
-    fn info(&self) -> RequestInfo {
+    pub(crate) fn info(&self) -> RequestInfo {
         RequestInfo {
             method: self.method.clone(),
             url: self.redacted_url(),
@@ -1512,7 +1512,7 @@ impl Response {
         self.attempts
     }
 
-    fn info(&self) -> RequestInfo {
+    pub(crate) fn info(&self) -> RequestInfo {
         RequestInfo {
             method: self.method.clone(),
             url: self.redacted_url(),

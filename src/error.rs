@@ -460,7 +460,11 @@ impl fmt::Display for Error {
             ),
             Self::Auth { message, .. } => write!(f, "authentication failed: {message}"),
             Self::OAuth(e) => {
-                write!(f, "{}: the authorization server answered {}", e.request, e.status)?;
+                write!(
+                    f,
+                    "{}: the authorization server answered {}",
+                    e.request, e.status
+                )?;
                 if let Some(err) = &e.error {
                     write!(f, " with OAuth error {err}")?;
                 }

@@ -49,6 +49,7 @@ pub mod auth;
 pub mod client;
 pub mod endpoint;
 pub mod error;
+pub mod oauth2;
 pub mod path;
 pub mod ratelimit;
 pub mod redact;

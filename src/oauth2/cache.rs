@@ -1,0 +1,437 @@
+//! [`TokenAuth`]: the token cache behind every grant's `into_auth()`.
+//!
+//! - A token is refreshed ahead of its expiry, by `skew` (default
+//!   [`DEFAULT_REFRESH_SKEW`]), or by half its lifetime when it lives shorter than that, so a
+//!   token that lives two seconds is not refreshed on every request.
+//! - **Single flight**: however many tasks need a token at once, one token request is made;
+//!   the others wait for its result. It runs on a task of its own, so a caller that gives up
+//!   (a cancelled request) does not strand the others. A failure reaches every waiter and is
+//!   not remembered: the next call tries again.
+//! - A failed refresh *ahead* of expiry keeps serving the token that is still valid (and
+//!   waits [`RETRY_EARLY_REFRESH_AFTER`] before trying again); only an expired or rejected
+//!   token makes the failure visible.
+//! - A 401 on a request that carried the cached token marks it stale and refreshes once; a
+//!   401 on a request that carried an older token (another task already refreshed) just
+//!   replays with the new one.
+//! - Every new token set is written to the [`TokenStore`] before it is used, so a rotated
+//!   refresh token is never lost; `invalid_grant` on refresh clears the store and returns
+//!   [`Error::ReauthRequired`].
+
+use std::{
+    borrow::Cow,
+    fmt,
+    sync::{Arc, Mutex},
+    time::{Duration, SystemTime},
+};
+
+use async_trait::async_trait;
+use http::{HeaderValue, header::AUTHORIZATION};
+use secrecy::ExposeSecret;
+use tokio::{sync::watch, time::Instant};
+
+use crate::{
+    auth::{AuthRequest, Authenticate, Unauthorized},
+    error::{Error, Result},
+    oauth2::token::Token,
+};
+
+/// Refresh this long before the token expires: a request that starts with a token about to
+/// expire may still be in flight when it does, and clocks drift. A minute is what most SDKs
+/// use (yup-oauth2, Azure); short-lived tokens use half their lifetime instead.
+pub const DEFAULT_REFRESH_SKEW: Duration = Duration::from_secs(60);
+
+/// After a failed refresh ahead of expiry, wait this long before trying again (the current
+/// token keeps being served meanwhile), so that a down authorization server is not asked on
+/// every request.
+pub const RETRY_EARLY_REFRESH_AFTER: Duration = Duration::from_secs(5);
+
+/// Where token sets come from: a grant (client credentials, refresh, ...) or your own code.
+#[async_trait]
+pub trait TokenSource: fmt::Debug + Send + Sync {
+    /// A new token set. `current` is the one in use (possibly expired), to refresh from.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ReauthRequired`] when the session cannot be renewed (the cache then forgets
+    /// it); anything else is passed to the waiting requests.
+    async fn fetch(&self, current: Option<&Token>) -> Result<Token>;
+
+    /// A label for the audit trail.
+    fn label(&self) -> Cow<'static, str> {
+        Cow::Borrowed("oauth2")
+    }
+
+    /// Checks the configuration (called when a client is built).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`].
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Where token sets are kept between runs.
+#[async_trait]
+pub trait TokenStore: fmt::Debug + Send + Sync {
+    /// The stored token set, if any.
+    ///
+    /// # Errors
+    ///
+    /// The store could not be read (a corrupted record is an error, not `None`).
+    async fn load(&self) -> Result<Option<Token>>;
+    /// Replaces the stored token set.
+    ///
+    /// # Errors
+    ///
+    /// The store could not be written.
+    async fn save(&self, token: &Token) -> Result<()>;
+    /// Forgets the stored token set.
+    ///
+    /// # Errors
+    ///
+    /// The store could not be written.
+    async fn clear(&self) -> Result<()>;
+}
+
+fn _object_safe(_: Box<dyn TokenSource>, _: Box<dyn TokenStore>) {}
+
+/// Keeps the token set in memory only (the default).
+#[derive(Debug, Default)]
+pub struct MemoryTokenStore {
+    token: Mutex<Option<Token>>,
+}
+
+#[async_trait]
+impl TokenStore for MemoryTokenStore {
+    async fn load(&self) -> Result<Option<Token>> {
+        Ok(self.token.lock().unwrap_or_else(|e| e.into_inner()).clone())
+    }
+    async fn save(&self, token: &Token) -> Result<()> {
+        *self.token.lock().unwrap_or_else(|e| e.into_inner()) = Some(token.clone());
+        Ok(())
+    }
+    async fn clear(&self) -> Result<()> {
+        *self.token.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        Ok(())
+    }
+}
+
+/// An [`Authenticate`] scheme that sends `Authorization: Bearer <access token>` from a
+/// [`TokenSource`], cached, refreshed and stored as described in the [module docs](self).
+/// Cheap to clone; clones share the cache.
+#[derive(Clone)]
+pub struct TokenAuth {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    source: Arc<dyn TokenSource>,
+    store: Arc<dyn TokenStore>,
+    skew: Duration,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    current: Option<Arc<Entry>>,
+    /// The store has been consulted.
+    loaded: bool,
+    /// A 401 said the current token is no good.
+    stale: bool,
+    flight: Option<watch::Receiver<Option<Result<Arc<Entry>>>>>,
+}
+
+/// A token with its header value built once and its deadlines on the (pausable) tokio clock.
+struct Entry {
+    token: Token,
+    header: HeaderValue,
+    refresh_at: Option<Instant>,
+    expires_at: Option<Instant>,
+}
+
+impl Entry {
+    fn new(token: Token, skew: Duration) -> Result<Self> {
+        let mut header =
+            HeaderValue::from_str(&format!("Bearer {}", token.access_token().expose_secret()))
+                .map_err(|_| {
+                    Error::auth("the access token has characters a header cannot carry")
+                })?;
+        header.set_sensitive(true);
+        let now = Instant::now();
+        let wall = SystemTime::now();
+        let expires_at = token.expires_at().map(|at| {
+            now.checked_add(at.duration_since(wall).unwrap_or(Duration::ZERO))
+                .unwrap_or(now)
+        });
+        let lifetime = token
+            .expires_at()
+            .and_then(|at| at.duration_since(token.received_at()).ok());
+        // A token that lives shorter than the skew is refreshed at half its life, not at once.
+        let skew = lifetime.map_or(skew, |l| skew.min(l / 2));
+        let refresh_at = expires_at.map(|at| at.checked_sub(skew).unwrap_or(now));
+        Ok(Self {
+            token,
+            header,
+            refresh_at,
+            expires_at,
+        })
+    }
+
+    fn fresh(&self, now: Instant) -> bool {
+        self.refresh_at.is_none_or(|at| now < at)
+    }
+
+    fn valid(&self, now: Instant) -> bool {
+        self.expires_at.is_none_or(|at| now < at)
+    }
+}
+
+impl fmt::Debug for TokenAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        f.debug_struct("TokenAuth")
+            .field("source", &self.shared.source)
+            .field("store", &self.shared.store)
+            .field("skew", &self.shared.skew)
+            .field("token", &state.current.as_ref().map(|e| &e.token))
+            .finish()
+    }
+}
+
+impl TokenAuth {
+    /// A cache over `source`, with a [`MemoryTokenStore`] and [`DEFAULT_REFRESH_SKEW`].
+    pub fn new(source: impl TokenSource + 'static) -> Self {
+        Self::from_parts(
+            Arc::new(source),
+            Arc::new(MemoryTokenStore::default()),
+            DEFAULT_REFRESH_SKEW,
+        )
+    }
+
+    fn from_parts(
+        source: Arc<dyn TokenSource>,
+        store: Arc<dyn TokenStore>,
+        skew: Duration,
+    ) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                source,
+                store,
+                skew,
+                state: Mutex::default(),
+            }),
+        }
+    }
+
+    /// Keeps token sets in `store` (loaded on first use, written before each new one is used).
+    /// Call it before the first request.
+    #[must_use]
+    pub fn store(self, store: impl TokenStore + 'static) -> Self {
+        Self::from_parts(
+            self.shared.source.clone(),
+            Arc::new(store),
+            self.shared.skew,
+        )
+    }
+
+    /// Refreshes this long before expiry (default [`DEFAULT_REFRESH_SKEW`]).
+    #[must_use]
+    pub fn refresh_skew(self, skew: Duration) -> Self {
+        Self::from_parts(self.shared.source.clone(), self.shared.store.clone(), skew)
+    }
+
+    /// Starts the session with `token` (from an interactive login): writes it to the store,
+    /// then uses it.
+    ///
+    /// # Errors
+    ///
+    /// The store could not be written (the token is not used then: a refresh token that
+    /// cannot be kept would be lost).
+    pub async fn set_token(&self, token: Token) -> Result<()> {
+        self.shared.store.save(&token).await?;
+        let entry = Arc::new(Entry::new(token, self.shared.skew)?);
+        let mut state = self.shared.lock();
+        state.current = Some(entry);
+        state.loaded = true;
+        state.stale = false;
+        Ok(())
+    }
+
+    /// A valid token set, fetched, refreshed or loaded as needed.
+    ///
+    /// # Errors
+    ///
+    /// The token request failed, or [`Error::ReauthRequired`].
+    pub async fn token(&self) -> Result<Token> {
+        Ok(self.entry().await?.token.clone())
+    }
+
+    /// Forgets the session: the cache and the store. (Revocation at the server comes with
+    /// [`crate::oauth2::OAuthClient`]'s `revoke`.)
+    ///
+    /// # Errors
+    ///
+    /// The store could not be cleared.
+    pub async fn forget(&self) -> Result<()> {
+        {
+            let mut state = self.shared.lock();
+            state.current = None;
+            state.loaded = true;
+        }
+        self.shared.store.clear().await
+    }
+
+    async fn entry(&self) -> Result<Arc<Entry>> {
+        let mut rx = {
+            let mut state = self.shared.lock();
+            if let Some(entry) = &state.current
+                && !state.stale
+                && entry.fresh(Instant::now())
+            {
+                return Ok(entry.clone());
+            }
+            match &state.flight {
+                Some(rx) => rx.clone(),
+                None => self.shared.clone().take_off(&mut state),
+            }
+        };
+        let result = rx
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| Error::auth("the token request ended without a result"))?;
+        result
+            .clone()
+            .unwrap_or_else(|| Err(Error::auth("no token result")))
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts the one token request; returns the channel its result arrives on.
+    fn take_off(self: Arc<Self>, state: &mut State) -> watch::Receiver<Option<Result<Arc<Entry>>>> {
+        let (tx, rx) = watch::channel(None);
+        state.flight = Some(rx.clone());
+        let previous = state.current.clone();
+        let forced = state.stale;
+        let load = !state.loaded;
+        state.loaded = true;
+        tokio::spawn(async move {
+            let result = self.fly(previous, forced, load).await;
+            {
+                let mut state = self.lock();
+                state.flight = None;
+                match &result {
+                    Ok(entry) => {
+                        state.current = Some(entry.clone());
+                        state.stale = false;
+                    }
+                    Err(Error::ReauthRequired { .. }) => state.current = None,
+                    Err(_) => {}
+                }
+            }
+            let _ = tx.send(Some(result));
+        });
+        rx
+    }
+
+    async fn fly(
+        &self,
+        previous: Option<Arc<Entry>>,
+        forced: bool,
+        load: bool,
+    ) -> Result<Arc<Entry>> {
+        let mut previous = previous;
+        if load {
+            match self.store.load().await {
+                Ok(Some(token)) => {
+                    let entry = Arc::new(Entry::new(token, self.skew)?);
+                    if entry.fresh(Instant::now()) {
+                        return Ok(entry);
+                    }
+                    previous = Some(entry);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(target: "authed::oauth2", error = %e, "the token store could not be read; fetching a new token");
+                }
+            }
+        }
+        let current = previous.as_ref().map(|e| &e.token);
+        tracing::debug!(target: "authed::oauth2", forced, refresh = current.is_some(), "token request");
+        match self.source.fetch(current).await {
+            Ok(token) => {
+                let token = token.inherit_refresh_token(current);
+                // Stored before it is used: a rotated refresh token must not be lost.
+                if let Err(e) = self.store.save(&token).await {
+                    tracing::warn!(target: "authed::oauth2", error = %e, "the new token set could not be stored; it is kept in memory");
+                }
+                Ok(Arc::new(Entry::new(token, self.skew)?))
+            }
+            Err(e @ Error::ReauthRequired { .. }) => {
+                if let Err(clear) = self.store.clear().await {
+                    tracing::warn!(target: "authed::oauth2", error = %clear, "the token store could not be cleared");
+                }
+                Err(e)
+            }
+            Err(e) => match previous {
+                // Refreshing early failed: the token still works, keep serving it for now.
+                Some(entry) if !forced && entry.valid(Instant::now()) => {
+                    tracing::warn!(target: "authed::oauth2", error = %e, "refresh ahead of expiry failed; using the current token");
+                    let now = Instant::now();
+                    let retry_at = now.checked_add(RETRY_EARLY_REFRESH_AFTER).unwrap_or(now);
+                    Ok(Arc::new(Entry {
+                        token: entry.token.clone(),
+                        header: entry.header.clone(),
+                        refresh_at: Some(
+                            entry.expires_at.map_or(retry_at, |exp| retry_at.min(exp)),
+                        ),
+                        expires_at: entry.expires_at,
+                    }))
+                }
+                _ => Err(e),
+            },
+        }
+    }
+}
+
+#[async_trait]
+impl Authenticate for TokenAuth {
+    async fn authenticate(&self, request: &mut AuthRequest<'_>) -> Result<()> {
+        let entry = self.entry().await?;
+        request.put_header(
+            AUTHORIZATION,
+            entry.header.clone(),
+            &[entry.token.access_token()],
+        );
+        Ok(())
+    }
+
+    fn label(&self) -> Cow<'static, str> {
+        self.shared.source.label()
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.shared.source.validate()
+    }
+
+    async fn unauthorized(&self, rejected: &Unauthorized<'_>) -> Result<bool> {
+        {
+            let mut state = self.shared.lock();
+            match &state.current {
+                // The token we hold was rejected: refresh it.
+                Some(entry) if Some(&entry.header) == rejected.authorization() => {
+                    state.stale = true
+                }
+                // Someone renewed it since that request left: just replay.
+                Some(_) => return Ok(true),
+                None => {}
+            }
+        }
+        self.entry().await?;
+        Ok(true)
+    }
+}

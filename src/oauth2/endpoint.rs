@@ -1,0 +1,268 @@
+//! [`OAuthClient`]: the OAuth client's identity and the token endpoint requests made with it.
+
+use std::{fmt, sync::Arc};
+
+use http::StatusCode;
+use secrecy::ExposeSecret;
+use serde_json::Value;
+use url::Url;
+
+use crate::{
+    Client, Secret,
+    auth::{Basic, NoAuth},
+    error::{Error, OAuthFailure, Result},
+    oauth2::token::{Token, TokenResponseError, oauth_error},
+    redact::REDACTED,
+};
+
+/// How the client authenticates to the token endpoint (RFC 6749 §2.3.1). Exactly one is used
+/// on every request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientAuth {
+    /// `client_secret_basic`: HTTP Basic with the client id and secret, each
+    /// form-urlencoded first (so a secret with `+`, `%`, `/` or `:` survives). The default.
+    #[default]
+    Basic,
+    /// `client_secret_post`: `client_id` and `client_secret` in the form body.
+    Post,
+    /// `none`: a public client; `client_id` in the form body, no secret.
+    None,
+}
+
+/// An OAuth 2.0 client registration: client id, optional secret, how to authenticate, and
+/// the token endpoint. Cheap to clone.
+///
+/// ```
+/// use authed::oauth2::{ClientAuth, OAuthClient};
+/// let client = OAuthClient::new("https://auth.example.com/oauth/token", "my-app")
+///     .secret("s3cret")
+///     .auth_method(ClientAuth::Post);
+/// ```
+#[derive(Clone)]
+pub struct OAuthClient {
+    pub(crate) inner: Arc<Registration>,
+}
+
+#[derive(Clone)]
+pub(crate) struct Registration {
+    pub(crate) client_id: String,
+    client_secret: Option<Secret>,
+    method: ClientAuth,
+    pub(crate) token_url: std::result::Result<Url, Error>,
+    http: std::result::Result<Client, Error>,
+    basic: Option<Basic>,
+}
+
+impl fmt::Debug for OAuthClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = &self.inner;
+        f.debug_struct("OAuthClient")
+            .field("client_id", &r.client_id)
+            .field("client_secret", &r.client_secret.as_ref().map(|_| REDACTED))
+            .field("auth_method", &r.method)
+            .field("token_url", &r.token_url.as_ref().map(Url::as_str).ok())
+            .finish()
+    }
+}
+
+impl OAuthClient {
+    /// A public client (no secret, [`ClientAuth::None`]) of the token endpoint at `token_url`.
+    /// Problems with the URL are reported by the first request (or by
+    /// [`crate::ClientBuilder::build`] when the client's auth uses it).
+    pub fn new(token_url: impl AsRef<str>, client_id: impl Into<String>) -> Self {
+        let token_url = parse_endpoint(token_url.as_ref(), "token endpoint");
+        let http = token_url
+            .clone()
+            .and_then(|url| Client::builder(url.origin().ascii_serialization()).build());
+        Self {
+            inner: Arc::new(Registration {
+                client_id: client_id.into(),
+                client_secret: None,
+                method: ClientAuth::None,
+                token_url,
+                http,
+                basic: None,
+            }),
+        }
+    }
+
+    /// A confidential client: adds the secret and switches to [`ClientAuth::Basic`].
+    #[must_use]
+    pub fn secret(self, secret: impl Into<Secret>) -> Self {
+        let mut r = Arc::unwrap_or_clone(self.inner);
+        r.client_secret = Some(secret.into());
+        r.method = ClientAuth::Basic;
+        r.rebuild_basic();
+        Self { inner: Arc::new(r) }
+    }
+
+    /// Chooses how the client authenticates.
+    #[must_use]
+    pub fn auth_method(self, method: ClientAuth) -> Self {
+        let mut r = Arc::unwrap_or_clone(self.inner);
+        r.method = method;
+        r.rebuild_basic();
+        Self { inner: Arc::new(r) }
+    }
+
+    /// Uses `client` (its timeouts, retry policy, reqwest client) for requests to the
+    /// authorization server. Build it with the authorization server's origin as its base URL;
+    /// credentials go only there.
+    #[must_use]
+    pub fn http_client(self, client: Client) -> Self {
+        let mut r = Arc::unwrap_or_clone(self.inner);
+        r.http = Ok(client);
+        Self { inner: Arc::new(r) }
+    }
+
+    /// The client id.
+    pub fn client_id(&self) -> &str {
+        &self.inner.client_id
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        self.inner.token_url.as_ref().map_err(Clone::clone)?;
+        self.inner.http.as_ref().map_err(Clone::clone)?;
+        if self.inner.method != ClientAuth::None && self.inner.client_secret.is_none() {
+            return Err(Error::config(
+                "the OAuth client authenticates with a secret, but none was given",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Posts a grant to the token endpoint and parses the answer.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OAuth`] with the server's OAuth error or what was wrong with its answer; any
+    /// error of the request itself.
+    pub(crate) async fn token_request(&self, params: &[(&str, &str)]) -> Result<Token> {
+        let url = self.inner.token_url.as_ref().map_err(Clone::clone)?;
+        let (status, body, request) = self.post(url, params).await?;
+        if status.is_success() {
+            return Token::from_response(&body).map_err(|e| match e {
+                TokenResponseError::OAuth(error) => {
+                    oauth_failure(request, status, Some(error), None)
+                }
+                TokenResponseError::Invalid(problem) => oauth_failure(
+                    request,
+                    status,
+                    None,
+                    Some(format!("not a token response: {problem}")),
+                ),
+            });
+        }
+        Err(error_from_body(request, status, &body))
+    }
+
+    /// Posts a form to an endpoint of the authorization server, authenticating the client.
+    pub(crate) async fn post(
+        &self,
+        url: &Url,
+        params: &[(&str, &str)],
+    ) -> Result<(StatusCode, bytes::Bytes, crate::error::RequestInfo)> {
+        let r = &self.inner;
+        let http = r.http.as_ref().map_err(Clone::clone)?;
+        let secret;
+        let mut form: Vec<(&str, &str)> = params.to_vec();
+        let request = http.post(url.as_str()).any_status();
+        let request = match (r.method, &r.basic) {
+            (ClientAuth::Basic, Some(basic)) => request.auth(basic.clone()),
+            (ClientAuth::Basic, None) => {
+                return Err(Error::config("client_secret_basic needs a client secret"));
+            }
+            (ClientAuth::Post, _) => {
+                secret = r
+                    .client_secret
+                    .as_ref()
+                    .ok_or_else(|| Error::config("client_secret_post needs a client secret"))?;
+                form.push(("client_id", &r.client_id));
+                form.push(("client_secret", secret.expose_secret()));
+                request.auth(NoAuth)
+            }
+            (ClientAuth::None, _) => {
+                form.push(("client_id", &r.client_id));
+                request.auth(NoAuth)
+            }
+        };
+        let response = request
+            .header(http::header::ACCEPT, "application/json")
+            .form(&form)
+            .send()
+            .await?;
+        let status = response.status();
+        let info = response.info();
+        let body = response.bytes().await?;
+        Ok((status, body, info))
+    }
+}
+
+impl Registration {
+    fn rebuild_basic(&mut self) {
+        self.basic = match (&self.method, &self.client_secret) {
+            (ClientAuth::Basic, Some(secret)) => {
+                // RFC 6749 §2.3.1: form-urlencode both before Base64.
+                let id: String =
+                    url::form_urlencoded::byte_serialize(self.client_id.as_bytes()).collect();
+                let secret: String =
+                    url::form_urlencoded::byte_serialize(secret.expose_secret().as_bytes())
+                        .collect();
+                Some(Basic::new(id, secret))
+            }
+            _ => None,
+        };
+    }
+}
+
+/// Parses an OAuth endpoint URL: https, or http on loopback (credentials travel there).
+pub(crate) fn parse_endpoint(input: &str, what: &str) -> std::result::Result<Url, Error> {
+    let url =
+        Url::parse(input).map_err(|e| Error::config(format!("{what} URL does not parse: {e}")))?;
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if loopback => Ok(url),
+        "http" => Err(Error::config(format!(
+            "{what} URL is plain http to a host that is not loopback: client secrets, codes and tokens would travel in the clear; use https"
+        ))),
+        other => Err(Error::config(format!(
+            "{what} URL must be https, not {other}"
+        ))),
+    }
+}
+
+pub(crate) fn oauth_failure(
+    request: crate::error::RequestInfo,
+    status: StatusCode,
+    error: Option<crate::error::OAuthError>,
+    problem: Option<String>,
+) -> Error {
+    Error::OAuth(Box::new(OAuthFailure {
+        request,
+        status,
+        error,
+        problem,
+    }))
+}
+
+/// An error answer: an OAuth error body if it is one, else a description without its content.
+pub(crate) fn error_from_body(
+    request: crate::error::RequestInfo,
+    status: StatusCode,
+    body: &[u8],
+) -> Error {
+    let error = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.as_object().and_then(oauth_error));
+    let problem = error
+        .is_none()
+        .then(|| format!("the body ({} bytes) is not an OAuth error", body.len()));
+    oauth_failure(request, status, error, problem)
+}

@@ -1,0 +1,378 @@
+//! Token sources for the non-interactive grants: client credentials, refresh token, password
+//! (legacy), and a custom source made of two async closures.
+
+use std::{borrow::Cow, fmt, future::Future, pin::Pin, sync::Arc};
+
+use async_trait::async_trait;
+use secrecy::ExposeSecret;
+
+use crate::{
+    Secret,
+    error::{Error, Result},
+    oauth2::{
+        cache::{TokenAuth, TokenSource},
+        endpoint::{ClientAuth, OAuthClient},
+        token::Token,
+    },
+    redact::REDACTED,
+};
+
+/// The client credentials grant (RFC 6749 §4.4): the application's own identity, no user. The
+/// token is requested again whenever it expires.
+///
+/// ```
+/// use authed::{Client, Secret, oauth2::ClientCredentials};
+///
+/// let auth = ClientCredentials::new("https://auth.example.com/token", "my-client", Secret::from("s3cret"))
+///     .scopes(["read", "write"])
+///     .into_auth();
+/// let api = Client::builder("https://api.example.com/").auth(auth).build()?;
+/// # Ok::<(), authed::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct ClientCredentials {
+    client: OAuthClient,
+    scopes: Vec<String>,
+    params: Vec<(String, String)>,
+}
+
+impl ClientCredentials {
+    /// A confidential client with `client_secret_basic`.
+    pub fn new(
+        token_url: impl AsRef<str>,
+        client_id: impl Into<String>,
+        client_secret: impl Into<Secret>,
+    ) -> Self {
+        Self::with_client(OAuthClient::new(token_url, client_id).secret(client_secret))
+    }
+
+    /// Uses an [`OAuthClient`] configured elsewhere (another [`ClientAuth`], your own HTTP
+    /// client).
+    pub fn with_client(client: OAuthClient) -> Self {
+        Self {
+            client,
+            scopes: Vec::new(),
+            params: Vec::new(),
+        }
+    }
+
+    /// Authenticates with `method` instead of `client_secret_basic`.
+    #[must_use]
+    pub fn auth_method(mut self, method: ClientAuth) -> Self {
+        self.client = self.client.auth_method(method);
+        self
+    }
+
+    /// The scopes to ask for.
+    #[must_use]
+    pub fn scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// An extra form parameter (`audience`, `resource`, ...).
+    #[must_use]
+    pub fn param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.params.push((name.into(), value.into()));
+        self
+    }
+
+    /// The token cache that sends these tokens.
+    pub fn into_auth(self) -> TokenAuth {
+        TokenAuth::new(self)
+    }
+}
+
+#[async_trait]
+impl TokenSource for ClientCredentials {
+    async fn fetch(&self, _current: Option<&Token>) -> Result<Token> {
+        let scope = self.scopes.join(" ");
+        let mut form: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
+        if !scope.is_empty() {
+            form.push(("scope", &scope));
+        }
+        form.extend(self.params.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        self.client.token_request(&form).await
+    }
+
+    fn label(&self) -> Cow<'static, str> {
+        Cow::Owned(format!(
+            "oauth2 client credentials ({})",
+            self.client.client_id()
+        ))
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.client.validate()
+    }
+}
+
+/// Refreshes a session with the refresh token grant (RFC 6749 §6), keeping the old refresh
+/// token when the server does not send a new one. `invalid_grant`, or no refresh token at all,
+/// is [`Error::ReauthRequired`].
+///
+/// This is the source behind sessions started interactively (authorization code, device):
+/// seed the cache with the first token using [`TokenAuth::set_token`].
+#[derive(Clone, Debug)]
+pub struct RefreshGrant {
+    client: OAuthClient,
+    scopes: Vec<String>,
+}
+
+impl RefreshGrant {
+    /// Refreshes with `client`.
+    pub fn new(client: OAuthClient) -> Self {
+        Self {
+            client,
+            scopes: Vec::new(),
+        }
+    }
+
+    /// Asks for these scopes on refresh (a subset of the original grant).
+    #[must_use]
+    pub fn scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The token cache that sends these tokens.
+    pub fn into_auth(self) -> TokenAuth {
+        TokenAuth::new(self)
+    }
+}
+
+/// Runs the refresh grant with `refresh_token`; `invalid_grant` becomes
+/// [`Error::ReauthRequired`].
+pub(crate) async fn refresh(
+    client: &OAuthClient,
+    refresh_token: &Secret,
+    scope: Option<&str>,
+) -> Result<Token> {
+    let mut form = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token.expose_secret()),
+    ];
+    if let Some(scope) = scope.filter(|s| !s.is_empty()) {
+        form.push(("scope", scope));
+    }
+    client
+        .token_request(&form)
+        .await
+        .map_err(|e| match e.oauth_error() {
+            Some(oauth) if oauth.code == "invalid_grant" => Error::ReauthRequired {
+                reason: "the authorization server refused the refresh token (invalid_grant)".into(),
+                error: Some(oauth.clone()),
+            },
+            _ => e,
+        })
+}
+
+#[async_trait]
+impl TokenSource for RefreshGrant {
+    async fn fetch(&self, current: Option<&Token>) -> Result<Token> {
+        let Some(refresh_token) = current.and_then(Token::refresh_token) else {
+            return Err(Error::ReauthRequired {
+                reason: "there is no refresh token".into(),
+                error: None,
+            });
+        };
+        refresh(&self.client, refresh_token, Some(&self.scopes.join(" "))).await
+    }
+
+    fn label(&self) -> Cow<'static, str> {
+        Cow::Owned(format!("oauth2 ({})", self.client.client_id()))
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.client.validate()
+    }
+}
+
+/// The resource owner password credentials grant (RFC 6749 §4.3).
+///
+/// **Legacy**: the OAuth 2.0 Security BCP (RFC 9700 §2.4) says it MUST NOT be used: the
+/// application sees the user's password, and it cannot do multi-factor login. It is here for
+/// old APIs that offer nothing else. It refreshes with the refresh token when there is one,
+/// and logs in again with the password when there is not or it is refused.
+#[derive(Clone)]
+pub struct Password {
+    client: OAuthClient,
+    username: String,
+    password: Secret,
+    scopes: Vec<String>,
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Password")
+            .field("client", &self.client)
+            .field("username", &self.username)
+            .field("password", &REDACTED)
+            .finish()
+    }
+}
+
+impl Password {
+    /// The grant for `username` and `password`, through `client`.
+    pub fn new(
+        client: OAuthClient,
+        username: impl Into<String>,
+        password: impl Into<Secret>,
+    ) -> Self {
+        Self {
+            client,
+            username: username.into(),
+            password: password.into(),
+            scopes: Vec::new(),
+        }
+    }
+
+    /// The scopes to ask for.
+    #[must_use]
+    pub fn scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The token cache that sends these tokens.
+    pub fn into_auth(self) -> TokenAuth {
+        TokenAuth::new(self)
+    }
+}
+
+#[async_trait]
+impl TokenSource for Password {
+    async fn fetch(&self, current: Option<&Token>) -> Result<Token> {
+        let scope = self.scopes.join(" ");
+        if let Some(refresh_token) = current.and_then(Token::refresh_token) {
+            match refresh(&self.client, refresh_token, Some(&scope)).await {
+                Err(Error::ReauthRequired { .. }) => {}
+                other => return other,
+            }
+        }
+        let mut form = vec![
+            ("grant_type", "password"),
+            ("username", self.username.as_str()),
+            ("password", self.password.expose_secret()),
+        ];
+        if !scope.is_empty() {
+            form.push(("scope", &scope));
+        }
+        self.client.token_request(&form).await
+    }
+
+    fn label(&self) -> Cow<'static, str> {
+        Cow::Owned(format!("oauth2 password ({})", self.client.client_id()))
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.client.validate()
+    }
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+type LoginFn = dyn Fn() -> BoxFuture<Result<Token>> + Send + Sync;
+type RefreshFn = dyn Fn(Token) -> BoxFuture<Result<Token>> + Send + Sync;
+
+/// A token source made of two async closures: one that logs in, one that refreshes. For APIs
+/// with their own login endpoint, such as `POST /login` returning
+/// `{"access_token", "refresh_token"}` and `POST /refresh` taking the refresh token as a
+/// bearer (Flask-JWT-Extended and many others). See `examples/jwt_login.rs`.
+///
+/// The refresh closure is called when the current token has a refresh token; when it fails
+/// with [`Error::ReauthRequired`] (or there is no refresh token), the login closure runs.
+///
+/// ```
+/// use authed::oauth2::{Custom, Token};
+///
+/// let source = Custom::new(|| async { Ok(Token::bearer("from-login").with_refresh_token("r")) })
+///     .refresh(|old: Token| async move {
+///         let _refresh_token = old.refresh_token();
+///         Ok(Token::bearer("from-refresh"))
+///     });
+/// let auth = source.into_auth();
+/// ```
+#[derive(Clone)]
+pub struct Custom {
+    login: Arc<LoginFn>,
+    refresh: Option<Arc<RefreshFn>>,
+    label: Cow<'static, str>,
+}
+
+impl fmt::Debug for Custom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Custom")
+            .field("label", &self.label)
+            .field("refresh", &self.refresh.is_some())
+            .finish()
+    }
+}
+
+impl Custom {
+    /// A source that logs in with `login`.
+    pub fn new<F, Fut>(login: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Token>> + Send + 'static,
+    {
+        Self {
+            login: Arc::new(move || Box::pin(login())),
+            refresh: None,
+            label: Cow::Borrowed("custom token"),
+        }
+    }
+
+    /// Refreshes with `refresh`, given the current token set.
+    #[must_use]
+    pub fn refresh<F, Fut>(mut self, refresh: F) -> Self
+    where
+        F: Fn(Token) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Token>> + Send + 'static,
+    {
+        self.refresh = Some(Arc::new(move |t| Box::pin(refresh(t))));
+        self
+    }
+
+    /// The label for the audit trail (default `"custom token"`).
+    #[must_use]
+    pub fn label(mut self, label: impl Into<Cow<'static, str>>) -> Self {
+        self.label = label.into();
+        self
+    }
+
+    /// The token cache that sends these tokens.
+    pub fn into_auth(self) -> TokenAuth {
+        TokenAuth::new(self)
+    }
+}
+
+#[async_trait]
+impl TokenSource for Custom {
+    async fn fetch(&self, current: Option<&Token>) -> Result<Token> {
+        if let (Some(refresh), Some(token)) = (&self.refresh, current)
+            && token.refresh_token().is_some()
+        {
+            match refresh(token.clone()).await {
+                Err(Error::ReauthRequired { .. }) => {}
+                other => return other,
+            }
+        }
+        (self.login)().await
+    }
+
+    fn label(&self) -> Cow<'static, str> {
+        self.label.clone()
+    }
+}

@@ -1,0 +1,24 @@
+//! OAuth 2.0: tokens that look after themselves.
+//!
+//! | piece | what it does |
+//! | --- | --- |
+//! | [`OAuthClient`] | the client's registration: id, secret, [`ClientAuth`], token endpoint |
+//! | [`ClientCredentials`], [`RefreshGrant`], [`Password`] (legacy), [`Custom`] | where tokens come from ([`TokenSource`]) |
+//! | [`TokenAuth`] | the cache: refresh ahead of expiry, single flight, refresh and replay after a 401, [`TokenStore`] |
+//! | [`Token`] | the token set, parsed leniently from real providers' answers |
+//!
+//! Every request to the authorization server goes through the same send loop as any other
+//! request: retries on 429/503, redaction, tracing.
+
+mod cache;
+mod endpoint;
+mod grants;
+mod token;
+
+pub use cache::{
+    DEFAULT_REFRESH_SKEW, MemoryTokenStore, RETRY_EARLY_REFRESH_AFTER, TokenAuth, TokenSource,
+    TokenStore,
+};
+pub use endpoint::{ClientAuth, OAuthClient};
+pub use grants::{ClientCredentials, Custom, Password, RefreshGrant};
+pub use token::{Token, TokenResponseError};
