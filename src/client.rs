@@ -810,9 +810,12 @@ impl RequestBuilder {
             waited: Duration::ZERO,
             retry_stop: None,
         };
+        // The loop's future is large (it holds reqwest's); boxing it once keeps `send()`'s own
+        // future small, so callers do not copy kilobytes each time they move it.
+        let run = Box::pin(self.run(&mut progress));
         let result = match deadline {
-            None => self.run(&mut progress).await,
-            Some(deadline) => match tokio::time::timeout(deadline, self.run(&mut progress)).await {
+            None => run.await,
+            Some(deadline) => match tokio::time::timeout(deadline, run).await {
                 Ok(result) => result,
                 Err(_) => Err(Error::Deadline {
                     request: progress.info(),
@@ -1036,7 +1039,7 @@ impl RequestBuilder {
                     method,
                     // The URL as sent (with any credential query), so that its redaction
                     // matches the error and audit views of the same request.
-                    url: progress.url.clone().unwrap_or(url),
+                    url: progress.url.take().unwrap_or(url),
                     redactor: progress.redactor.clone(),
                     attempts: progress.attempts,
                     started: progress.started,
@@ -1093,7 +1096,7 @@ impl RequestBuilder {
                 return Ok(Response {
                     inner: response,
                     method,
-                    url: progress.url.clone().unwrap_or(url),
+                    url: progress.url.take().unwrap_or(url),
                     redactor: progress.redactor.clone(),
                     attempts: progress.attempts,
                     started: progress.started,
@@ -1390,7 +1393,11 @@ impl Progress {
         let event = AuditEvent {
             at: SystemTime::now(),
             method: self.method.clone(),
-            url: self.redacted_url(),
+            // A response took the URL it was sent to (it is not copied on the hot path).
+            url: match result {
+                Ok(response) => response.redacted_url(),
+                Err(_) => self.redacted_url(),
+            },
             status: self.status,
             attempts: self.attempts,
             elapsed: self.started.elapsed(),

@@ -71,6 +71,15 @@ pub enum Error {
     /// error (`invalid_client`, `access_denied`, ...), or with a body that is not a valid
     /// token response.
     OAuth(Box<OAuthFailure>),
+    /// An interactive authorization did not complete: the redirect carried `error=`
+    /// (`access_denied`...), its `state` or `iss` did not match, no redirect or approval came
+    /// in time, or a server's metadata named another issuer.
+    Authorization {
+        /// What happened.
+        message: String,
+        /// The authorization server's error, when the redirect carried one.
+        error: Option<OAuthError>,
+    },
     /// The session cannot be renewed (the refresh token was refused with `invalid_grant`, or
     /// there is none): the stored session was forgotten and the user must log in again.
     ReauthRequired {
@@ -260,6 +269,10 @@ impl Error {
         }
     }
 
+    pub(crate) fn authorization(message: String, error: Option<OAuthError>) -> Self {
+        Self::Authorization { message, error }
+    }
+
     /// An error for a custom [`crate::auth::Authenticate`] implementation to return. Do not put
     /// a secret in `message`.
     pub fn auth(message: impl Into<String>) -> Self {
@@ -293,6 +306,7 @@ impl Error {
             Self::Config { .. }
             | Self::InvalidUrl { .. }
             | Self::Auth { .. }
+            | Self::Authorization { .. }
             | Self::ReauthRequired { .. } => None,
         }
     }
@@ -320,7 +334,9 @@ impl Error {
     pub fn oauth_error(&self) -> Option<&OAuthError> {
         match self {
             Self::OAuth(e) => e.error.as_ref(),
-            Self::ReauthRequired { error, .. } => error.as_ref(),
+            Self::ReauthRequired { error, .. } | Self::Authorization { error, .. } => {
+                error.as_ref()
+            }
             _ => None,
         }
     }
@@ -470,6 +486,13 @@ impl fmt::Display for Error {
                 }
                 if let Some(problem) = &e.problem {
                     write!(f, ": {problem}")?;
+                }
+                Ok(())
+            }
+            Self::Authorization { message, error } => {
+                write!(f, "authorization did not complete: {message}")?;
+                if let Some(e) = error {
+                    write!(f, " ({e})")?;
                 }
                 Ok(())
             }

@@ -258,6 +258,11 @@ impl TokenAuth {
         Ok(())
     }
 
+    /// The token set held now, without fetching.
+    pub(crate) fn current_token(&self) -> Option<Token> {
+        self.shared.lock().current.as_ref().map(|e| e.token.clone())
+    }
+
     /// A valid token set, fetched, refreshed or loaded as needed.
     ///
     /// # Errors

@@ -4,21 +4,32 @@
 //! | --- | --- |
 //! | [`OAuthClient`] | the client's registration: id, secret, [`ClientAuth`], token endpoint |
 //! | [`ClientCredentials`], [`RefreshGrant`], [`Password`] (legacy), [`Custom`] | where tokens come from ([`TokenSource`]) |
+//! | [`AuthorizationCode`] (PKCE S256, loopback listener), [`DeviceAuthorization`] | interactive logins that hand back a [`Token`] to seed a [`TokenAuth`] |
+//! | [`ServerMetadata`] | discovery (RFC 8414, OpenID Connect), and the flows built from it |
+//! | [`OAuthClient::revoke`], [`TokenAuth::logout`] | revocation (RFC 7009) |
 //! | [`TokenAuth`] | the cache: refresh ahead of expiry, single flight, refresh and replay after a 401, [`TokenStore`] |
 //! | [`Token`] | the token set, parsed leniently from real providers' answers |
 //!
 //! Every request to the authorization server goes through the same send loop as any other
 //! request: retries on 429/503, redaction, tracing.
 
+mod authorization_code;
 mod cache;
+mod device;
+mod discovery;
 mod endpoint;
 mod grants;
 mod token;
 
+pub use authorization_code::{
+    AuthorizationCode, DEFAULT_LOGIN_TIMEOUT, PendingAuthorization, pkce_challenge,
+};
 pub use cache::{
     DEFAULT_REFRESH_SKEW, MemoryTokenStore, RETRY_EARLY_REFRESH_AFTER, TokenAuth, TokenSource,
     TokenStore,
 };
+pub use device::{DEFAULT_INTERVAL, DeviceAuthorization, DeviceCode, SLOW_DOWN_STEP};
+pub use discovery::ServerMetadata;
 pub use endpoint::{ClientAuth, OAuthClient};
 pub use grants::{ClientCredentials, Custom, Password, RefreshGrant};
 pub use token::{Token, TokenResponseError};

@@ -1,0 +1,378 @@
+//! The authorization code grant with PKCE S256 (RFC 6749 §4.1, RFC 7636), for apps that
+//! handle the redirect themselves ([`AuthorizationCode::authorize_url`] then
+//! [`PendingAuthorization::exchange`]) and for native apps and CLIs, with a one-shot loopback
+//! listener on 127.0.0.1 ([`AuthorizationCode::login_loopback`], RFC 8252 §7.3).
+//!
+//! `state` is random per attempt and compared in constant time; when the server says it
+//! sends `iss` in the redirect (RFC 9207), `iss` must equal the expected issuer. The PKCE
+//! verifier never leaves the process until the code exchange.
+
+use std::{fmt, time::Duration};
+
+use base64::Engine as _;
+use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpListener,
+};
+use url::Url;
+
+use crate::{
+    Secret,
+    error::{Error, OAuthError, Result},
+    oauth2::{endpoint::OAuthClient, endpoint::parse_endpoint, token::Token},
+    redact::REDACTED,
+};
+
+/// How long [`AuthorizationCode::login_loopback`] waits for the browser by default: long
+/// enough to type a password and pass a second factor, short enough that a forgotten login
+/// does not hold a port forever.
+pub const DEFAULT_LOGIN_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The page the browser shows after the redirect reaches the loopback listener.
+const SUCCESS_PAGE: &str = "<!doctype html><html><head><meta charset=\"utf-8\"><title>Signed in</title></head><body style=\"font-family:sans-serif;margin:3em\"><h1>Signed in</h1><p>You can close this window and return to the application.</p></body></html>";
+const FAILURE_PAGE: &str = "<!doctype html><html><head><meta charset=\"utf-8\"><title>Sign-in failed</title></head><body style=\"font-family:sans-serif;margin:3em\"><h1>Sign-in failed</h1><p>Return to the application for details.</p></body></html>";
+
+/// Random bytes as unpadded base64url (RFC 7636 §4.1: 32 bytes give a 43-character verifier).
+pub(crate) fn random_token(bytes: usize) -> Result<String> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf)
+        .map_err(|e| Error::auth(format!("the system random source failed: {e}")))?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf))
+}
+
+/// The S256 code challenge of a verifier.
+pub fn pkce_challenge(verifier: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// An authorization code flow for one client and authorization endpoint.
+#[derive(Clone, Debug)]
+pub struct AuthorizationCode {
+    client: OAuthClient,
+    authorize_url: std::result::Result<Url, Error>,
+    redirect_uri: Option<String>,
+    scopes: Vec<String>,
+    params: Vec<(String, String)>,
+    issuer: Option<String>,
+}
+
+impl AuthorizationCode {
+    /// A flow through `authorize_url` for `client` (a public client, usually: native apps
+    /// cannot keep a secret).
+    pub fn new(client: OAuthClient, authorize_url: impl AsRef<str>) -> Self {
+        Self {
+            client,
+            authorize_url: parse_endpoint(authorize_url.as_ref(), "authorization endpoint"),
+            redirect_uri: None,
+            scopes: Vec::new(),
+            params: Vec::new(),
+            issuer: None,
+        }
+    }
+
+    /// The redirect URI registered for the client (for [`AuthorizationCode::authorize_url`];
+    /// the loopback login makes its own).
+    #[must_use]
+    pub fn redirect_uri(mut self, uri: impl Into<String>) -> Self {
+        self.redirect_uri = Some(uri.into());
+        self
+    }
+
+    /// The scopes to ask for.
+    #[must_use]
+    pub fn scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// An extra authorization request parameter (`prompt`, `audience`, `resource`, ...).
+    #[must_use]
+    pub fn param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.params.push((name.into(), value.into()));
+        self
+    }
+
+    /// Requires the redirect to carry `iss` equal to `issuer` (RFC 9207). Set it when the
+    /// server's metadata says `authorization_response_iss_parameter_supported` (discovery
+    /// does this for you); it defends against mix-up attacks between servers.
+    #[must_use]
+    pub fn expect_issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// Starts an attempt: a fresh `state` and PKCE verifier, and the URL to send the user to.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] without a redirect URI or with an invalid endpoint; a failing
+    /// random source.
+    pub fn authorize_url(&self) -> Result<PendingAuthorization> {
+        let redirect_uri = self
+            .redirect_uri
+            .clone()
+            .ok_or_else(|| Error::config("the authorization code flow needs a redirect URI"))?;
+        self.start(redirect_uri)
+    }
+
+    fn start(&self, redirect_uri: String) -> Result<PendingAuthorization> {
+        let mut url = self.authorize_url.clone()?;
+        let state = Secret::new(random_token(32)?);
+        let verifier = Secret::new(random_token(32)?);
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("response_type", "code")
+                .append_pair("client_id", self.client.client_id())
+                .append_pair("redirect_uri", &redirect_uri)
+                .append_pair("state", state.expose_secret())
+                .append_pair("code_challenge", &pkce_challenge(verifier.expose_secret()))
+                .append_pair("code_challenge_method", "S256");
+            if !self.scopes.is_empty() {
+                q.append_pair("scope", &self.scopes.join(" "));
+            }
+            for (n, v) in &self.params {
+                q.append_pair(n, v);
+            }
+        }
+        Ok(PendingAuthorization {
+            client: self.client.clone(),
+            url,
+            redirect_uri,
+            state,
+            verifier,
+            issuer: self.issuer.clone(),
+        })
+    }
+
+    /// The whole login for a native app or CLI (RFC 8252): listens once on
+    /// `127.0.0.1:<port>` (0 = any free port), makes the redirect URI
+    /// `http://127.0.0.1:<port>/callback`, calls `open` with the URL to show the user (open a
+    /// browser, print it), waits up to `timeout` for the browser to come back, answers it with
+    /// a small page, checks `state` (and `iss`), and exchanges the code.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Authorization`] for an `error=` redirect, a wrong `state` or `iss`, or a
+    /// timeout; token endpoint errors as [`Error::OAuth`].
+    pub async fn login_loopback(
+        &self,
+        port: u16,
+        timeout: Duration,
+        open: impl FnOnce(&Url),
+    ) -> Result<Token> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| {
+            Error::config(format!(
+                "cannot listen on 127.0.0.1:{port} for the redirect: {e}"
+            ))
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| Error::config(format!("loopback listener has no address: {e}")))?
+            .port();
+        let pending = self.start(format!("http://127.0.0.1:{port}/callback"))?;
+        open(pending.url());
+        let callback = tokio::time::timeout(timeout, accept_callback(&listener))
+            .await
+            .map_err(|_| {
+                Error::authorization(
+                    format!("no redirect reached the loopback listener within {timeout:?}"),
+                    None,
+                )
+            })??;
+        pending.exchange_callback(&callback).await
+    }
+}
+
+/// Waits for the redirect on the loopback listener; other paths (a favicon) get a 404.
+async fn accept_callback(listener: &TcpListener) -> Result<Url> {
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let mut buf = Vec::with_capacity(2048);
+        let mut chunk = [0u8; 2048];
+        // One request line and headers, at most 16 KiB.
+        while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 16 * 1024 {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let text = String::from_utf8_lossy(&buf);
+        let target = text
+            .lines()
+            .next()
+            .and_then(|line| {
+                let mut parts = line.split(' ');
+                (parts.next() == Some("GET"))
+                    .then(|| parts.next())
+                    .flatten()
+            })
+            .and_then(|t| Url::parse(&format!("http://127.0.0.1{t}")).ok());
+        match target {
+            Some(url) if url.path() == "/callback" => {
+                let failed = url.query_pairs().any(|(k, _)| k == "error");
+                let page = if failed { FAILURE_PAGE } else { SUCCESS_PAGE };
+                let _ = stream
+                    .write_all(
+                        format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n{page}",
+                            page.len()
+                        )
+                        .as_bytes(),
+                    )
+                    .await;
+                let _ = stream.shutdown().await;
+                return Ok(url);
+            }
+            _ => {
+                let _ = stream
+                    .write_all(
+                        b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    )
+                    .await;
+            }
+        }
+    }
+}
+
+/// One authorization attempt: the URL for the user, and what the exchange needs (the state
+/// and the PKCE verifier, both secret).
+pub struct PendingAuthorization {
+    client: OAuthClient,
+    url: Url,
+    redirect_uri: String,
+    state: Secret,
+    verifier: Secret,
+    issuer: Option<String>,
+}
+
+impl fmt::Debug for PendingAuthorization {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingAuthorization")
+            .field("redirect_uri", &self.redirect_uri)
+            .field("state", &REDACTED)
+            .field("code_verifier", &REDACTED)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PendingAuthorization {
+    /// The URL to send the user to. It carries `state` and the code challenge (not the
+    /// verifier): fine to show, not to log.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// Completes the attempt from the full redirect URL the browser arrived at (with `code`,
+    /// `state` and maybe `iss`, or `error`).
+    ///
+    /// # Errors
+    ///
+    /// As [`PendingAuthorization::exchange`], and [`Error::Authorization`] for an `error=`
+    /// redirect or one without a code.
+    pub async fn exchange_callback(self, callback: &Url) -> Result<Token> {
+        let get = |name: &str| {
+            callback
+                .query_pairs()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        };
+        if let Some(code) = get("error") {
+            return Err(Error::authorization(
+                "the authorization server redirected back with an error".into(),
+                Some(OAuthError {
+                    code,
+                    description: get("error_description"),
+                    uri: get("error_uri"),
+                }),
+            ));
+        }
+        let code = get("code")
+            .ok_or_else(|| Error::authorization("the redirect carries no code".into(), None))?;
+        let state = get("state").unwrap_or_default();
+        self.exchange_with_iss(&Secret::new(code), &state, get("iss").as_deref())
+            .await
+    }
+
+    /// Completes the attempt with the `code` and `state` your redirect handler received.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Authorization`] when `state` does not match (a forged or replayed redirect)
+    /// or `iss` is wrong; token endpoint errors as [`Error::OAuth`].
+    pub async fn exchange(self, code: &Secret, state: &str) -> Result<Token> {
+        self.exchange_with_iss(code, state, None).await
+    }
+
+    /// Like [`PendingAuthorization::exchange`], with the redirect's `iss` parameter.
+    ///
+    /// # Errors
+    ///
+    /// As [`PendingAuthorization::exchange`].
+    pub async fn exchange_with_iss(
+        self,
+        code: &Secret,
+        state: &str,
+        iss: Option<&str>,
+    ) -> Result<Token> {
+        let expected = self.state.expose_secret().as_bytes();
+        if !bool::from(expected.ct_eq(state.as_bytes())) {
+            return Err(Error::authorization(
+                "the redirect's state does not match this login attempt (forged, replayed or from another attempt)"
+                    .into(),
+                None,
+            ));
+        }
+        if let Some(issuer) = &self.issuer
+            && iss != Some(issuer.as_str())
+        {
+            return Err(Error::authorization(
+                format!(
+                    "the redirect's iss is {iss:?}, not the expected issuer {issuer:?} (RFC 9207)"
+                ),
+                None,
+            ));
+        }
+        self.client
+            .token_request(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.expose_secret()),
+                ("redirect_uri", &self.redirect_uri),
+                ("code_verifier", self.verifier.expose_secret()),
+            ])
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc7636_appendix_b_challenge() {
+        assert_eq!(
+            pkce_challenge("dBjftJeZ4CVP-mJ92IZDSqLoFQdOHXJ9vOvxaZYm1K4"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
+
+    #[test]
+    fn verifiers_are_43_url_safe_characters_and_differ() {
+        let a = random_token(32).unwrap();
+        let b = random_token(32).unwrap();
+        assert_eq!(a.len(), 43);
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        );
+        assert_ne!(a, b);
+    }
+}

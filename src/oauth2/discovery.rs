@@ -1,0 +1,195 @@
+//! Authorization server metadata (RFC 8414, and OpenID Connect Discovery 1.0), and token
+//! revocation (RFC 7009).
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::{
+    Client, Secret,
+    error::{Error, Result},
+    oauth2::{
+        authorization_code::AuthorizationCode,
+        cache::TokenAuth,
+        device::DeviceAuthorization,
+        endpoint::{OAuthClient, error_from_body, parse_endpoint},
+    },
+};
+
+/// What an authorization server says about itself. Unknown fields are ignored.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerMetadata {
+    /// The issuer identifier; checked to equal the one asked for, exactly.
+    pub issuer: String,
+    /// The authorization endpoint (authorization code flow).
+    pub authorization_endpoint: Option<String>,
+    /// The token endpoint.
+    pub token_endpoint: Option<String>,
+    /// The device authorization endpoint (RFC 8628).
+    pub device_authorization_endpoint: Option<String>,
+    /// The revocation endpoint (RFC 7009).
+    pub revocation_endpoint: Option<String>,
+    /// The introspection endpoint (RFC 7662).
+    pub introspection_endpoint: Option<String>,
+    /// PKCE methods supported.
+    #[serde(default)]
+    pub code_challenge_methods_supported: Vec<String>,
+    /// Grant types supported.
+    #[serde(default)]
+    pub grant_types_supported: Vec<String>,
+    /// Scopes supported.
+    #[serde(default)]
+    pub scopes_supported: Vec<String>,
+    /// Whether authorization responses carry `iss` (RFC 9207).
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: bool,
+}
+
+impl ServerMetadata {
+    /// Fetches the metadata of `issuer`: first the RFC 8414 well-known URI
+    /// (`/.well-known/oauth-authorization-server`, inserted before any issuer path), then the
+    /// OpenID Connect one (`/.well-known/openid-configuration`, appended). The document's
+    /// `issuer` must equal `issuer` exactly (RFC 8414 §3.3), or it is refused.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for an issuer that is not an https URL (or http on loopback); the
+    /// request's errors; [`Error::Authorization`] when the document's issuer differs.
+    pub async fn discover(issuer: &str) -> Result<Self> {
+        let url = parse_endpoint(issuer, "issuer")?;
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(Error::config(
+                "an issuer has no query or fragment (RFC 8414 §2)",
+            ));
+        }
+        let http = Client::builder(url.origin().ascii_serialization()).build()?;
+        let path = url.path().trim_end_matches('/');
+        let origin = url.origin().ascii_serialization();
+        let candidates = [
+            format!("{origin}/.well-known/oauth-authorization-server{path}"),
+            format!("{origin}{path}/.well-known/openid-configuration"),
+        ];
+        let mut last = None;
+        for candidate in candidates {
+            match http.get(&candidate).send().await {
+                Ok(response) => {
+                    let metadata: Self = response.json().await?;
+                    if metadata.issuer != issuer {
+                        return Err(Error::authorization(
+                            format!(
+                                "the metadata at {candidate} names issuer {:?}, not {issuer:?}: refusing it (RFC 8414 §3.3)",
+                                metadata.issuer
+                            ),
+                            None,
+                        ));
+                    }
+                    return Ok(metadata);
+                }
+                Err(e) if e.status() == Some(http::StatusCode::NOT_FOUND) => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::config("no metadata found")))
+    }
+
+    fn endpoint(&self, value: &Option<String>, what: &str) -> Result<String> {
+        value
+            .clone()
+            .ok_or_else(|| Error::config(format!("the authorization server advertises no {what}")))
+    }
+
+    /// An [`OAuthClient`] for this server's token endpoint.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the server has no token endpoint.
+    pub fn client(&self, client_id: impl Into<String>) -> Result<OAuthClient> {
+        Ok(OAuthClient::new(
+            self.endpoint(&self.token_endpoint, "token endpoint")?,
+            client_id,
+        ))
+    }
+
+    /// An authorization code flow for `client` at this server, expecting `iss` in redirects
+    /// when the server says it sends it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the server has no authorization endpoint.
+    pub fn authorization_code(&self, client: OAuthClient) -> Result<AuthorizationCode> {
+        let flow = AuthorizationCode::new(
+            client,
+            self.endpoint(&self.authorization_endpoint, "authorization endpoint")?,
+        );
+        Ok(if self.authorization_response_iss_parameter_supported {
+            flow.expect_issuer(self.issuer.clone())
+        } else {
+            flow
+        })
+    }
+
+    /// A device authorization flow for `client` at this server.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the server has no device authorization endpoint.
+    pub fn device(&self, client: OAuthClient) -> Result<DeviceAuthorization> {
+        Ok(DeviceAuthorization::new(
+            client,
+            self.endpoint(
+                &self.device_authorization_endpoint,
+                "device authorization endpoint",
+            )?,
+        ))
+    }
+}
+
+impl OAuthClient {
+    /// Revokes `token` at `endpoint` (RFC 7009), with a `token_type_hint`
+    /// (`"refresh_token"` or `"access_token"`). The server answers 200 for unknown tokens
+    /// too, so success means "this token no longer works", not "it existed".
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OAuth`] for an error answer; the request's errors.
+    pub async fn revoke(&self, endpoint: &str, token: &Secret, hint: &str) -> Result<()> {
+        use secrecy::ExposeSecret;
+        let url: Url = parse_endpoint(endpoint, "revocation endpoint")?;
+        let (status, body, request) = self
+            .post(
+                &url,
+                &[("token", token.expose_secret()), ("token_type_hint", hint)],
+            )
+            .await?;
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(error_from_body(request, status, &body))
+        }
+    }
+}
+
+impl TokenAuth {
+    /// Logs out: revokes the refresh token and the access token at `endpoint` (best effort:
+    /// a failure is logged, not returned), then forgets the session in memory and in the
+    /// store.
+    ///
+    /// # Errors
+    ///
+    /// The store could not be cleared.
+    pub async fn logout(&self, client: &OAuthClient, endpoint: &str) -> Result<()> {
+        if let Some(token) = self.current_token() {
+            let mut revoke = vec![(token.access_token().clone(), "access_token")];
+            if let Some(refresh) = token.refresh_token() {
+                // The refresh token first: revoking it usually revokes the whole grant.
+                revoke.insert(0, (refresh.clone(), "refresh_token"));
+            }
+            for (secret, hint) in revoke {
+                if let Err(e) = client.revoke(endpoint, &secret, hint).await {
+                    tracing::warn!(target: "authed::oauth2", error = %e, hint, "revocation failed; forgetting the token anyway");
+                }
+            }
+        }
+        self.forget().await
+    }
+}
