@@ -359,7 +359,7 @@ mod tests {
     #[test]
     fn rfc7636_appendix_b_challenge() {
         assert_eq!(
-            pkce_challenge("dBjftJeZ4CVP-mJ92IZDSqLoFQdOHXJ9vOvxaZYm1K4"),
+            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
     }
