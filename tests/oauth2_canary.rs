@@ -1,0 +1,272 @@
+//! The canary test over every OAuth grant, against the real authorization server: the client
+//! secret, authorization codes, PKCE verifiers, device codes, access, refresh and ID tokens
+//! never appear in Debug or Display of any type, in errors, or in `tracing` output at TRACE
+//! (with `log` records bridged in).
+//!
+//! The secrets are learned from the wire: the client talks to the server through a recording
+//! TCP proxy on 127.0.0.1, and every credential-like field of every request and response that
+//! crossed it is then looked for in what the client printed.
+
+#[path = "support/oidc.rs"]
+mod oidc;
+
+use std::{
+    io::Write,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use authed::{
+    Client,
+    oauth2::{
+        AuthorizationCode, ClientCredentials, DeviceAuthorization, OAuthClient, RefreshGrant, Token,
+    },
+};
+use serde_json::Value;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+};
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Capture {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// A TCP proxy to `upstream` that records every byte in both directions.
+async fn recording_proxy(upstream: String, wire: Capture) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = TcpStream::connect(&upstream).await else {
+                continue;
+            };
+            let (mut cr, mut cw) = client.into_split();
+            let (mut sr, mut sw) = server.into_split();
+            let up = wire.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = cr.read(&mut buf).await {
+                    if n == 0 || sw.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                    up.0.lock().unwrap().extend_from_slice(&buf[..n]);
+                    up.0.lock().unwrap().push(b'\n');
+                }
+            });
+            let down = wire.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = sr.read(&mut buf).await {
+                    if n == 0 || cw.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                    down.0.lock().unwrap().extend_from_slice(&buf[..n]);
+                    down.0.lock().unwrap().push(b'\n');
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// Every credential-like value in the recorded traffic: JSON fields of responses and form
+/// fields of requests.
+fn secrets_on_the_wire(wire: &str) -> Vec<String> {
+    const NAMES: &[&str] = &[
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "device_code",
+        "code",
+        "code_verifier",
+        "client_secret",
+        "token",
+    ];
+    let mut found = Vec::new();
+    for line in wire.lines() {
+        // Form bodies (requests).
+        for (name, value) in authed::url::form_urlencoded::parse(line.as_bytes()) {
+            if NAMES.contains(&name.as_ref()) && value.len() >= 8 {
+                found.push(value.into_owned());
+            }
+        }
+        // JSON bodies (responses).
+        if let Some(start) = line.find('{')
+            && let Ok(Value::Object(map)) = serde_json::from_str::<Value>(&line[start..])
+        {
+            for name in NAMES {
+                if let Some(Value::String(v)) = map.get(*name)
+                    && v.len() >= 8
+                {
+                    found.push(v.clone());
+                }
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_oauth_secret_escapes() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .init();
+
+    let Some(server) = oidc::require().await else {
+        return;
+    };
+    let server = Arc::new(server);
+    let wire = Capture::default();
+    let upstream = server.issuer.trim_start_matches("http://").to_owned();
+    let proxy = recording_proxy(upstream, wire.clone()).await;
+    let token_url = format!("{proxy}/token");
+    let mut shown = String::new();
+    let mut show = |label: &str, text: String| {
+        shown.push_str(label);
+        shown.push_str(&text);
+        shown.push('\n');
+    };
+
+    // Client credentials, right and wrong secret.
+    let cc = ClientCredentials::new(&token_url, oidc::CC_BASIC, oidc::CC_SECRET).into_auth();
+    let token = cc.token().await.unwrap();
+    show("cc token", format!("{token:?}"));
+    show("cc auth", format!("{cc:?}"));
+    let err = ClientCredentials::new(&token_url, oidc::CC_BASIC, "wrong-s3cret-value")
+        .into_auth()
+        .token()
+        .await
+        .unwrap_err();
+    show("cc error", format!("{err} {err:?}"));
+
+    // Authorization code + PKCE (the browser talks to the server directly; the client's
+    // token requests go through the proxy).
+    let native = OAuthClient::new(&token_url, oidc::NATIVE);
+    show("client", format!("{native:?}"));
+    let flow = AuthorizationCode::new(native.clone(), server.authorization_endpoint())
+        .redirect_uri("http://127.0.0.1:9/callback")
+        .scopes(["openid", "offline_access"])
+        .param("prompt", "consent");
+    let pending = flow.authorize_url().unwrap();
+    show("pending", format!("{pending:?}"));
+    let location = server
+        .approve_authorization(pending.url().as_str(), "ada")
+        .await
+        .unwrap();
+    let callback = authed::url::Url::parse(&location).unwrap();
+    let token = pending.exchange_callback(&callback).await.unwrap();
+    show("code token", format!("{token:?}"));
+    // Replaying the code is refused: an error that had a code in its request.
+    let replay = flow.authorize_url().unwrap();
+    let err = replay.exchange_callback(&callback).await.unwrap_err();
+    show("replayed code (wrong state)", format!("{err} {err:?}"));
+
+    // Refresh with rotation, through a client that calls the real API.
+    let auth = RefreshGrant::new(native.clone()).into_auth();
+    auth.set_token(token.with_expires_in(Duration::ZERO))
+        .await
+        .unwrap();
+    let api = Client::builder(&server.issuer)
+        .auth(auth.clone())
+        .build()
+        .unwrap();
+    let response = api.get("me").send().await.unwrap();
+    show("response", format!("{response:?}"));
+    show("refreshed auth", format!("{auth:?}"));
+    let err = api
+        .get("me")
+        .auth(authed::auth::Bearer::new("not-a-real-token-value"))
+        .send()
+        .await
+        .unwrap_err();
+    show("401", format!("{err} {err:?}"));
+
+    // Device flow.
+    let device = DeviceAuthorization::new(
+        OAuthClient::new(&token_url, oidc::DEVICE),
+        format!("{proxy}/device/auth"),
+    )
+    .scopes(["openid", "offline_access"]);
+    let browser = server.clone();
+    let token: Token = device
+        .login(|code| {
+            show("device code", format!("{code:?}"));
+            let user_code = code.user_code.clone();
+            tokio::spawn(async move { browser.approve_device(&user_code, "ada").await.unwrap() });
+        })
+        .await
+        .unwrap();
+    show("device token", format!("{token:?}"));
+
+    // Revocation and logout.
+    let session = RefreshGrant::new(OAuthClient::new(&token_url, oidc::DEVICE)).into_auth();
+    session.set_token(token).await.unwrap();
+    session
+        .logout(
+            &OAuthClient::new(&token_url, oidc::DEVICE),
+            &format!("{proxy}/token/revocation"),
+        )
+        .await
+        .unwrap();
+    let err = session.token().await.unwrap_err();
+    show("after logout", format!("{err} {err:?}"));
+
+    // What crossed the wire, and what the client let out.
+    let wire = wire.text();
+    let mut secrets = secrets_on_the_wire(&wire);
+    secrets.push(oidc::CC_SECRET.to_owned());
+    assert!(
+        secrets.len() >= 10,
+        "the proxy saw the credentials ({} found):\n{wire}",
+        secrets.len()
+    );
+    for kind in [
+        "code_verifier",
+        "device_code",
+        "refresh_token",
+        "access_token",
+    ] {
+        assert!(wire.contains(kind), "the flows exercised {kind}");
+    }
+    let traced = capture.text();
+    assert!(
+        traced.contains("TRACE") && traced.contains("authed::audit"),
+        "capture works"
+    );
+    for secret in &secrets {
+        let encoded: String =
+            authed::url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+        for form in [secret.as_str(), encoded.as_str()] {
+            assert!(
+                !shown.contains(form),
+                "a secret leaked into Debug/Display:\n{shown}"
+            );
+            assert!(
+                !traced.contains(form),
+                "a secret leaked into tracing output"
+            );
+        }
+    }
+}
