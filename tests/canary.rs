@@ -5,6 +5,8 @@
 //! (with `log` records bridged in, so reqwest's and hyper's logs count too); and what the
 //! other origin received.
 
+#[path = "support/capture.rs"]
+mod capture;
 #[path = "support/demo_api.rs"]
 mod demo_api;
 
@@ -18,27 +20,10 @@ use authed::{
     auth::{ApiKey, Authenticate, Basic, Bearer},
 };
 use base64::Engine as _;
+use capture::Capture;
 use demo_api::{DemoApi, DemoConfig};
 
 /// Everything `tracing` (and `log`, bridged) wrote, at every level.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Capture {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
 
 /// The forms the canary could take on its way out.
 fn forms(canary: &str) -> Vec<String> {

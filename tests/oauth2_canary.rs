@@ -7,6 +7,8 @@
 //! TCP proxy on 127.0.0.1, and every credential-like field of every request and response that
 //! crossed it is then looked for in what the client printed.
 
+#[path = "support/capture.rs"]
+mod capture;
 #[path = "support/oidc.rs"]
 mod oidc;
 
@@ -22,30 +24,12 @@ use authed::{
         AuthorizationCode, ClientCredentials, DeviceAuthorization, OAuthClient, RefreshGrant, Token,
     },
 };
+use capture::Capture;
 use serde_json::Value;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
 };
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Capture {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
 
 /// A TCP proxy to `upstream` that records every byte in both directions.
 async fn recording_proxy(upstream: String, wire: Capture) -> String {
@@ -65,8 +49,8 @@ async fn recording_proxy(upstream: String, wire: Capture) -> String {
                     if n == 0 || sw.write_all(&buf[..n]).await.is_err() {
                         break;
                     }
-                    up.0.lock().unwrap().extend_from_slice(&buf[..n]);
-                    up.0.lock().unwrap().push(b'\n');
+                    up.push(&buf[..n]);
+                    up.push(b"\n");
                 }
             });
             let down = wire.clone();
@@ -76,8 +60,8 @@ async fn recording_proxy(upstream: String, wire: Capture) -> String {
                     if n == 0 || cw.write_all(&buf[..n]).await.is_err() {
                         break;
                     }
-                    down.0.lock().unwrap().extend_from_slice(&buf[..n]);
-                    down.0.lock().unwrap().push(b'\n');
+                    down.push(&buf[..n]);
+                    down.push(b"\n");
                 }
             });
         }

@@ -313,7 +313,7 @@ async fn rotation_is_stored_before_use_and_an_unrotated_refresh_token_is_kept() 
         "app",
     ))
     .into_auth()
-    .store(SharedStore(store.clone()));
+    .store(store.clone());
     // An expired session with refresh token r-1.
     auth.set_token(
         Token::bearer("a-1")
@@ -356,7 +356,7 @@ async fn invalid_grant_forgets_the_session() {
         "app",
     ))
     .into_auth()
-    .store(SharedStore(store.clone()));
+    .store(store.clone());
     auth.set_token(
         Token::bearer("a")
             .with_refresh_token("r")
@@ -376,21 +376,6 @@ async fn invalid_grant_forgets_the_session() {
 }
 
 /// Lets a test keep a handle on the store it gives the cache.
-#[derive(Debug)]
-struct SharedStore(Arc<MemoryTokenStore>);
-
-#[async_trait::async_trait]
-impl TokenStore for SharedStore {
-    async fn load(&self) -> authed::Result<Option<Token>> {
-        self.0.load().await
-    }
-    async fn save(&self, token: &Token) -> authed::Result<()> {
-        self.0.save(token).await
-    }
-    async fn clear(&self) -> authed::Result<()> {
-        self.0.clear().await
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_tasks_one_token_request() {

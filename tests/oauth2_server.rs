@@ -221,7 +221,7 @@ async fn refresh_with_rotation_across_several_expiries_then_revocation() {
     let client: OAuthClient = metadata.client(oidc::NATIVE).unwrap();
     let auth = RefreshGrant::new(client.clone())
         .into_auth()
-        .store(Shared(store.clone()));
+        .store(store.clone());
     auth.set_token(token).await.unwrap();
     let api = Client::builder(&server.issuer)
         .auth(auth.clone())
@@ -269,20 +269,4 @@ async fn refresh_with_rotation_across_several_expiries_then_revocation() {
     let again = RefreshGrant::new(client).into_auth();
     again.set_token(stale).await.unwrap();
     assert!(again.token().await.unwrap_err().is_reauth_required());
-}
-
-#[derive(Debug)]
-struct Shared(Arc<MemoryTokenStore>);
-
-#[async_trait::async_trait]
-impl TokenStore for Shared {
-    async fn load(&self) -> authed::Result<Option<Token>> {
-        self.0.load().await
-    }
-    async fn save(&self, token: &Token) -> authed::Result<()> {
-        self.0.save(token).await
-    }
-    async fn clear(&self) -> authed::Result<()> {
-        self.0.clear().await
-    }
 }

@@ -3,12 +3,15 @@
 //! subscriber for its thread only sees events reliably when no other test in the process hit
 //! the same callsites first without one.
 
+#[path = "support/capture.rs"]
+mod capture;
 #[path = "support/scripted.rs"]
 mod scripted;
 
 use std::{sync::Arc, time::Duration};
 
 use authed::{Client, RetryPolicy};
+use capture::Capture;
 use scripted::{Reply, Scripted, Seen};
 
 fn client(server: &Scripted) -> Client {
@@ -32,24 +35,8 @@ fn client(server: &Scripted) -> Client {
 
 #[tokio::test(start_paused = true)]
 async fn each_retry_is_a_tracing_event_with_reason_and_wait() {
-    #[derive(Clone, Default)]
-    struct Buf(Arc<std::sync::Mutex<Vec<u8>>>);
-    impl std::io::Write for Buf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buf = Buf::default();
-    let writer = buf.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
+    let buf = Capture::default();
+    let subscriber = buf.subscriber(tracing::Level::INFO);
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let server = Scripted::start(|seen: &Seen| {
@@ -61,7 +48,7 @@ async fn each_retry_is_a_tracing_event_with_reason_and_wait() {
     })
     .await;
     client(&server).get("x").send().await.unwrap();
-    let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    let text = buf.text();
     let retries: Vec<&str> = text.lines().filter(|l| l.contains("retrying")).collect();
     assert_eq!(retries.len(), 2, "{text}");
     for line in retries {

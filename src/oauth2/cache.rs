@@ -96,6 +96,20 @@ pub trait TokenStore: fmt::Debug + Send + Sync {
 
 fn _object_safe(_: Box<dyn TokenSource>, _: Box<dyn TokenStore>) {}
 
+/// A shared store: keep an `Arc` to read what the cache wrote.
+#[async_trait]
+impl<T: TokenStore + ?Sized> TokenStore for Arc<T> {
+    async fn load(&self) -> Result<Option<Token>> {
+        (**self).load().await
+    }
+    async fn save(&self, token: &Token) -> Result<()> {
+        (**self).save(token).await
+    }
+    async fn clear(&self) -> Result<()> {
+        (**self).clear().await
+    }
+}
+
 /// Keeps the token set in memory only (the default).
 #[derive(Debug, Default)]
 pub struct MemoryTokenStore {
