@@ -80,6 +80,8 @@ pub enum Error {
         /// The authorization server's error, when the redirect carried one.
         error: Option<OAuthError>,
     },
+    /// A credential store failed (see [`crate::store`]).
+    Store(Box<crate::store::StoreError>),
     /// The session cannot be renewed (the refresh token was refused with `invalid_grant`, or
     /// there is none): the stored session was forgotten and the user must log in again.
     ReauthRequired {
@@ -307,6 +309,7 @@ impl Error {
             | Self::InvalidUrl { .. }
             | Self::Auth { .. }
             | Self::Authorization { .. }
+            | Self::Store(_)
             | Self::ReauthRequired { .. } => None,
         }
     }
@@ -496,6 +499,7 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
+            Self::Store(e) => write!(f, "credential store: {}", e.message),
             Self::ReauthRequired { reason, .. } => {
                 write!(f, "the session cannot be renewed, log in again: {reason}")
             }

@@ -55,6 +55,7 @@ pub mod ratelimit;
 pub mod redact;
 pub mod retry;
 mod secret;
+pub mod store;
 
 pub use audit::AuditEvent;
 pub use client::{Client, ClientBuilder, RequestBuilder, Response};

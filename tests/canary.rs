@@ -10,11 +10,6 @@ mod capture;
 #[path = "support/demo_api.rs"]
 mod demo_api;
 
-use std::{
-    io::Write,
-    sync::{Arc, Mutex},
-};
-
 use authed::{
     Client, Secret,
     auth::{ApiKey, Authenticate, Basic, Bearer},
@@ -22,8 +17,6 @@ use authed::{
 use base64::Engine as _;
 use capture::Capture;
 use demo_api::{DemoApi, DemoConfig};
-
-/// Everything `tracing` (and `log`, bridged) wrote, at every level.
 
 /// The forms the canary could take on its way out.
 fn forms(canary: &str) -> Vec<String> {

@@ -12,11 +12,7 @@ mod capture;
 #[path = "support/oidc.rs"]
 mod oidc;
 
-use std::{
-    io::Write,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use authed::{
     Client,

@@ -8,7 +8,7 @@ mod capture;
 #[path = "support/scripted.rs"]
 mod scripted;
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use authed::{Client, RetryPolicy};
 use capture::Capture;

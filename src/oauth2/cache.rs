@@ -92,6 +92,33 @@ pub trait TokenStore: fmt::Debug + Send + Sync {
     ///
     /// The store could not be written.
     async fn clear(&self) -> Result<()>;
+
+    /// Serialises refreshes of this token set across processes: the cache holds the returned
+    /// guard while it re-reads the store, refreshes if still needed, and writes. The default
+    /// (`None`) is right for a store no other process sees.
+    ///
+    /// # Errors
+    ///
+    /// The lock could not be taken (the cache then refreshes without it, and says so).
+    async fn lock(&self) -> Result<Option<TokenStoreLock>> {
+        Ok(None)
+    }
+}
+
+/// A held cross-process lock; dropping it releases the lock.
+pub struct TokenStoreLock(#[allow(dead_code)] Box<dyn Send + Sync>);
+
+impl TokenStoreLock {
+    /// Wraps whatever holds the lock (a locked file, say).
+    pub fn new(guard: impl Send + Sync + 'static) -> Self {
+        Self(Box::new(guard))
+    }
+}
+
+impl fmt::Debug for TokenStoreLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenStoreLock")
+    }
 }
 
 fn _object_safe(_: Box<dyn TokenSource>, _: Box<dyn TokenStore>) {}
@@ -107,6 +134,9 @@ impl<T: TokenStore + ?Sized> TokenStore for Arc<T> {
     }
     async fn clear(&self) -> Result<()> {
         (**self).clear().await
+    }
+    async fn lock(&self) -> Result<Option<TokenStoreLock>> {
+        (**self).lock().await
     }
 }
 
@@ -364,13 +394,25 @@ impl Shared {
         load: bool,
     ) -> Result<Arc<Entry>> {
         let mut previous = previous;
-        if load {
+        // Another process may share this session: hold its lock while we look and refresh.
+        let lock = match self.store.lock().await {
+            Ok(lock) => lock,
+            Err(e) => {
+                tracing::warn!(target: "authed::oauth2", error = %e, "refreshing without the store's lock");
+                None
+            }
+        };
+        if load || lock.is_some() {
             match self.store.load().await {
                 Ok(Some(token)) => {
                     let entry = Arc::new(Entry::new(token, self.skew)?);
-                    if entry.fresh(Instant::now()) {
+                    let rejected =
+                        forced && previous.as_ref().is_some_and(|p| p.header == entry.header);
+                    if entry.fresh(Instant::now()) && !rejected {
+                        // Loaded, or refreshed meanwhile by another process.
                         return Ok(entry);
                     }
+                    // The stored set is the newest: its refresh token may have rotated.
                     previous = Some(entry);
                 }
                 Ok(None) => {}

@@ -26,7 +26,7 @@ pub use authorization_code::{
 };
 pub use cache::{
     DEFAULT_REFRESH_SKEW, MemoryTokenStore, RETRY_EARLY_REFRESH_AFTER, TokenAuth, TokenSource,
-    TokenStore,
+    TokenStore, TokenStoreLock,
 };
 pub use device::{DEFAULT_INTERVAL, DeviceAuthorization, DeviceCode, SLOW_DOWN_STEP};
 pub use discovery::ServerMetadata;

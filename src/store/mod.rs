@@ -1,0 +1,218 @@
+//! Where secrets are kept between runs: [`CredentialStore`] and its implementations.
+//!
+//! | store | keeps secrets | when to use it |
+//! | --- | --- | --- |
+//! | [`MemoryStore`] | for the life of the process | tests; short-lived programs |
+//! | [`FileStore`] | on disk, mode 0600, written atomically | only when you ask for it by name: a file is readable by anything running as you |
+//!
+//! Every store is used through the async [`CredentialStore`] trait; blocking backends run
+//! off the async runtime with a time limit, so a locked keyring that waits for a prompt
+//! gives a typed error instead of a hang. [`CredentialTokenStore`] keeps an OAuth token set in
+//! any of them.
+
+mod file;
+mod record;
+
+use std::{collections::HashMap, fmt, sync::Mutex, time::Duration};
+
+use async_trait::async_trait;
+
+pub use file::FileStore;
+pub use record::CredentialTokenStore;
+
+use crate::{
+    Secret,
+    error::{Error, Result},
+};
+
+/// How long a blocking store operation may take before it is reported as
+/// [`StoreErrorKind::Timeout`]: a keyring that waits for the user to unlock it can wait
+/// forever.
+pub const STORE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a store keeps what it is given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Persistence {
+    /// Until the process exits.
+    Process,
+    /// Until the machine restarts (the Linux kernel keyring).
+    UntilReboot,
+    /// Until deleted.
+    Persistent,
+}
+
+/// Which backend a store uses and how long it keeps secrets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreStatus {
+    /// The backend, in words (`"memory"`, `"file /home/ada/.config/app/credentials"`).
+    pub backend: String,
+    /// How long it keeps secrets.
+    pub persistence: Persistence,
+}
+
+/// A place to keep named secrets.
+#[async_trait]
+pub trait CredentialStore: fmt::Debug + Send + Sync {
+    /// The secret called `name`, or `None`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the store cannot be read.
+    async fn get(&self, name: &str) -> Result<Option<Secret>>;
+
+    /// Stores `value` under `name`, replacing any earlier value.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the store cannot be written.
+    async fn set(&self, name: &str, value: &Secret) -> Result<()>;
+
+    /// Forgets `name` (no error when it is not there).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the store cannot be written.
+    async fn delete(&self, name: &str) -> Result<()>;
+
+    /// The backend and how long it keeps secrets.
+    fn status(&self) -> StoreStatus;
+
+    /// The largest secret one entry can hold, in bytes, if the backend has a limit (Windows
+    /// Credential Manager: 2560). Larger records are split across entries.
+    fn max_entry_len(&self) -> Option<usize> {
+        None
+    }
+}
+
+fn _object_safe(_: Box<dyn CredentialStore>) {}
+
+#[async_trait]
+impl<T: CredentialStore + ?Sized> CredentialStore for std::sync::Arc<T> {
+    async fn get(&self, name: &str) -> Result<Option<Secret>> {
+        (**self).get(name).await
+    }
+    async fn set(&self, name: &str, value: &Secret) -> Result<()> {
+        (**self).set(name, value).await
+    }
+    async fn delete(&self, name: &str) -> Result<()> {
+        (**self).delete(name).await
+    }
+    fn status(&self) -> StoreStatus {
+        (**self).status()
+    }
+    fn max_entry_len(&self) -> Option<usize> {
+        (**self).max_entry_len()
+    }
+}
+
+/// What failed in a store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreErrorKind {
+    /// No backend is available (no Secret Service on D-Bus, no keyring).
+    Unavailable,
+    /// The backend is locked and did not unlock.
+    Locked,
+    /// The operation took longer than [`STORE_TIMEOUT`].
+    Timeout,
+    /// What was stored is not a valid record.
+    Corrupted,
+    /// Reading or writing failed.
+    Io,
+}
+
+/// A store failure. The message names the backend, the entry and the fix; never a secret.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct StoreError {
+    /// What failed.
+    pub kind: StoreErrorKind,
+    /// What happened and what to do.
+    pub message: String,
+}
+
+impl Error {
+    pub(crate) fn store(kind: StoreErrorKind, message: impl Into<String>) -> Self {
+        Self::Store(Box::new(StoreError {
+            kind,
+            message: message.into(),
+        }))
+    }
+}
+
+/// Keeps secrets in memory, for the life of the process.
+#[derive(Default)]
+pub struct MemoryStore {
+    entries: Mutex<HashMap<String, Secret>>,
+}
+
+impl fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        f.debug_struct("MemoryStore")
+            .field("entries", &entries.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl CredentialStore for MemoryStore {
+    async fn get(&self, name: &str) -> Result<Option<Secret>> {
+        Ok(self
+            .entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned())
+    }
+
+    async fn set(&self, name: &str, value: &Secret) -> Result<()> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_owned(), value.clone());
+        Ok(())
+    }
+
+    async fn delete(&self, name: &str) -> Result<()> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
+        Ok(())
+    }
+
+    fn status(&self) -> StoreStatus {
+        StoreStatus {
+            backend: "memory".into(),
+            persistence: Persistence::Process,
+        }
+    }
+}
+
+impl Secret {
+    /// Reads the secret called `name` from `store` (an API key or a password put there
+    /// before, with [`CredentialStore::set`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when there is no such entry (the message says how to add it);
+    /// [`Error::Store`] when the store cannot be read.
+    pub async fn from_store(store: &dyn CredentialStore, name: &str) -> Result<Self> {
+        store.get(name).await?.ok_or_else(|| {
+            Error::config(format!(
+                "no secret called {name:?} in the {} store: store it first with CredentialStore::set",
+                store.status().backend
+            ))
+        })
+    }
+}

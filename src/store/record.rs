@@ -1,0 +1,267 @@
+//! [`CredentialTokenStore`]: an OAuth token set kept in any [`CredentialStore`], split across
+//! entries when the backend limits their size, with a lock that keeps two processes from
+//! refreshing the same session at once.
+
+use std::{
+    fmt,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use secrecy::ExposeSecret;
+
+use crate::{
+    Secret,
+    error::{Error, Result},
+    oauth2::{Token, TokenStore, TokenStoreLock},
+    store::{CredentialStore, StoreErrorKind},
+};
+
+/// The first entry of a record split across several: `authed:chunks:<count>`.
+const CHUNK_HEADER: &str = "authed:chunks:";
+
+/// The most entries one record may be split into (a corrupt header cannot make us read
+/// thousands).
+const MAX_CHUNKS: usize = 64;
+
+/// How long a refresh waits for another process's refresh of the same session.
+const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Keeps an OAuth token set under one name in a [`CredentialStore`], as a compact record
+/// (access token, refresh token, ID token, scope, times). A record larger than the backend's
+/// entry limit is split across `name#1`, `name#2`, ... and joined back on reading.
+///
+/// Refreshes are serialised across processes with an advisory lock on a file named after
+/// the entry (in `$XDG_RUNTIME_DIR`, else the temporary directory): the cache takes it,
+/// re-reads the store, refreshes only if the stored token is still stale, writes, and
+/// releases. Two runs of a CLI sharing a session then make one refresh between them, and
+/// with a server that rotates refresh tokens neither presents one that was already used.
+#[derive(Clone)]
+pub struct CredentialTokenStore {
+    store: Arc<dyn CredentialStore>,
+    name: String,
+    lock_dir: PathBuf,
+}
+
+impl fmt::Debug for CredentialTokenStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CredentialTokenStore")
+            .field("store", &self.store)
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl CredentialTokenStore {
+    /// The token set called `name` in `store`.
+    pub fn new(store: impl CredentialStore + 'static, name: impl Into<String>) -> Self {
+        let lock_dir = std::env::var_os("XDG_RUNTIME_DIR")
+            .filter(|d| !d.is_empty())
+            .map_or_else(std::env::temp_dir, PathBuf::from);
+        Self {
+            store: Arc::new(store),
+            name: name.into(),
+            lock_dir,
+        }
+    }
+
+    /// Puts the lock files in `dir` instead.
+    #[must_use]
+    pub fn lock_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.lock_dir = dir.into();
+        self
+    }
+
+    fn chunk_name(&self, i: usize) -> String {
+        format!("{}#{i}", self.name)
+    }
+
+    fn lock_path(&self) -> PathBuf {
+        let safe: String = self
+            .name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        // The name alone could collide after sanitising; a hash of the exact name does not.
+        let digest = short_hash(self.name.as_bytes());
+        self.lock_dir.join(format!("authed-{safe}-{digest}.lock"))
+    }
+
+    fn corrupted(&self, what: &str) -> Error {
+        Error::store(
+            StoreErrorKind::Corrupted,
+            format!(
+                "the stored token set {:?} is not a valid record ({what}); it will be replaced at the next login",
+                self.name
+            ),
+        )
+    }
+}
+
+/// Hex SHA-256, short: enough to tell lock files apart.
+fn short_hash(data: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(data)[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Splits `text` into pieces of at most `max` bytes, on character boundaries.
+fn split(text: &str, max: usize) -> Vec<&str> {
+    let mut pieces = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let mut end = rest.len().min(max.max(4));
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        let (piece, tail) = rest.split_at(end);
+        pieces.push(piece);
+        rest = tail;
+    }
+    pieces
+}
+
+#[async_trait]
+impl TokenStore for CredentialTokenStore {
+    async fn load(&self) -> Result<Option<Token>> {
+        let Some(first) = self.store.get(&self.name).await? else {
+            return Ok(None);
+        };
+        let text = first.expose_secret();
+        let record = match text.strip_prefix(CHUNK_HEADER) {
+            None => first.clone(),
+            Some(count) => {
+                let count: usize = count
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_CHUNKS).contains(n))
+                    .ok_or_else(|| self.corrupted("bad chunk header"))?;
+                let mut joined = String::new();
+                for i in 1..=count {
+                    let piece = self
+                        .store
+                        .get(&self.chunk_name(i))
+                        .await?
+                        .ok_or_else(|| self.corrupted("a chunk is missing"))?;
+                    joined.push_str(piece.expose_secret());
+                }
+                Secret::new(joined)
+            }
+        };
+        Token::from_record(record.expose_secret())
+            .map(Some)
+            .ok_or_else(|| self.corrupted("not a token record"))
+    }
+
+    async fn save(&self, token: &Token) -> Result<()> {
+        let record = token.to_record();
+        let text = record.expose_secret();
+        match self.store.max_entry_len() {
+            Some(max) if text.len() > max => {
+                let pieces = split(text, max);
+                if pieces.len() > MAX_CHUNKS {
+                    return Err(Error::store(
+                        StoreErrorKind::Io,
+                        format!(
+                            "the token set is too large for this store ({} bytes)",
+                            text.len()
+                        ),
+                    ));
+                }
+                // Chunks first, the header last: a reader never sees a header without them.
+                for (i, piece) in pieces.iter().enumerate() {
+                    self.store
+                        .set(&self.chunk_name(i + 1), &Secret::new(*piece))
+                        .await?;
+                }
+                self.store
+                    .set(
+                        &self.name,
+                        &Secret::new(format!("{CHUNK_HEADER}{}", pieces.len())),
+                    )
+                    .await
+            }
+            _ => self.store.set(&self.name, &record).await,
+        }
+    }
+
+    async fn clear(&self) -> Result<()> {
+        if let Some(first) = self.store.get(&self.name).await?
+            && let Some(count) = first.expose_secret().strip_prefix(CHUNK_HEADER)
+            && let Ok(count) = count.parse::<usize>()
+        {
+            for i in 1..=count.min(MAX_CHUNKS) {
+                self.store.delete(&self.chunk_name(i)).await?;
+            }
+        }
+        self.store.delete(&self.name).await
+    }
+
+    async fn lock(&self) -> Result<Option<TokenStoreLock>> {
+        let path = self.lock_path();
+        let task = tokio::task::spawn_blocking(move || lock_file(&path));
+        match tokio::time::timeout(LOCK_TIMEOUT, task).await {
+            Ok(Ok(result)) => result.map(|file| Some(TokenStoreLock::new(file))),
+            Ok(Err(e)) => Err(Error::store(
+                StoreErrorKind::Io,
+                format!("the lock task failed: {e}"),
+            )),
+            Err(_) => Err(Error::store(
+                StoreErrorKind::Timeout,
+                format!(
+                    "another process held the refresh lock for {:?} longer than {LOCK_TIMEOUT:?}",
+                    self.name
+                ),
+            )),
+        }
+    }
+}
+
+fn lock_file(path: &Path) -> Result<std::fs::File> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| {
+            Error::store(
+                StoreErrorKind::Io,
+                format!("cannot open the lock file {}: {e}", path.display()),
+            )
+        })?;
+    file.lock().map_err(|e| {
+        Error::store(
+            StoreErrorKind::Io,
+            format!("cannot lock {}: {e}", path.display()),
+        )
+    })?;
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_respects_limits_and_characters() {
+        let text = "ab€cd€€e";
+        for max in 4..12 {
+            let pieces = split(text, max);
+            assert_eq!(pieces.concat(), text);
+            assert!(
+                pieces.iter().all(|p| p.len() <= max.max(4)),
+                "{max}: {pieces:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,453 @@
+//! Credential stores: round trips, the file store's safety, token sets split across entries,
+//! persistence across clients, failures, and two processes sharing one session.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use authed::{
+    Error, Secret,
+    oauth2::{Custom, OAuthClient, RefreshGrant, Token, TokenStore},
+    store::{
+        CredentialStore, CredentialTokenStore, FileStore, MemoryStore, Persistence, StoreErrorKind,
+        StoreStatus,
+    },
+};
+use secrecy::ExposeSecret;
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "authed-test-{name}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn round_trip(store: &dyn CredentialStore) {
+    assert!(store.get("api-key").await.unwrap().is_none());
+    store.set("api-key", &Secret::from("first")).await.unwrap();
+    assert_eq!(
+        store.get("api-key").await.unwrap().unwrap().expose_secret(),
+        "first"
+    );
+    store.set("api-key", &Secret::from("second")).await.unwrap();
+    store.set("other", &Secret::from("kept")).await.unwrap();
+    assert_eq!(
+        store.get("api-key").await.unwrap().unwrap().expose_secret(),
+        "second"
+    );
+    store.delete("api-key").await.unwrap();
+    assert!(
+        store.get("api-key").await.unwrap().is_none(),
+        "not found after delete"
+    );
+    store.delete("api-key").await.unwrap(); // deleting nothing is fine
+    assert_eq!(
+        store.get("other").await.unwrap().unwrap().expose_secret(),
+        "kept"
+    );
+}
+
+#[tokio::test]
+async fn memory_round_trip() {
+    let store = MemoryStore::new();
+    round_trip(&store).await;
+    assert_eq!(store.status().persistence, Persistence::Process);
+}
+
+#[tokio::test]
+async fn file_round_trip_mode_and_atomic_replace() {
+    let dir = temp_dir("file");
+    let path = dir.join("nested").join("credentials.json");
+    let store = FileStore::at(&path);
+    round_trip(&store).await;
+    let status = store.status();
+    assert_eq!(status.backend, format!("file {}", path.display()));
+    assert_eq!(status.persistence, Persistence::Persistent);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "only the owner may read the file");
+    }
+    // No temporary files are left next to it.
+    let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["credentials.json"]);
+    // Another store on the same file sees the same entries (it is the disk, not memory).
+    let again = FileStore::at(&path);
+    assert_eq!(
+        again.get("other").await.unwrap().unwrap().expose_secret(),
+        "kept"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn for_app_uses_the_config_directory() {
+    let store = FileStore::for_app("my-app").unwrap();
+    assert!(
+        store.path().ends_with("my-app/credentials.json"),
+        "{:?}",
+        store.path()
+    );
+    assert!(FileStore::for_app("../evil").unwrap_err().is_config());
+}
+
+#[tokio::test]
+async fn a_corrupted_file_or_record_is_a_typed_error() {
+    let dir = temp_dir("corrupt");
+    let path = dir.join("credentials.json");
+    std::fs::write(&path, b"{not json").unwrap();
+    let err = FileStore::at(&path).get("x").await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Store(e) if e.kind == StoreErrorKind::Corrupted),
+        "{err:?}"
+    );
+
+    let memory = Arc::new(MemoryStore::new());
+    memory
+        .set("session", &Secret::from("{\"v\":1}"))
+        .await
+        .unwrap();
+    let tokens = CredentialTokenStore::new(memory.clone(), "session");
+    let err = tokens.load().await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Store(e) if e.kind == StoreErrorKind::Corrupted),
+        "{err:?}"
+    );
+    memory
+        .set("session", &Secret::from("authed:chunks:3"))
+        .await
+        .unwrap();
+    let err = tokens.load().await.unwrap_err();
+    assert!(err.to_string().contains("chunk is missing"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn an_unwritable_backend_says_what_failed() {
+    let store = FileStore::at("/dev/null/impossible/credentials.json");
+    let err = store.set("k", &Secret::from("v-canary")).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Store(e) if e.kind == StoreErrorKind::Io),
+        "{err:?}"
+    );
+    let text = format!("{err} {err:?}");
+    assert!(text.contains("/dev/null/impossible"), "{text}");
+    assert!(!text.contains("v-canary"), "{text}");
+}
+
+#[tokio::test]
+async fn a_missing_entry_is_a_clear_error_for_static_secrets() {
+    let store = MemoryStore::new();
+    let err = Secret::from_store(&store, "github-token")
+        .await
+        .unwrap_err();
+    assert!(err.is_config());
+    assert!(err.to_string().contains("github-token"), "{err}");
+    store
+        .set("github-token", &Secret::from("ghp_x"))
+        .await
+        .unwrap();
+    let key = Secret::from_store(&store, "github-token").await.unwrap();
+    assert_eq!(key.expose_secret(), "ghp_x");
+}
+
+/// A store whose entries hold at most `max` bytes (Windows Credential Manager: 2560).
+#[derive(Debug)]
+struct Limited {
+    inner: MemoryStore,
+    max: usize,
+}
+
+#[async_trait::async_trait]
+impl CredentialStore for Limited {
+    async fn get(&self, name: &str) -> authed::Result<Option<Secret>> {
+        self.inner.get(name).await
+    }
+    async fn set(&self, name: &str, value: &Secret) -> authed::Result<()> {
+        assert!(
+            value.expose_secret().len() <= self.max,
+            "an entry over the limit was written"
+        );
+        self.inner.set(name, value).await
+    }
+    async fn delete(&self, name: &str) -> authed::Result<()> {
+        self.inner.delete(name).await
+    }
+    fn status(&self) -> StoreStatus {
+        self.inner.status()
+    }
+    fn max_entry_len(&self) -> Option<usize> {
+        Some(self.max)
+    }
+}
+
+#[tokio::test]
+async fn a_large_token_set_is_split_and_joined_back() {
+    let limited = Arc::new(Limited {
+        inner: MemoryStore::new(),
+        max: 2560,
+    });
+    let tokens = CredentialTokenStore::new(limited.clone(), "session");
+    let big = "x".repeat(6000);
+    let token = Token::bearer(big.as_str())
+        .with_refresh_token("r-€-1")
+        .with_expires_in(Duration::from_secs(3600));
+    tokens.save(&token).await.unwrap();
+    let header = limited.get("session").await.unwrap().unwrap();
+    assert_eq!(header.expose_secret(), "authed:chunks:3");
+    let back = tokens.load().await.unwrap().unwrap();
+    assert_eq!(back.access_token().expose_secret(), big);
+    assert_eq!(back.refresh_token().unwrap().expose_secret(), "r-€-1");
+    let lifetime = back
+        .expires_at()
+        .unwrap()
+        .duration_since(back.received_at())
+        .unwrap();
+    assert!(
+        (lifetime.as_secs_f64() - 3600.0).abs() < 0.01,
+        "{lifetime:?}"
+    );
+    tokens.clear().await.unwrap();
+    for name in ["session", "session#1", "session#2", "session#3"] {
+        assert!(limited.get(name).await.unwrap().is_none(), "{name} cleared");
+    }
+    // A small one fits in one entry.
+    tokens.save(&Token::bearer("small")).await.unwrap();
+    assert!(limited.get("session#1").await.unwrap().is_none());
+    assert_eq!(
+        tokens
+            .load()
+            .await
+            .unwrap()
+            .unwrap()
+            .access_token()
+            .expose_secret(),
+        "small"
+    );
+}
+
+#[tokio::test]
+async fn a_new_client_uses_the_stored_session_without_logging_in() {
+    let dir = temp_dir("persist");
+    let path = dir.join("credentials.json");
+    let logins = Arc::new(AtomicUsize::new(0));
+    let source = {
+        let logins = logins.clone();
+        Custom::new(move || {
+            logins.fetch_add(1, Ordering::SeqCst);
+            async { Ok(Token::bearer("session-1").with_expires_in(Duration::from_secs(3600))) }
+        })
+    };
+    let first = source
+        .clone()
+        .into_auth()
+        .store(CredentialTokenStore::new(FileStore::at(&path), "default"));
+    first.token().await.unwrap();
+    drop(first);
+    // The next run: a new cache over the same file.
+    let second = source
+        .into_auth()
+        .store(CredentialTokenStore::new(FileStore::at(&path), "default"));
+    let token = second.token().await.unwrap();
+    assert_eq!(token.access_token().expose_secret(), "session-1");
+    assert_eq!(logins.load(Ordering::SeqCst), 1, "no second login");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A store that cannot be written.
+#[derive(Debug, Default)]
+struct ReadOnly;
+
+#[async_trait::async_trait]
+impl TokenStore for ReadOnly {
+    async fn load(&self) -> authed::Result<Option<Token>> {
+        Ok(None)
+    }
+    async fn save(&self, _: &Token) -> authed::Result<()> {
+        Err(Error::auth("disk full"))
+    }
+    async fn clear(&self) -> authed::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_store_failing_during_a_refresh_does_not_lose_the_token() {
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let counter = fetches.clone();
+    let auth = Custom::new(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async { Ok(Token::bearer("fresh").with_expires_in(Duration::from_secs(3600))) }
+    })
+    .into_auth()
+    .store(ReadOnly);
+    assert_eq!(
+        auth.token().await.unwrap().access_token().expose_secret(),
+        "fresh"
+    );
+    assert_eq!(
+        auth.token().await.unwrap().access_token().expose_secret(),
+        "fresh"
+    );
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        1,
+        "kept in memory, not fetched again"
+    );
+}
+
+#[tokio::test]
+async fn debug_and_errors_never_show_stored_secrets() {
+    let memory = MemoryStore::new();
+    memory
+        .set("k", &Secret::from("canary-stored"))
+        .await
+        .unwrap();
+    let tokens = CredentialTokenStore::new(MemoryStore::new(), "s");
+    tokens
+        .save(&Token::bearer("canary-access").with_refresh_token("canary-refresh"))
+        .await
+        .unwrap();
+    let file = FileStore::at(temp_dir("debug").join("c.json"));
+    file.set("k", &Secret::from("canary-file")).await.unwrap();
+    let text = format!(
+        "{memory:?} {tokens:?} {file:?} {:?}",
+        tokens.load().await.unwrap()
+    );
+    assert!(!text.contains("canary"), "{text}");
+}
+
+// --- Two processes sharing one session -------------------------------------------------
+
+const CHILD_ENV: &str = "AUTHED_CROSS_PROCESS_CHILD";
+
+/// The child side of `two_processes_refresh_once_against_a_rotating_server`, run by that
+/// test as a separate process (this test binary, filtered to this test, with the
+/// environment set). On its own (no environment) it returns at once.
+#[tokio::test]
+async fn cross_process_child_entry_point() {
+    let Ok(token_url) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let store_path = std::env::var("AUTHED_STORE_PATH").unwrap();
+    let lock_dir = std::env::var("AUTHED_LOCK_DIR").unwrap();
+    let start_at: u128 = std::env::var("AUTHED_START_AT").unwrap().parse().unwrap();
+    let auth = RefreshGrant::new(OAuthClient::new(token_url, "cli"))
+        .into_auth()
+        .store(CredentialTokenStore::new(FileStore::at(store_path), "default").lock_dir(lock_dir));
+    // Both processes ask at the same moment.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    if start_at > now {
+        tokio::time::sleep(Duration::from_millis((start_at - now) as u64)).await;
+    }
+    let token = auth.token().await.expect("the child gets a token");
+    // Print which token, not the token.
+    println!(
+        "CHILD-GOT {}",
+        authed::oauth2::pkce_challenge(token.access_token().expose_secret())
+    );
+}
+
+#[tokio::test]
+async fn two_processes_refresh_once_against_a_rotating_server() {
+    use wiremock::{
+        Mock, MockServer, ResponseTemplate,
+        matchers::{body_string_contains, method},
+    };
+    let server = MockServer::start().await;
+    // r-1 may be used once; using it again would be a reuse (the server would revoke).
+    Mock::given(method("POST"))
+        .and(body_string_contains("refresh_token=r-1"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(
+                    r#"{"access_token":"a-2","refresh_token":"r-2","token_type":"Bearer","expires_in":3600}"#,
+                    "application/json",
+                )
+                .set_delay(Duration::from_millis(300)),
+        )
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(400).set_body_raw(
+            r#"{"error":"invalid_grant","error_description":"refresh token reused"}"#,
+            "application/json",
+        ))
+        .with_priority(10)
+        .expect(0)
+        .mount(&server)
+        .await;
+
+    let dir = temp_dir("cross");
+    let store_path = dir.join("credentials.json");
+    let store = CredentialTokenStore::new(FileStore::at(&store_path), "default");
+    store
+        .save(
+            &Token::bearer("a-1")
+                .with_refresh_token("r-1")
+                .with_expires_in(Duration::ZERO),
+        )
+        .await
+        .unwrap();
+    let start_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        + 1500;
+    let exe = std::env::current_exe().unwrap();
+    let mut children = Vec::new();
+    for _ in 0..2 {
+        children.push(
+            tokio::process::Command::new(&exe)
+                .args(["--exact", "cross_process_child_entry_point", "--nocapture"])
+                .env(CHILD_ENV, format!("{}/token", server.uri()))
+                .env("AUTHED_STORE_PATH", &store_path)
+                .env("AUTHED_LOCK_DIR", &dir)
+                .env("AUTHED_START_AT", start_at.to_string())
+                .kill_on_drop(true)
+                .output(),
+        );
+    }
+    let mut got = Vec::new();
+    for child in children {
+        let out = tokio::time::timeout(Duration::from_secs(60), child)
+            .await
+            .expect("the child finishes")
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "child failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with("CHILD-GOT "))
+            .unwrap_or_else(|| panic!("{stdout}"));
+        got.push(line.to_owned());
+    }
+    assert_eq!(got[0], got[1], "both processes use the one refreshed token");
+    server.verify().await; // exactly one refresh, no reuse
+    let stored = store.load().await.unwrap().unwrap();
+    assert_eq!(stored.refresh_token().unwrap().expose_secret(), "r-2");
+    std::fs::remove_dir_all(dir).unwrap();
+}
