@@ -12,15 +12,17 @@ use std::{
     borrow::Cow,
     io::Write,
     sync::{Arc, Mutex},
+    time::{Duration, SystemTime},
 };
 
 use authed::{
     AuditEvent, Client, Endpoint, Error,
     auth::{ApiKey, Basic, Bearer},
     http::{Method, StatusCode},
+    oauth2::{ClientCredentials, Custom, Token},
 };
 use base64::{Engine as _, engine::general_purpose::STANDARD};
-use demo_api::{DemoApi, DemoConfig};
+use demo_api::{DemoApi, DemoConfig, OAUTH_CLIENT_ID, TOKEN_LIFETIME};
 use serde::Deserialize;
 use tracing_subscriber::{
     filter::{LevelFilter, Targets},
@@ -63,6 +65,13 @@ struct Item {
 #[derive(Debug, Deserialize)]
 struct Me {
     user: String,
+}
+
+/// What the demo API's `POST /login` answers.
+#[derive(Deserialize)]
+struct LoginTokens {
+    access_token: String,
+    refresh_token: String,
 }
 
 /// A typed endpoint: `GET items/{id}`, answered by an `Item`.
@@ -271,21 +280,95 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         state.remaining
     );
 
-    say!(t, "\n== 9. The audit trail (ClientBuilder::on_audit) ==");
+    say!(t, "\n== 9. OAuth 2.0 ==");
+    // The client credentials grant: the demo's token endpoint knows client "demo-client", whose
+    // secret is the API key. Its tokens live 2 s. The cache behind `into_auth()` fetches one on
+    // first use and renews it ahead of expiry: a minute ahead by default, or at half its
+    // lifetime for a token as short-lived as this one. Six calls over 2.5 s outlive two tokens.
+    let token_url = format!("{}oauth/token", api.url());
+    let grant = ClientCredentials::new(token_url, OAUTH_CLIENT_ID, key);
+    let oauth = client().auth(grant.into_auth()).build()?;
+    let started = std::time::Instant::now();
+    for call in 0..6 {
+        if call > 0 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let response = oauth.get("oauth/me").send().await?; // an error unless 2xx
+        assert!(response.status().is_success());
+    }
+    let issued = api.tokens_issued().client_credentials;
+    let seen = api
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/oauth/me")
+        .count();
+    say!(
+        t,
+        "client credentials: 6 calls to oauth/me in {:.1?}, all succeeded, with {issued} tokens of {TOKEN_LIFETIME:?} each",
+        started.elapsed()
+    );
+    // Had a token expired in use, the API would have answered 401 and the client would have
+    // renewed the token and replayed the call: the API would have seen more than 6 requests.
+    say!(
+        t,
+        "  the API saw {seen} requests: every token was renewed before it expired"
+    );
+    assert!(issued >= 2, "the token was not renewed");
+    assert_eq!(seen, 6, "a call was refused and replayed");
+
+    // An API with a login endpoint of its own (`POST /login` with a JSON username and password,
+    // answering a JWT and a refresh token): `Custom` makes a token source of an async closure.
+    // examples/jwt_login.rs adds the refresh closure.
+    let http = client().build()?; // no credentials of its own
+    let body = serde_json::json!({"username": user, "password": password});
+    let login = move || {
+        let (http, body) = (http.clone(), body.clone());
+        async move {
+            let tokens: LoginTokens = http.post("login").json(&body).send().await?.json().await?;
+            Ok(Token::bearer(tokens.access_token).with_refresh_token(tokens.refresh_token))
+        }
+    };
+    let jwt_auth = Custom::new(login).label("jwt login").into_auth();
+    let jwt = client().auth(jwt_auth.clone()).build()?;
+    let me: Me = jwt.get("jwt/me").send().await?.json().await?;
+    say!(
+        t,
+        "custom source: POST login, then GET jwt/me -> {:?}",
+        me.user
+    );
+    // `Token::bearer` read the expiry from the JWT's `exp` claim; nobody had to say it.
+    let expires_at = jwt_auth.token().await?.expires_at().ok_or("no expiry")?;
+    let left = expires_at
+        .duration_since(SystemTime::now())
+        .unwrap_or_default();
+    say!(
+        t,
+        "  the token expires in {left:.1?}, as its JWT `exp` claim says"
+    );
+
+    say!(t, "\n== 10. The audit trail (ClientBuilder::on_audit) ==");
     for event in audit.lock().unwrap().iter() {
         say!(t, "{}", audit_line(event));
     }
 
     // The final check: nothing printed, by `say!` or by `tracing`, held a secret. Basic sends
-    // base64("ada:correct horse"), so look for that spelling too.
+    // base64("ada:correct horse"), so look for that spelling too; and every access and refresh
+    // token the demo API issued in section 9.
     let printed = format!("{t}{}", String::from_utf8_lossy(&traced.0.lock().unwrap()));
     let basic_header = STANDARD.encode(format!("{user}:{password}"));
-    for secret in [password, key, token, &basic_header] {
+    let issued = api.issued_tokens();
+    let fixed = [password, key, token, &basic_header];
+    for secret in fixed.into_iter().chain(issued.iter().map(String::as_str)) {
         assert!(!printed.contains(secret), "a secret appeared in the output");
     }
     say!(t, "\n== Done ==");
-    say!(t, "no secret appeared in this transcript");
+    say!(
+        t,
+        "no secret appeared in this transcript ({} fixed, {} issued tokens checked)",
+        fixed.len(),
+        issued.len()
+    );
 
-    // Later issues extend the tour: OAuth 2.0, the OS keyring.
+    // Later issues extend the tour: the OS keyring.
     Ok(())
 }

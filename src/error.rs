@@ -271,6 +271,14 @@ impl Error {
         }
     }
 
+    /// [`Error::ReauthRequired`], for a custom token source whose refresh was refused.
+    pub fn reauth_required(reason: impl Into<String>) -> Self {
+        Self::ReauthRequired {
+            reason: reason.into(),
+            error: None,
+        }
+    }
+
     pub(crate) fn authorization(message: String, error: Option<OAuthError>) -> Self {
         Self::Authorization { message, error }
     }

@@ -66,6 +66,8 @@ pub use retry::RetryPolicy;
 pub use secret::Secret;
 
 pub use http;
+/// Re-exported so that reading a [`Secret`] needs no `secrecy` dependency of your own.
+pub use secrecy::ExposeSecret;
 pub use url;
 
 // The client must stay shareable across tasks.

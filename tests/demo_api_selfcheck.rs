@@ -496,3 +496,343 @@ async fn drop_closes_open_connections() {
     // The keep-alive connection must be closed by the server.
     assert_eq!(conn.fill().await, 0);
 }
+
+async fn post(api: &DemoApi, target: &str, headers: &[(&str, &[u8])], body: &[u8]) -> RawResponse {
+    Conn::open(api)
+        .await
+        .send("POST", target, headers, body)
+        .await
+}
+
+fn bearer(token: &str) -> Vec<u8> {
+    format!("Bearer {token}").into_bytes()
+}
+
+/// The claims of a JWT-shaped token (not verified).
+fn jwt_claims(token: &str) -> Value {
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3, "not header.payload.signature");
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let header: Value = serde_json::from_slice(&engine.decode(parts[0]).unwrap()).unwrap();
+    assert_eq!(header["typ"], "JWT");
+    serde_json::from_slice(&engine.decode(parts[1]).unwrap()).unwrap()
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+async fn login(api: &DemoApi) -> (String, String) {
+    let json = [("Content-Type", &b"application/json"[..])];
+    let r = post(
+        api,
+        "/login",
+        &json,
+        br#"{"username":"ada","password":"correct horse"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let v = r.json();
+    (
+        v["access_token"].as_str().unwrap().to_owned(),
+        v["refresh_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn jwt_login_refresh_and_me() {
+    let api = start().await;
+    let json = [("Content-Type", &b"application/json"[..])];
+
+    let r = post(
+        &api,
+        "/login",
+        &json,
+        br#"{"username":"ada","password":"correct horse"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let v = r.json();
+    let access = v["access_token"].as_str().unwrap().to_owned();
+    let refresh = v["refresh_token"].as_str().unwrap().to_owned();
+    let claims = jwt_claims(&access);
+    assert_eq!(claims["sub"], "ada");
+    let exp = claims["exp"].as_u64().expect("exp is a NumericDate") as f64;
+    let lifetime = exp - unix_now();
+    assert!(lifetime > 0.0 && lifetime <= 2.0, "lifetime {lifetime}");
+    assert_eq!(refresh.split('.').count(), 1, "the refresh token is opaque");
+
+    for bad in [
+        &br#"{"username":"ada","password":"wrong"}"#[..],
+        br#"{"username":"eve","password":"correct horse"}"#,
+    ] {
+        let r = post(&api, "/login", &json, bad).await;
+        assert_eq!(r.status, 401);
+        assert_eq!(r.json(), json!({"msg": "Bad username or password"}));
+    }
+    for bad in [&b"not json"[..], br#"{"username":"ada"}"#, b""] {
+        assert_eq!(post(&api, "/login", &json, bad).await.status, 400);
+    }
+
+    let r = get(&api, "/jwt/me", &[("Authorization", &bearer(&access))]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json(), json!({"user": "ada"}));
+    for auth in [bearer(&refresh), bearer("nope"), basic("ada:correct horse")] {
+        let r = get(&api, "/jwt/me", &[("Authorization", &auth)]).await;
+        assert_eq!(r.status, 401);
+        assert_eq!(
+            r.header("www-authenticate"),
+            Some(r#"Bearer error="invalid_token""#)
+        );
+    }
+    assert_eq!(get(&api, "/jwt/me", &[]).await.status, 401);
+
+    let r = post(
+        &api,
+        "/refresh",
+        &[("Authorization", &bearer(&refresh))],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let v = r.json();
+    let renewed = v["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(v.as_object().unwrap().len(), 1, "no new refresh token: {v}");
+    assert_ne!(renewed, access);
+    assert_eq!(jwt_claims(&renewed)["sub"], "ada");
+    let r = get(&api, "/jwt/me", &[("Authorization", &bearer(&renewed))]).await;
+    assert_eq!(r.status, 200);
+    // The refresh token keeps working (it is not rotated).
+    let r = post(
+        &api,
+        "/refresh",
+        &[("Authorization", &bearer(&refresh))],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 200);
+
+    for auth in [bearer("nope"), bearer(&access)] {
+        let r = post(&api, "/refresh", &[("Authorization", &auth)], b"").await;
+        assert_eq!(r.status, 401);
+        assert_eq!(r.json(), json!({"msg": "Token has been revoked"}));
+    }
+    let r = post(&api, "/refresh", &[], b"").await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json(), json!({"msg": "Missing Authorization Header"}));
+
+    let r = get(&api, "/login", &[]).await;
+    assert_eq!((r.status, r.header("allow")), (405, Some("POST")));
+    let r = post(&api, "/jwt/me", &[], b"").await;
+    assert_eq!((r.status, r.header("allow")), (405, Some("GET, HEAD")));
+
+    let issued = api.tokens_issued();
+    assert_eq!((issued.login, issued.refresh), (1, 2));
+    assert_eq!(issued.client_credentials, 0);
+    let all = api.issued_tokens();
+    assert_eq!(all.len(), 4);
+    for token in [&access, &refresh, &renewed] {
+        assert!(all.contains(token));
+    }
+
+    api.revoke_tokens();
+    let r = get(&api, "/jwt/me", &[("Authorization", &bearer(&renewed))]).await;
+    assert_eq!(r.status, 401);
+    let r = post(
+        &api,
+        "/refresh",
+        &[("Authorization", &bearer(&refresh))],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        api.issued_tokens().len(),
+        4,
+        "revoked tokens are still listed"
+    );
+}
+
+#[tokio::test]
+async fn jwt_access_tokens_expire_at_exp() {
+    let api = start().await;
+    let (access, _) = login(&api).await;
+    let auth = [("Authorization", &bearer(&access)[..])];
+    assert_eq!(get(&api, "/jwt/me", &auth).await.status, 200);
+    let exp = jwt_claims(&access)["exp"].as_f64().unwrap();
+    tokio::time::sleep(Duration::from_secs_f64(exp - unix_now() + 0.05)).await;
+    let r = get(&api, "/jwt/me", &auth).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json(), json!({"msg": "Token has expired"}));
+}
+
+/// `client_secret_basic` as RFC 6749 §2.3.1 has it: each part form-urlencoded.
+fn client_basic(id: &str, secret: &str) -> Vec<u8> {
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    basic(&format!("{}:{}", enc(id), enc(secret)))
+}
+
+const FORM: (&str, &[u8]) = ("Content-Type", b"application/x-www-form-urlencoded");
+
+#[tokio::test]
+async fn oauth_client_credentials() {
+    let api = start().await;
+    let grant = b"grant_type=client_credentials";
+
+    let auth = client_basic("demo-client", "demo-key");
+    let r = post(
+        &api,
+        "/oauth/token",
+        &[FORM, ("Authorization", &auth)],
+        grant,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let v = r.json();
+    assert_eq!(v["token_type"], "Bearer");
+    assert_eq!(v["expires_in"], 2);
+    let token = v["access_token"].as_str().unwrap().to_owned();
+
+    let body = b"grant_type=client_credentials&client_id=demo-client&client_secret=demo-key";
+    let r = post(&api, "/oauth/token", &[FORM], body).await;
+    assert_eq!(r.status, 200);
+    let posted = r.json()["access_token"].as_str().unwrap().to_owned();
+    assert_ne!(posted, token);
+
+    let r = get(&api, "/oauth/me", &[("Authorization", &bearer(&token))]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json(), json!({"client": "demo-client"}));
+    let r = get(&api, "/oauth/me", &[("Authorization", &bearer(&posted))]).await;
+    assert_eq!(r.status, 200);
+    for auth in [bearer("nope"), bearer(&login(&api).await.0)] {
+        let r = get(&api, "/oauth/me", &[("Authorization", &auth)]).await;
+        assert_eq!(r.status, 401);
+        assert_eq!(
+            r.header("www-authenticate"),
+            Some(r#"Bearer error="invalid_token""#)
+        );
+    }
+    // A client credentials token is not a JWT API token either.
+    let r = get(&api, "/jwt/me", &[("Authorization", &bearer(&token))]).await;
+    assert_eq!(r.status, 401);
+
+    // Wrong secret: with Basic, 401 and a challenge; in the body, 401 alone.
+    let wrong = client_basic("demo-client", "nope");
+    let r = post(
+        &api,
+        "/oauth/token",
+        &[FORM, ("Authorization", &wrong)],
+        grant,
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json(), json!({"error": "invalid_client"}));
+    assert!(r.header("www-authenticate").unwrap().starts_with("Basic"));
+    let other = client_basic("someone", "demo-key");
+    let r = post(
+        &api,
+        "/oauth/token",
+        &[FORM, ("Authorization", &other)],
+        grant,
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    let body = b"grant_type=client_credentials&client_id=demo-client&client_secret=nope";
+    let r = post(&api, "/oauth/token", &[FORM], body).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json(), json!({"error": "invalid_client"}));
+    assert_eq!(r.header("www-authenticate"), None);
+    let r = post(&api, "/oauth/token", &[FORM], grant).await;
+    assert_eq!(r.status, 401);
+
+    // Both methods at once, a repeated parameter, another grant, or no form: 400.
+    let body = b"grant_type=client_credentials&client_id=demo-client&client_secret=demo-key";
+    let r = post(
+        &api,
+        "/oauth/token",
+        &[FORM, ("Authorization", &auth)],
+        body,
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json(), json!({"error": "invalid_request"}));
+    let body = b"grant_type=client_credentials&grant_type=client_credentials";
+    let r = post(
+        &api,
+        "/oauth/token",
+        &[FORM, ("Authorization", &auth)],
+        body,
+    )
+    .await;
+    assert_eq!(r.json(), json!({"error": "invalid_request"}));
+    let r = post(
+        &api,
+        "/oauth/token",
+        &[FORM, ("Authorization", &auth)],
+        b"grant_type=password",
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json(), json!({"error": "unsupported_grant_type"}));
+    let json_type = ("Content-Type", &b"application/json"[..]);
+    let r = post(
+        &api,
+        "/oauth/token",
+        &[json_type, ("Authorization", &auth)],
+        grant,
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    let r = get(&api, "/oauth/token", &[]).await;
+    assert_eq!((r.status, r.header("allow")), (405, Some("POST")));
+
+    let issued = api.tokens_issued();
+    assert_eq!(issued.client_credentials, 2);
+    assert_eq!(issued.login, 1);
+
+    // The token lives 2 s (expires_in).
+    tokio::time::sleep(Duration::from_millis(2050)).await;
+    let r = get(&api, "/oauth/me", &[("Authorization", &bearer(&token))]).await;
+    assert_eq!(r.status, 401);
+}
+
+#[tokio::test]
+async fn oauth_client_secret_is_form_urlencoded_in_basic() {
+    let api = DemoApi::start(DemoConfig {
+        api_key: "k+y &=/ü:%".into(),
+        ..DemoConfig::default()
+    })
+    .await
+    .unwrap();
+    let grant = b"grant_type=client_credentials";
+    let encoded = client_basic("demo-client", "k+y &=/ü:%");
+    let r = post(
+        &api,
+        "/oauth/token",
+        &[FORM, ("Authorization", &encoded)],
+        grant,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    // Sent raw, `+` reads as a space and `%` as a broken escape: refused.
+    let raw = basic("demo-client:k+y &=/ü:%");
+    let r = post(
+        &api,
+        "/oauth/token",
+        &[FORM, ("Authorization", &raw)],
+        grant,
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    let body = format!(
+        "grant_type=client_credentials&client_id=demo-client&client_secret={}",
+        url::form_urlencoded::byte_serialize("k+y &=/ü:%".as_bytes()).collect::<String>()
+    );
+    let r = post(&api, "/oauth/token", &[FORM], body.as_bytes()).await;
+    assert_eq!(r.status, 200);
+}

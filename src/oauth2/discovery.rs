@@ -31,6 +31,10 @@ pub struct ServerMetadata {
     pub revocation_endpoint: Option<String>,
     /// The introspection endpoint (RFC 7662).
     pub introspection_endpoint: Option<String>,
+    /// The OpenID Connect userinfo endpoint.
+    pub userinfo_endpoint: Option<String>,
+    /// The JSON Web Key Set of the server's signing keys.
+    pub jwks_uri: Option<String>,
     /// PKCE methods supported.
     #[serde(default)]
     pub code_challenge_methods_supported: Vec<String>,

@@ -106,9 +106,10 @@ impl OAuthClient {
         Self { inner: Arc::new(r) }
     }
 
-    /// Uses `client` (its timeouts, retry policy, reqwest client) for requests to the
-    /// authorization server. Build it with the authorization server's origin as its base URL;
-    /// credentials go only there.
+    /// Uses `client` (its timeouts, retry policy, reqwest client, audit callback) for
+    /// requests to the authorization server. Build it with the authorization server's origin
+    /// as its base URL; credentials go only there. Without it, token requests use a client of
+    /// their own: they still emit `tracing` audit events, but not your `on_audit` callback.
     #[must_use]
     pub fn http_client(self, client: Client) -> Self {
         let mut r = Arc::unwrap_or_clone(self.inner);

@@ -292,7 +292,8 @@ type RefreshFn = dyn Fn(Token) -> BoxFuture<Result<Token>> + Send + Sync;
 /// bearer (Flask-JWT-Extended and many others). See `examples/jwt_login.rs`.
 ///
 /// The refresh closure is called when the current token has a refresh token; when it fails
-/// with [`Error::ReauthRequired`] (or there is no refresh token), the login closure runs.
+/// with [`Error::ReauthRequired`] ([`Error::reauth_required`]), a 401, or `invalid_grant` (or
+/// there is no refresh token), the login closure runs.
 ///
 /// ```
 /// use authed::oauth2::{Custom, Token};
@@ -365,7 +366,11 @@ impl TokenSource for Custom {
             && token.refresh_token().is_some()
         {
             match refresh(token.clone()).await {
+                // Refused: log in again. A login API's refresh endpoint usually says so with
+                // a 401 (or an OAuth-style 400 invalid_grant), not with our error type.
                 Err(Error::ReauthRequired { .. }) => {}
+                Err(e) if e.status() == Some(http::StatusCode::UNAUTHORIZED) => {}
+                Err(e) if e.oauth_error().is_some_and(|o| o.code == "invalid_grant") => {}
                 other => return other,
             }
         }

@@ -7,13 +7,27 @@
 //! Every request is recorded (method, raw path and query, headers, body) so
 //! tests can assert on exactly what a client sent, and every response carries
 //! an `x-request-id: req-<n>` header.
+//!
+//! Besides the static-credential routes it plays two token-issuing APIs (see
+//! [`TOKEN_LIFETIME`]):
+//!
+//! - a JWT login API like Flask-JWT-Extended: `POST /login` with
+//!   `{"username", "password"}` (the [`DemoConfig`] Basic user and password)
+//!   answers `{"access_token": <JWT>, "refresh_token": <opaque>}`;
+//!   `POST /refresh` with `Authorization: Bearer <refresh token>` answers
+//!   `{"access_token": <JWT>}`; `GET /jwt/me` needs a live access token;
+//! - an OAuth 2.0 token endpoint for the client credentials grant:
+//!   `POST /oauth/token` for client [`OAUTH_CLIENT_ID`] with the
+//!   [`DemoConfig`] API key as its secret (`client_secret_basic` or
+//!   `client_secret_post`); `GET /oauth/me` needs a live access token.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -102,6 +116,41 @@ struct State {
     /// `/busy/...`: how many requests it has refused.
     busy_refusals: AtomicU64,
     limited_429s: AtomicU64,
+    /// Tokens issued by `/login`, `/refresh` and `/oauth/token`.
+    tokens: Mutex<Tokens>,
+}
+
+/// How long the access tokens of `/login`, `/refresh` and `/oauth/token` live.
+/// `/oauth/token` says `"expires_in": 2`; the JWTs carry `exp` in whole
+/// seconds (`iat` rounded down, plus 2), so they live between 1 and 2 s. Expiry
+/// follows the wall clock (`SystemTime`), not tokio's (pausable) clock.
+pub const TOKEN_LIFETIME: Duration = Duration::from_secs(2);
+
+/// The client id `/oauth/token` accepts; its secret is [`DemoConfig::api_key`].
+pub const OAUTH_CLIENT_ID: &str = "demo-client";
+
+/// How many tokens each endpoint has issued.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TokensIssued {
+    /// Access tokens (each with a refresh token) from `POST /login`.
+    pub login: u64,
+    /// Access tokens from `POST /refresh`.
+    pub refresh: u64,
+    /// Access tokens from `POST /oauth/token` (client credentials).
+    pub client_credentials: u64,
+}
+
+#[derive(Default)]
+struct Tokens {
+    /// Live JWT access tokens (`/login`, `/refresh`): token -> (subject, expiry).
+    jwt: HashMap<String, (String, SystemTime)>,
+    /// Live refresh tokens (`/login`): token -> subject.
+    refresh: HashMap<String, String>,
+    /// Live client credentials access tokens: token -> (client id, expiry).
+    oauth: HashMap<String, (String, SystemTime)>,
+    /// Every token ever issued, revoked or not.
+    issued: Vec<String>,
+    counts: TokensIssued,
 }
 
 /// `/limited/...` allows this many requests per second...
@@ -113,6 +162,10 @@ impl State {
     fn requests(&self) -> MutexGuard<'_, Vec<RecordedRequest>> {
         // A panicking test thread must not make the server unusable.
         self.requests.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn tokens(&self) -> MutexGuard<'_, Tokens> {
+        self.tokens.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -137,6 +190,7 @@ impl DemoApi {
             bucket: Mutex::new((LIMIT_BURST, tokio::time::Instant::now())),
             busy_refusals: AtomicU64::new(0),
             limited_429s: AtomicU64::new(0),
+            tokens: Mutex::default(),
         });
         let task = tokio::spawn(accept_loop(listener, Arc::clone(&state)));
         Ok(DemoApi { addr, state, task })
@@ -164,6 +218,26 @@ impl DemoApi {
 
     pub fn clear_requests(&self) {
         self.state.requests().clear();
+    }
+
+    /// How many tokens `/login`, `/refresh` and `/oauth/token` have issued.
+    pub fn tokens_issued(&self) -> TokensIssued {
+        self.state.tokens().counts
+    }
+
+    /// Every access and refresh token issued so far, revoked or not: for
+    /// "no token appears in this output" checks.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.state.tokens().issued.clone()
+    }
+
+    /// Revokes every token issued so far (as a password change or "sign out
+    /// everywhere" would): access tokens and refresh tokens get 401 from then on.
+    pub fn revoke_tokens(&self) {
+        let mut tokens = self.state.tokens();
+        tokens.jwt.clear();
+        tokens.refresh.clear();
+        tokens.oauth.clear();
     }
 }
 
@@ -238,6 +312,9 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Resp {
                 limited(&state)
             } else if recorded.path.starts_with("/busy/") {
                 busy(&state)
+            } else if let Some(resp) = token_route(&state, &parts.method, &parts.headers, &recorded)
+            {
+                resp
             } else {
                 route(&state.config, &parts.method, &parts.headers, &recorded).await
             }
@@ -399,6 +476,272 @@ async fn route(
         },
         _ => json_response(StatusCode::NOT_FOUND, json!({"error": "not_found"})),
     }
+}
+
+/// The token-issuing routes (`/login`, `/refresh`, `/jwt/me`, `/oauth/token`,
+/// `/oauth/me`); `None` for any other path.
+fn token_route(
+    state: &State,
+    method: &Method,
+    headers: &HeaderMap,
+    req: &RecordedRequest,
+) -> Option<Resp> {
+    let post_only = matches!(req.path.as_str(), "/login" | "/refresh" | "/oauth/token");
+    let get_only = matches!(req.path.as_str(), "/jwt/me" | "/oauth/me");
+    if !post_only && !get_only {
+        return None;
+    }
+    let allowed = if post_only {
+        method == Method::POST
+    } else {
+        method == Method::GET || method == Method::HEAD
+    };
+    if !allowed {
+        let mut resp = json_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            json!({"error": "method_not_allowed"}),
+        );
+        let allow = if post_only { "POST" } else { "GET, HEAD" };
+        resp.headers_mut()
+            .insert(hyper::header::ALLOW, HeaderValue::from_static(allow));
+        return Some(resp);
+    }
+    Some(match req.path.as_str() {
+        "/login" => login(state, req),
+        "/refresh" => refresh(state, headers),
+        "/jwt/me" => jwt_me(state, headers),
+        "/oauth/token" => oauth_token(state, headers, req),
+        _ => oauth_me(state, headers),
+    })
+}
+
+/// `POST /login` with `{"username", "password"}`: a JWT access token and an
+/// opaque refresh token, or 401 `{"msg": "Bad username or password"}`.
+fn login(state: &State, req: &RecordedRequest) -> Resp {
+    let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+    let (Some(user), Some(password)) = (body["username"].as_str(), body["password"].as_str())
+    else {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            json!({"msg": "a JSON body with string username and password is required"}),
+        );
+    };
+    let cfg = &state.config;
+    if user != cfg.basic_user || password != cfg.basic_password {
+        return json_response(
+            StatusCode::UNAUTHORIZED,
+            json!({"msg": "Bad username or password"}),
+        );
+    }
+    let mut tokens = state.tokens();
+    let access_token = tokens.issue_jwt(user);
+    let refresh_token = random_token(32);
+    tokens.issued.push(refresh_token.clone());
+    tokens
+        .refresh
+        .insert(refresh_token.clone(), user.to_owned());
+    tokens.counts.login += 1;
+    no_store(json_response(
+        StatusCode::OK,
+        json!({"access_token": access_token, "refresh_token": refresh_token}),
+    ))
+}
+
+/// `POST /refresh` with `Authorization: Bearer <refresh token>`: a new JWT
+/// access token (and no new refresh token).
+fn refresh(state: &State, headers: &HeaderMap) -> Resp {
+    let Some(presented) = bearer_token(headers) else {
+        return json_response(
+            StatusCode::UNAUTHORIZED,
+            json!({"msg": "Missing Authorization Header"}),
+        );
+    };
+    let mut tokens = state.tokens();
+    let Some(user) = tokens.refresh.get(presented).cloned() else {
+        return json_response(
+            StatusCode::UNAUTHORIZED,
+            json!({"msg": "Token has been revoked"}),
+        );
+    };
+    let access_token = tokens.issue_jwt(&user);
+    tokens.counts.refresh += 1;
+    no_store(json_response(
+        StatusCode::OK,
+        json!({"access_token": access_token}),
+    ))
+}
+
+/// `GET /jwt/me` with a live access token from `/login` or `/refresh`.
+fn jwt_me(state: &State, headers: &HeaderMap) -> Resp {
+    let tokens = state.tokens();
+    let found = bearer_token(headers).and_then(|t| tokens.jwt.get(t));
+    match found {
+        Some((user, expiry)) if SystemTime::now() < *expiry => {
+            json_response(StatusCode::OK, json!({"user": user}))
+        }
+        Some(_) => invalid_token(json!({"msg": "Token has expired"})),
+        None => invalid_token(json!({"msg": "Invalid token"})),
+    }
+}
+
+/// `POST /oauth/token`: the client credentials grant (RFC 6749 §4.4) for
+/// [`OAUTH_CLIENT_ID`], authenticated with `client_secret_basic` (id and
+/// secret form-urlencoded, then Basic: RFC 6749 §2.3.1) or
+/// `client_secret_post`, never both.
+fn oauth_token(state: &State, headers: &HeaderMap, req: &RecordedRequest) -> Resp {
+    let oauth_error =
+        |status: StatusCode, code: &str| json_response(status, json!({"error": code}));
+    let form_type = headers
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !form_type {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
+    }
+    let mut form: HashMap<String, String> = HashMap::new();
+    for (name, value) in url::form_urlencoded::parse(&req.body) {
+        // RFC 6749 §3.2: parameters must not be repeated.
+        if form.insert(name.into_owned(), value.into_owned()).is_some() {
+            return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
+        }
+    }
+    let basic = single_header(headers, "authorization")
+        .and_then(split_authorization)
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+        .map(|(_, credentials)| decode_client_basic(credentials));
+    let post = form.get("client_secret");
+    let (client_id, secret) = match (basic, post) {
+        (Some(_), Some(_)) => {
+            // RFC 6749 §2.3.1: one authentication method per request.
+            return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
+        }
+        (Some(Some((id, secret))), None) => (id, secret),
+        (None, Some(secret)) => match form.get("client_id") {
+            Some(id) => (id.clone(), secret.clone()),
+            None => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request"),
+        },
+        (Some(None), None) | (None, None) => (String::new(), String::new()),
+    };
+    if client_id != OAUTH_CLIENT_ID || secret != state.config.api_key {
+        let mut resp = oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+        // RFC 6749 §5.2: a client that tried the Authorization header gets a challenge.
+        if headers.contains_key(hyper::header::AUTHORIZATION) {
+            resp.headers_mut().insert(
+                hyper::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"demo\""),
+            );
+        }
+        return resp;
+    }
+    match form.get("grant_type").map(String::as_str) {
+        Some("client_credentials") => {}
+        Some(_) => return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
+        None => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request"),
+    }
+    let mut tokens = state.tokens();
+    let access_token = random_token(32);
+    let expiry = SystemTime::now() + TOKEN_LIFETIME;
+    tokens.issued.push(access_token.clone());
+    tokens
+        .oauth
+        .insert(access_token.clone(), (client_id, expiry));
+    tokens.counts.client_credentials += 1;
+    no_store(json_response(
+        StatusCode::OK,
+        json!({
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": TOKEN_LIFETIME.as_secs(),
+        }),
+    ))
+}
+
+/// `GET /oauth/me` with a live access token from `/oauth/token`.
+fn oauth_me(state: &State, headers: &HeaderMap) -> Resp {
+    let tokens = state.tokens();
+    match bearer_token(headers).and_then(|t| tokens.oauth.get(t)) {
+        Some((client, expiry)) if SystemTime::now() < *expiry => {
+            json_response(StatusCode::OK, json!({"client": client}))
+        }
+        _ => invalid_token(json!({"error": "invalid_token"})),
+    }
+}
+
+impl Tokens {
+    /// A JWT-shaped access token for `user`: `{"alg":"HS256","typ":"JWT"}`,
+    /// claims `sub`, `iat`, `exp` (= `iat` + [`TOKEN_LIFETIME`]) and `jti`, and
+    /// a random "signature" (nobody verifies it: the server looks tokens up).
+    fn issue_jwt(&mut self, user: &str) -> String {
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let iat = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let exp = iat + TOKEN_LIFETIME.as_secs();
+        let header = json!({"alg": "HS256", "typ": "JWT"});
+        let claims = json!({"sub": user, "iat": iat, "exp": exp, "jti": random_token(12)});
+        let token = format!(
+            "{}.{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes()),
+            random_token(32)
+        );
+        self.issued.push(token.clone());
+        self.jwt.insert(
+            token.clone(),
+            (user.to_owned(), UNIX_EPOCH + Duration::from_secs(exp)),
+        );
+        token
+    }
+}
+
+/// `bytes` random bytes as unpadded base64url.
+fn random_token(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).expect("the system random source failed");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// The credential of a single `Authorization: Bearer <token>` header.
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let (scheme, token) = split_authorization(single_header(headers, "authorization")?)?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token)
+}
+
+/// Client id and secret from the credentials of `Basic`, each
+/// form-urlencoded before base64 (RFC 6749 §2.3.1). `None` if they do not decode.
+fn decode_client_basic(credentials: &str) -> Option<(String, String)> {
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(credentials)
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (id, secret) = text.split_once(':')?;
+    Some((decode_component(id, true)?, decode_component(secret, true)?))
+}
+
+/// 401 with `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750 §3.1).
+fn invalid_token(body: Value) -> Resp {
+    let mut resp = json_response(StatusCode::UNAUTHORIZED, body);
+    resp.headers_mut().insert(
+        hyper::header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer error=\"invalid_token\""),
+    );
+    resp
+}
+
+/// Token responses must not be cached (RFC 6749 §5.1).
+fn no_store(mut resp: Resp) -> Resp {
+    resp.headers_mut().insert(
+        hyper::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    resp
 }
 
 /// `/busy/...`: the first request is refused with 429 and `Retry-After: 1`, the rest succeed.
