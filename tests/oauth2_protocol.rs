@@ -531,3 +531,33 @@ async fn token_auth_works_as_a_shared_handle() {
         "x"
     );
 }
+
+#[tokio::test]
+async fn the_token_endpoint_is_never_followed_through_a_redirect() {
+    let elsewhere = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(token_json("stolen", ""))
+        .expect(0)
+        .mount(&elsewhere)
+        .await;
+    let auth_server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(307)
+                .insert_header("location", format!("{}/token", elsewhere.uri()).as_str()),
+        )
+        .mount(&auth_server)
+        .await;
+    let err = ClientCredentials::new(format!("{}/token", auth_server.uri()), "cid", SECRET)
+        .auth_method(ClientAuth::Post)
+        .into_auth()
+        .token()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.status(),
+        Some(http::StatusCode::TEMPORARY_REDIRECT),
+        "{err:?}"
+    );
+    elsewhere.verify().await; // the form with the secret went nowhere else
+}

@@ -72,9 +72,14 @@ impl OAuthClient {
     /// [`crate::ClientBuilder::build`] when the client's auth uses it).
     pub fn new(token_url: impl AsRef<str>, client_id: impl Into<String>) -> Self {
         let token_url = parse_endpoint(token_url.as_ref(), "token endpoint");
-        let http = token_url
-            .clone()
-            .and_then(|url| Client::builder(url.origin().ascii_serialization()).build());
+        let http = token_url.clone().and_then(|url| {
+            // No redirects from the authorization server: a 307 would replay a form that
+            // carries the client secret, a code verifier or a refresh token to wherever
+            // it points (the SSRF and leak oauth2-rs warns about, enforced here).
+            Client::builder(url.origin().ascii_serialization())
+                .max_redirects(0)
+                .build()
+        });
         Self {
             inner: Arc::new(Registration {
                 client_id: client_id.into(),
@@ -110,6 +115,8 @@ impl OAuthClient {
     /// requests to the authorization server. Build it with the authorization server's origin
     /// as its base URL; credentials go only there. Without it, token requests use a client of
     /// their own: they still emit `tracing` audit events, but not your `on_audit` callback.
+    /// Give it `max_redirects(0)` as the default one has: a redirect would replay the form,
+    /// secrets and all.
     #[must_use]
     pub fn http_client(self, client: Client) -> Self {
         let mut r = Arc::unwrap_or_clone(self.inner);
