@@ -27,8 +27,9 @@
 //!
 //! What the crate promises:
 //!
-//! - **One send loop** ([`client`]) owns redirects (and, in later releases, retries, rate
-//!   limits and token refresh), so every request follows the same rules.
+//! - **One send loop** ([`client`]) owns redirects, retries ([`retry`]), rate-limit pacing
+//!   ([`ratelimit`]) and refresh-after-401, so every request follows the same rules, token
+//!   requests included.
 //! - **Credentials go only where they belong** ([`auth`]): to the base URL's origin and the
 //!   origins you allow; never across a redirect to another origin, never over plain http to a
 //!   host that is not loopback unless you opt in.
@@ -37,6 +38,9 @@
 //! - **Typed everything**: [`Endpoint`] for typed calls, [`path!`] for path parameters that
 //!   cannot change the path ([`mod@path`]), one [`Error`] with the status, redacted URL, body
 //!   excerpt and request id.
+//! - **Tokens that look after themselves** ([`oauth2`]): client credentials, authorization
+//!   code + PKCE, device, refresh, custom logins; refreshed ahead of expiry and after a 401,
+//!   one request in flight, kept in a [`store`] between runs.
 //!
 //! Run `cargo run --example tour` for a walk through all of it against a local server.
 
