@@ -162,7 +162,20 @@ impl TokenStore for MemoryTokenStore {
 }
 
 /// An [`Authenticate`] scheme that sends `Authorization: Bearer <access token>` from a
-/// [`TokenSource`], cached, refreshed and stored as described in the [module docs](self).
+/// [`TokenSource`], cached and renewed:
+///
+/// - refreshed ahead of expiry by the skew ([`DEFAULT_REFRESH_SKEW`]), or at half the
+///   lifetime of a token that lives shorter than that;
+/// - one token request in flight however many tasks wait (it runs on a task of its own, so a
+///   cancelled caller does not strand the others); a failure reaches every waiter and is not
+///   remembered;
+/// - a failed refresh ahead of expiry keeps serving the still-valid token, and waits
+///   [`RETRY_EARLY_REFRESH_AFTER`] before trying again;
+/// - a 401 on a request that carried the cached token refreshes once and replays once;
+/// - every new token set is written to the [`TokenStore`] before it is used (under the
+///   store's cross-process lock, re-reading it first); `invalid_grant` clears the store and
+///   returns [`Error::ReauthRequired`].
+///
 /// Cheap to clone; clones share the cache.
 #[derive(Clone)]
 pub struct TokenAuth {
