@@ -28,7 +28,6 @@ use authed::{
     oauth2::{DEFAULT_LOGIN_TIMEOUT, RefreshGrant, ServerMetadata},
     url::Url,
 };
-use serde::Deserialize;
 
 /// Positional argument `index`, else environment variable `name`.
 fn arg_or_env(index: usize, name: &str) -> Result<String, String> {
@@ -75,30 +74,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let auth = RefreshGrant::new(client).into_auth();
     auth.set_token(token).await?;
 
-    let userinfo = Url::parse(&userinfo_endpoint(&issuer).await?)?;
+    let userinfo = Url::parse(
+        metadata
+            .userinfo_endpoint
+            .as_deref()
+            .ok_or("the server advertises no userinfo endpoint")?,
+    )?;
     let api = Client::builder(userinfo.origin().ascii_serialization())
         .auth(auth)
         .build()?;
     let claims: serde_json::Value = api.get(userinfo.as_str()).send().await?.json().await?;
     println!("GET {userinfo} -> you are {}", claims["sub"]);
     Ok(())
-}
-
-/// The OpenID Connect userinfo endpoint, from the discovery document. (`ServerMetadata` does
-/// not keep `userinfo_endpoint`, so it is read here.)
-async fn userinfo_endpoint(issuer: &str) -> Result<String, Box<dyn std::error::Error>> {
-    #[derive(Deserialize)]
-    struct Discovery {
-        userinfo_endpoint: Option<String>,
-    }
-    let http = Client::builder(issuer).build()?;
-    let discovery: Discovery = http
-        .get(".well-known/openid-configuration")
-        .send()
-        .await?
-        .json()
-        .await?;
-    Ok(discovery
-        .userinfo_endpoint
-        .ok_or("the server advertises no userinfo endpoint")?)
 }
