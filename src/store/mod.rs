@@ -3,6 +3,7 @@
 //! | store | keeps secrets | when to use it |
 //! | --- | --- | --- |
 //! | [`MemoryStore`] | for the life of the process | tests; short-lived programs |
+//! | [`KeyringStore`] | in the OS keyring: macOS Keychain, Windows Credential Manager, the Secret Service (gnome-keyring, KWallet), else the Linux kernel keyring (until reboot) | secrets that should outlive the process; the backend is probed on first use and [`CredentialStore::status`] names it |
 //! | [`FileStore`] | on disk, mode 0600, written atomically | only when you ask for it by name: a file is readable by anything running as you |
 //!
 //! Every store is used through the async [`CredentialStore`] trait; blocking backends run
@@ -11,6 +12,7 @@
 //! any of them.
 
 mod file;
+mod keyring;
 mod record;
 
 use std::{collections::HashMap, fmt, sync::Mutex, time::Duration};
@@ -18,6 +20,7 @@ use std::{collections::HashMap, fmt, sync::Mutex, time::Duration};
 use async_trait::async_trait;
 
 pub use file::FileStore;
+pub use keyring::{KeyringBackend, KeyringStore};
 pub use record::CredentialTokenStore;
 
 use crate::{
