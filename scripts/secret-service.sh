@@ -17,6 +17,7 @@ log() { printf 'secret-service.sh: %s\n' "$*" >&2; }
 
 need=()
 command -v dbus-daemon >/dev/null 2>&1 || need+=(dbus-daemon)
+command -v dbus-send >/dev/null 2>&1 || need+=(dbus-bin)
 command -v gnome-keyring-daemon >/dev/null 2>&1 || need+=(gnome-keyring)
 if ((${#need[@]})); then
   if ! command -v apt-get >/dev/null 2>&1; then
@@ -53,15 +54,21 @@ printf 'authed-test-keyring' | env XDG_DATA_HOME="$state/data" XDG_RUNTIME_DIR="
   gnome-keyring-daemon --unlock --components=secrets --daemonize >/dev/null
 log "gnome-keyring-daemon started (state in $state)"
 
-# Wait until org.freedesktop.secrets answers on the bus.
-for _ in $(seq 1 50); do
+# Wait until org.freedesktop.secrets answers on the bus; fail loudly if it never does.
+ready=""
+for _ in $(seq 1 100); do
   if dbus-send --session --print-reply --dest=org.freedesktop.DBus / \
     org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null |
     grep -q 'boolean true'; then
+    ready=1
     break
   fi
   sleep 0.1
 done
+if [ -z "$ready" ]; then
+  log "org.freedesktop.secrets did not appear on $DBUS_SESSION_BUS_ADDRESS within 10 s"
+  exit 1
+fi
 
 line="export DBUS_SESSION_BUS_ADDRESS='$DBUS_SESSION_BUS_ADDRESS'"
 printf '%s\n' "$line" >"$env_file"
