@@ -270,3 +270,45 @@ async fn refresh_with_rotation_across_several_expiries_then_revocation() {
     again.set_token(stale).await.unwrap();
     assert!(again.token().await.unwrap_err().is_reauth_required());
 }
+
+#[tokio::test]
+async fn a_stored_session_survives_the_client() {
+    let Some(server) = oidc::require().await else {
+        return;
+    };
+    let server = Arc::new(server);
+    let metadata = ServerMetadata::discover(&server.issuer).await.unwrap();
+    let dir = std::env::temp_dir().join(format!("authed-persist-{}", std::process::id()));
+    let path = dir.join("credentials.json");
+    let store = || {
+        authed::store::CredentialTokenStore::new(authed::store::FileStore::at(&path), "default")
+            .lock_dir(&dir)
+    };
+    {
+        // Run 1: log in, store the session, call the API, drop everything.
+        let token = login(&server, &metadata).await;
+        let auth = RefreshGrant::new(metadata.client(oidc::NATIVE).unwrap())
+            .into_auth()
+            .store(store());
+        auth.set_token(token).await.unwrap();
+        let api = Client::builder(&server.issuer).auth(auth).build().unwrap();
+        api.get("me").send().await.unwrap();
+    }
+    // Run 2: a new client from the store alone, after the access token has expired (3 s):
+    // no login, the stored refresh token renews the session.
+    tokio::time::sleep(oidc::ACCESS_TOKEN_TTL + Duration::from_millis(500)).await;
+    let auth = RefreshGrant::new(metadata.client(oidc::NATIVE).unwrap())
+        .into_auth()
+        .store(store());
+    let api = Client::builder(&server.issuer).auth(auth).build().unwrap();
+    let me: UserInfo = api
+        .get("me")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.logs()))
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me.sub, "ada");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
