@@ -24,6 +24,7 @@
 use authed::{
     Client,
     oauth2::{RefreshGrant, ServerMetadata},
+    store::{CredentialTokenStore, KeyringStore},
     url::Url,
 };
 
@@ -48,33 +49,43 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .device(client.clone())?
         .scopes(["openid", "offline_access"]);
 
-    let token = device
-        .login(|code| {
-            println!("To sign in, open {}", code.verification_uri);
-            println!("and enter the code {}", code.user_code);
-            if let Some(complete) = &code.verification_uri_complete {
-                println!("(or open {complete}, which has the code in it)");
-            }
-            println!(
-                "Waiting for you (the code is valid for {:?})...",
-                code.expires_in
-            );
-        })
-        .await?;
-    let refresh = if token.refresh_token().is_some() {
-        "with"
-    } else {
-        "without"
-    };
-    println!(
-        "Signed in {refresh} a refresh token; scope {:?}",
-        token.scope()
+    // The session lives in the OS keyring (Secret Service, else the kernel keyring), under a
+    // name for this server and client: the next run finds it there and does not log in.
+    let store = CredentialTokenStore::new(
+        KeyringStore::new("authed-examples"),
+        format!("{issuer} {}", client.client_id()),
     );
-
-    // The session from here on: a token cache seeded with the login's token, renewed with the
-    // refresh token when it expires (and after a 401).
-    let auth = RefreshGrant::new(client).into_auth();
-    auth.set_token(token).await?;
+    let auth = RefreshGrant::new(client.clone()).into_auth().store(store);
+    match auth.token().await {
+        Ok(_) => println!("Using the stored session: no login needed (delete it to log in again)."),
+        Err(e) if e.is_reauth_required() => {
+            let token = device
+                .login(|code| {
+                    println!("To sign in, open {}", code.verification_uri);
+                    println!("and enter the code {}", code.user_code);
+                    if let Some(complete) = &code.verification_uri_complete {
+                        println!("(or open {complete}, which has the code in it)");
+                    }
+                    println!(
+                        "Waiting for you (the code is valid for {:?})...",
+                        code.expires_in
+                    );
+                })
+                .await?;
+            let refresh = if token.refresh_token().is_some() {
+                "with"
+            } else {
+                "without"
+            };
+            println!(
+                "Signed in {refresh} a refresh token; scope {:?}",
+                token.scope()
+            );
+            // Stored before it is used; the cache refreshes it from now on.
+            auth.set_token(token).await?;
+        }
+        Err(e) => return Err(e.into()),
+    }
 
     let userinfo = Url::parse(
         metadata
