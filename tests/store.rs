@@ -291,23 +291,29 @@ async fn a_store_failing_during_a_refresh_does_not_lose_the_token() {
     let counter = fetches.clone();
     let auth = Custom::new(move || {
         counter.fetch_add(1, Ordering::SeqCst);
-        async { Ok(Token::bearer("fresh").with_expires_in(Duration::from_secs(3600))) }
+        async { Ok(Token::bearer("fresh-canary").with_expires_in(Duration::from_secs(3600))) }
     })
     .into_auth()
     .store(ReadOnly);
+    // The call that fetched it says what happened...
+    let err = auth.token().await.unwrap_err();
+    assert!(matches!(&err, Error::Store(_)), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("could not be stored") && text.contains("disk full"),
+        "{text}"
+    );
+    assert!(!text.contains("fresh-canary"), "{text}");
+    // ...and the token set is not lost: the next calls use it without a new request.
     assert_eq!(
         auth.token().await.unwrap().access_token().expose_secret(),
-        "fresh"
+        "fresh-canary"
     );
     assert_eq!(
         auth.token().await.unwrap().access_token().expose_secret(),
-        "fresh"
+        "fresh-canary"
     );
-    assert_eq!(
-        fetches.load(Ordering::SeqCst),
-        1,
-        "kept in memory, not fetched again"
-    );
+    assert_eq!(fetches.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]

@@ -173,8 +173,9 @@ impl TokenStore for MemoryTokenStore {
 ///   [`RETRY_EARLY_REFRESH_AFTER`] before trying again;
 /// - a 401 on a request that carried the cached token refreshes once and replays once;
 /// - every new token set is written to the [`TokenStore`] before it is used (under the
-///   store's cross-process lock, re-reading it first); `invalid_grant` clears the store and
-///   returns [`Error::ReauthRequired`].
+///   store's cross-process lock, re-reading it first); if that write fails, the token set is
+///   kept in memory and the call that fetched it returns [`Error::Store`] saying so (later
+///   calls use it); `invalid_grant` clears the store and returns [`Error::ReauthRequired`].
 ///
 /// Cheap to clone; clones share the cache.
 #[derive(Clone)]
@@ -439,11 +440,25 @@ impl Shared {
         match self.source.fetch(current).await {
             Ok(token) => {
                 let token = token.inherit_refresh_token(current);
+                let entry = Arc::new(Entry::new(token, self.skew)?);
                 // Stored before it is used: a rotated refresh token must not be lost.
-                if let Err(e) = self.store.save(&token).await {
+                if let Err(e) = self.store.save(&entry.token).await {
+                    // Not lost: this process keeps using it. But the caller hears about it,
+                    // since the next run (or another process) will not find it.
                     tracing::warn!(target: "authed::oauth2", error = %e, "the new token set could not be stored; it is kept in memory");
+                    {
+                        let mut state = self.lock();
+                        state.current = Some(entry);
+                        state.stale = false;
+                    }
+                    return Err(Error::store(
+                        crate::store::StoreErrorKind::Io,
+                        format!(
+                            "a new token set was received but could not be stored ({e}); it is kept in memory for this process, so this call failed but the next one will use it, and a later run may have to log in again"
+                        ),
+                    ));
                 }
-                Ok(Arc::new(Entry::new(token, self.skew)?))
+                Ok(entry)
             }
             Err(e @ Error::ReauthRequired { .. }) => {
                 if let Err(clear) = self.store.clear().await {
