@@ -41,6 +41,9 @@
 //!
 //! About 15 s. It prints the machine (cores, CPU, load) and two markdown tables.
 
+#[path = "machine.rs"]
+mod machine;
+use machine::print_machine;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -345,25 +348,6 @@ fn fmt_ns(ns: f64) -> String {
 
 fn nanos(d: Duration) -> f64 {
     d.as_nanos() as f64
-}
-
-/// Core count, CPU model and load average, for the record (the last two on Linux only).
-fn print_machine() {
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, m)| m.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_owned());
-    let load = std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|| "?".to_owned());
-    println!("Machine: {cores} cores, {model}; load average {load} (1, 5, 15 min) at the end.");
 }
 
 fn main() {

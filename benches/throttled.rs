@@ -51,6 +51,9 @@
 //! It prints a markdown table, then per-second 200/429 counts and a few lines on how the
 //! requests arrived at the server (the 429s among them), for diagnosis.
 
+#[path = "machine.rs"]
+mod machine;
+use machine::print_machine;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -572,25 +575,6 @@ fn print_diagnostics(o: &Outcome) {
 // ---------------------------------------------------------------------------
 // main
 // ---------------------------------------------------------------------------
-
-/// Core count, CPU model and load average, for the record (the last two on Linux only).
-fn print_machine() {
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, m)| m.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_owned());
-    let load = std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|| "?".to_owned());
-    println!("Machine: {cores} cores, {model}; load average {load} (1, 5, 15 min) at the end.");
-}
 
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()

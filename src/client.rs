@@ -254,7 +254,7 @@ impl Client {
     }
 }
 
-fn is_loopback(url: &Url) -> bool {
+pub(crate) fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
@@ -1034,16 +1034,7 @@ impl RequestBuilder {
             }
             if status.is_success() {
                 retries.succeeded(&origin);
-                return Ok(Response {
-                    inner: response,
-                    method,
-                    // The URL as sent (with any credential query), so that its redaction
-                    // matches the error and audit views of the same request.
-                    url: progress.url.take().unwrap_or(url),
-                    redactor: progress.redactor.clone(),
-                    attempts: progress.attempts,
-                    started: progress.started,
-                });
+                return Ok(progress.respond(response, method, url));
             }
             if status == StatusCode::UNAUTHORIZED
                 && allowed
@@ -1093,14 +1084,7 @@ impl RequestBuilder {
                 }
             }
             if self.any_status {
-                return Ok(Response {
-                    inner: response,
-                    method,
-                    url: progress.url.take().unwrap_or(url),
-                    redactor: progress.redactor.clone(),
-                    attempts: progress.attempts,
-                    started: progress.started,
-                });
+                return Ok(progress.respond(response, method, url));
             }
             return Err(status_error(progress, response).await);
         }
@@ -1362,6 +1346,21 @@ struct Progress {
 }
 
 impl Progress {
+    /// The response handed to the caller. It takes the URL as sent (with any credential
+    /// query), so that its redaction matches the error and audit views of the same request.
+    fn respond(&mut self, inner: reqwest::Response, method: Method, fallback: Url) -> Response {
+        Response {
+            inner,
+            sent: Sent {
+                method,
+                url: self.url.take().unwrap_or(fallback),
+                redactor: self.redactor.clone(),
+                attempts: self.attempts,
+                started: self.started,
+            },
+        }
+    }
+
     fn redacted_url(&self) -> String {
         self.url
             .as_ref()
@@ -1477,11 +1476,31 @@ async fn status_error(progress: &Progress, mut response: reqwest::Response) -> E
 /// [`Response::bytes`].
 pub struct Response {
     inner: reqwest::Response,
+    sent: Sent,
+}
+
+/// What a response remembers of its request, for the errors its body may still produce.
+struct Sent {
     method: Method,
+    /// The URL as sent (with any credential query), redacted only when shown.
     url: Url,
     redactor: Redactor,
     attempts: u32,
     started: Instant,
+}
+
+impl Sent {
+    fn info(&self, last_status: Option<StatusCode>) -> RequestInfo {
+        RequestInfo {
+            method: self.method.clone(),
+            url: self.redactor.url(&self.url),
+            attempts: self.attempts,
+            elapsed: self.started.elapsed(),
+            waited: Duration::ZERO,
+            last_status,
+            retry_stop: None,
+        }
+    }
 }
 
 impl fmt::Debug for Response {
@@ -1491,9 +1510,11 @@ impl fmt::Debug for Response {
             .field("url", &self.redacted_url())
             .field(
                 "headers",
-                &redact::headers_for_debug(self.inner.headers(), |n| self.redactor.is_header(n)),
+                &redact::headers_for_debug(self.inner.headers(), |n| {
+                    self.sent.redactor.is_header(n)
+                }),
             )
-            .field("attempts", &self.attempts)
+            .field("attempts", &self.sent.attempts)
             .finish_non_exhaustive()
     }
 }
@@ -1511,23 +1532,34 @@ impl Response {
 
     /// The URL of the last hop, with credentials redacted.
     pub fn redacted_url(&self) -> String {
-        self.redactor.url(&self.url)
+        self.sent.redactor.url(&self.sent.url)
     }
 
     /// How many times the request went out (redirect hops included).
     pub fn attempts(&self) -> u32 {
-        self.attempts
+        self.sent.attempts
     }
 
     pub(crate) fn info(&self) -> RequestInfo {
-        RequestInfo {
-            method: self.method.clone(),
-            url: self.redacted_url(),
-            attempts: self.attempts,
-            elapsed: self.started.elapsed(),
-            waited: Duration::ZERO,
-            last_status: Some(self.inner.status()),
-            retry_stop: None,
+        self.sent.info(Some(self.inner.status()))
+    }
+
+    /// The whole body, and what the request was (for errors built after reading it).
+    async fn read(self) -> Result<(Bytes, Sent)> {
+        let Self { inner, sent } = self;
+        match inner.bytes().await {
+            Ok(bytes) => Ok((bytes, sent)),
+            // The error details are built only on failure: a redacted URL costs more than
+            // reading a small body.
+            Err(e) => Err(Error::Transport(Box::new(TransportError {
+                request: sent.info(None),
+                kind: if e.is_timeout() {
+                    TransportKind::Timeout
+                } else {
+                    TransportKind::Body
+                },
+                source: Arc::new(e.without_url()),
+            }))),
         }
     }
 
@@ -1537,34 +1569,7 @@ impl Response {
     ///
     /// [`Error::Transport`] with [`TransportKind::Body`] when the body could not be read.
     pub async fn bytes(self) -> Result<Bytes> {
-        let Self {
-            inner,
-            method,
-            url,
-            redactor,
-            attempts,
-            started,
-        } = self;
-        inner.bytes().await.map_err(|e| {
-            // Built only on failure: the redacted URL costs more than reading a small body.
-            Error::Transport(Box::new(TransportError {
-                request: RequestInfo {
-                    method,
-                    url: redactor.url(&url),
-                    attempts,
-                    elapsed: started.elapsed(),
-                    waited: Duration::ZERO,
-                    last_status: None,
-                    retry_stop: None,
-                },
-                kind: if e.is_timeout() {
-                    TransportKind::Timeout
-                } else {
-                    TransportKind::Body
-                },
-                source: Arc::new(e.without_url()),
-            }))
-        })
+        Ok(self.read().await?.0)
     }
 
     /// The body as text (invalid UTF-8 is replaced with U+FFFD).
@@ -1585,14 +1590,7 @@ impl Response {
     /// [`Error::Decode`] naming the field that failed (`items[2].id`), with values from the
     /// body redacted; or an error of [`Response::bytes`].
     pub async fn json<T: DeserializeOwned>(self) -> Result<T> {
-        let (method, url, attempts, started) = (
-            self.method.clone(),
-            self.url.clone(),
-            self.attempts,
-            self.started,
-        );
-        let redactor = self.redactor.clone();
-        let bytes = self.bytes().await?;
+        let (bytes, sent) = self.read().await?;
         let input: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
             b"null"
         } else {
@@ -1603,17 +1601,9 @@ impl Response {
             let path = e.path().to_string();
             let message = redact::serde_message(&e.into_inner().to_string());
             Error::Decode(Box::new(DecodeError {
-                request: RequestInfo {
-                    method,
-                    url: redactor.url(&url),
-                    attempts,
-                    elapsed: started.elapsed(),
-                    waited: Duration::ZERO,
-                    last_status: None,
-                    retry_stop: None,
-                },
-                path: redactor.scrub(&path).into_owned(),
-                message: redactor.scrub(&message).into_owned(),
+                request: sent.info(None),
+                path: sent.redactor.scrub(&path).into_owned(),
+                message: sent.redactor.scrub(&message).into_owned(),
             }))
         })
     }

@@ -228,15 +228,9 @@ impl Registration {
 pub(crate) fn parse_endpoint(input: &str, what: &str) -> std::result::Result<Url, Error> {
     let url =
         Url::parse(input).map_err(|e| Error::config(format!("{what} URL does not parse: {e}")))?;
-    let loopback = match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    };
     match url.scheme() {
         "https" => Ok(url),
-        "http" if loopback => Ok(url),
+        "http" if crate::client::is_loopback(&url) => Ok(url),
         "http" => Err(Error::config(format!(
             "{what} URL is plain http to a host that is not loopback: client secrets, codes and tokens would travel in the clear; use https"
         ))),
