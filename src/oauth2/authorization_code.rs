@@ -22,7 +22,7 @@ use url::Url;
 use crate::{
     Secret,
     error::{Error, OAuthError, Result},
-    oauth2::{endpoint::OAuthClient, endpoint::parse_endpoint, token::Token},
+    oauth2::{client::OAuthClient, client::parse_endpoint, token::Token},
     redact::REDACTED,
 };
 

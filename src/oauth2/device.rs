@@ -18,7 +18,7 @@ use crate::{
     Secret,
     error::{Error, Result},
     oauth2::{
-        endpoint::{OAuthClient, error_from_body, oauth_failure, parse_endpoint},
+        client::{OAuthClient, error_from_body, oauth_failure, parse_endpoint},
         token::Token,
     },
     redact::REDACTED,

@@ -10,8 +10,8 @@ use crate::{
     oauth2::{
         authorization_code::AuthorizationCode,
         cache::TokenAuth,
+        client::{OAuthClient, error_from_body, parse_endpoint},
         device::DeviceAuthorization,
-        endpoint::{OAuthClient, error_from_body, parse_endpoint},
     },
 };
 

@@ -11,7 +11,7 @@ use crate::{
     error::{Error, Result},
     oauth2::{
         cache::{TokenAuth, TokenSource},
-        endpoint::{ClientAuth, OAuthClient},
+        client::{ClientAuth, OAuthClient},
         token::Token,
     },
     redact::REDACTED,

@@ -15,9 +15,9 @@
 
 mod authorization_code;
 mod cache;
+mod client;
 mod device;
 mod discovery;
-mod endpoint;
 mod grants;
 mod token;
 
@@ -28,8 +28,8 @@ pub use cache::{
     DEFAULT_REFRESH_SKEW, MemoryTokenStore, RETRY_EARLY_REFRESH_AFTER, TokenAuth, TokenSource,
     TokenStore, TokenStoreLock,
 };
+pub use client::{ClientAuth, OAuthClient};
 pub use device::{DEFAULT_INTERVAL, DeviceAuthorization, DeviceCode, SLOW_DOWN_STEP};
 pub use discovery::ServerMetadata;
-pub use endpoint::{ClientAuth, OAuthClient};
 pub use grants::{ClientCredentials, Custom, Password, RefreshGrant};
 pub use token::{Token, TokenResponseError};

@@ -1,4 +1,8 @@
-//! [`OAuthClient`]: the OAuth client's identity and the token endpoint requests made with it.
+//! The OAuth client: its registration ([`OAuthClient`]: client id, secret, token endpoint),
+//! how it authenticates to the authorization server ([`ClientAuth`], RFC 6749 §2.3.1), and the
+//! token endpoint requests made with it.
+//!
+//! (Not to be confused with [`crate::endpoint`], the typed [`crate::Endpoint`] trait.)
 
 use std::{fmt, sync::Arc};
 
