@@ -73,7 +73,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         grant = grant.scopes(scopes.split_whitespace());
     }
     if std::env::var("CLIENT_AUTH").as_deref() == Ok("post") {
-        grant = grant.auth_method(ClientAuth::Post);
+        grant = grant.auth_method(ClientAuth::SecretPost);
     }
     // The token cache: it asks for a token on first use and again ahead of expiry. Clones share it.
     let auth = grant.into_auth();

@@ -103,7 +103,7 @@ async fn client_secret_post_and_none_put_the_client_in_the_body_only() {
         .await;
     let url = format!("{}/token", auth_server.uri());
     ClientCredentials::new(&url, "cid", SECRET)
-        .auth_method(ClientAuth::Post)
+        .auth_method(ClientAuth::SecretPost)
         .into_auth()
         .token()
         .await
@@ -549,7 +549,7 @@ async fn the_token_endpoint_is_never_followed_through_a_redirect() {
         .mount(&auth_server)
         .await;
     let err = ClientCredentials::new(format!("{}/token", auth_server.uri()), "cid", SECRET)
-        .auth_method(ClientAuth::Post)
+        .auth_method(ClientAuth::SecretPost)
         .into_auth()
         .token()
         .await

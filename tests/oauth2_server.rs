@@ -48,8 +48,8 @@ async fn client_credentials_with_a_secret_full_of_reserved_characters() {
         return;
     };
     for (client_id, method) in [
-        (oidc::CC_BASIC, ClientAuth::Basic),
-        (oidc::CC_POST, ClientAuth::Post),
+        (oidc::CC_BASIC, ClientAuth::SecretBasic),
+        (oidc::CC_POST, ClientAuth::SecretPost),
     ] {
         let auth = ClientCredentials::new(server.token_endpoint(), client_id, oidc::CC_SECRET)
             .auth_method(method)

@@ -20,18 +20,20 @@ use crate::{
 };
 
 /// How the client authenticates to the token endpoint (RFC 6749 §2.3.1). Exactly one is used
-/// on every request.
+/// on every request. The variants are named after the `token_endpoint_auth_method` values of
+/// OpenID Connect Dynamic Client Registration (`client_secret_basic`, `client_secret_post`,
+/// `none`), which is what an authorization server's registration page shows.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ClientAuth {
     /// `client_secret_basic`: HTTP Basic with the client id and secret, each
     /// form-urlencoded first (so a secret with `+`, `%`, `/` or `:` survives). The default.
     #[default]
-    Basic,
+    SecretBasic,
     /// `client_secret_post`: `client_id` and `client_secret` in the form body.
-    Post,
+    SecretPost,
     /// `none`: a public client; `client_id` in the form body, no secret.
-    None,
+    Public,
 }
 
 /// An OAuth 2.0 client registration: client id, optional secret, how to authenticate, and
@@ -41,7 +43,7 @@ pub enum ClientAuth {
 /// use authed::oauth2::{ClientAuth, OAuthClient};
 /// let client = OAuthClient::new("https://auth.example.com/oauth/token", "my-app")
 ///     .secret("s3cret")
-///     .auth_method(ClientAuth::Post);
+///     .auth_method(ClientAuth::SecretPost);
 /// ```
 #[derive(Clone)]
 pub struct OAuthClient {
@@ -71,7 +73,7 @@ impl fmt::Debug for OAuthClient {
 }
 
 impl OAuthClient {
-    /// A public client (no secret, [`ClientAuth::None`]) of the token endpoint at `token_url`.
+    /// A public client (no secret, [`ClientAuth::Public`]) of the token endpoint at `token_url`.
     /// Problems with the URL are reported by the first request (or by
     /// [`crate::ClientBuilder::build`] when the client's auth uses it).
     pub fn new(token_url: impl AsRef<str>, client_id: impl Into<String>) -> Self {
@@ -88,7 +90,7 @@ impl OAuthClient {
             inner: Arc::new(Registration {
                 client_id: client_id.into(),
                 client_secret: None,
-                method: ClientAuth::None,
+                method: ClientAuth::Public,
                 token_url,
                 http,
                 basic: None,
@@ -96,12 +98,12 @@ impl OAuthClient {
         }
     }
 
-    /// A confidential client: adds the secret and switches to [`ClientAuth::Basic`].
+    /// A confidential client: adds the secret and switches to [`ClientAuth::SecretBasic`].
     #[must_use]
     pub fn secret(self, secret: impl Into<Secret>) -> Self {
         let mut r = Arc::unwrap_or_clone(self.inner);
         r.client_secret = Some(secret.into());
-        r.method = ClientAuth::Basic;
+        r.method = ClientAuth::SecretBasic;
         r.rebuild_basic();
         Self { inner: Arc::new(r) }
     }
@@ -136,7 +138,7 @@ impl OAuthClient {
     pub(crate) fn validate(&self) -> Result<()> {
         self.inner.token_url.as_ref().map_err(Clone::clone)?;
         self.inner.http.as_ref().map_err(Clone::clone)?;
-        if self.inner.method != ClientAuth::None && self.inner.client_secret.is_none() {
+        if self.inner.method != ClientAuth::Public && self.inner.client_secret.is_none() {
             return Err(Error::config(
                 "the OAuth client authenticates with a secret, but none was given",
             ));
@@ -181,11 +183,11 @@ impl OAuthClient {
         let mut form: Vec<(&str, &str)> = params.to_vec();
         let request = http.post(url.as_str()).any_status();
         let request = match (r.method, &r.basic) {
-            (ClientAuth::Basic, Some(basic)) => request.auth(basic.clone()),
-            (ClientAuth::Basic, None) => {
+            (ClientAuth::SecretBasic, Some(basic)) => request.auth(basic.clone()),
+            (ClientAuth::SecretBasic, None) => {
                 return Err(Error::config("client_secret_basic needs a client secret"));
             }
-            (ClientAuth::Post, _) => {
+            (ClientAuth::SecretPost, _) => {
                 secret = r
                     .client_secret
                     .as_ref()
@@ -194,7 +196,7 @@ impl OAuthClient {
                 form.push(("client_secret", secret.expose_secret()));
                 request.auth(NoAuth)
             }
-            (ClientAuth::None, _) => {
+            (ClientAuth::Public, _) => {
                 form.push(("client_id", &r.client_id));
                 request.auth(NoAuth)
             }
@@ -214,7 +216,7 @@ impl OAuthClient {
 impl Registration {
     fn rebuild_basic(&mut self) {
         self.basic = match (&self.method, &self.client_secret) {
-            (ClientAuth::Basic, Some(secret)) => {
+            (ClientAuth::SecretBasic, Some(secret)) => {
                 // RFC 6749 §2.3.1: form-urlencode both before Base64.
                 let id: String =
                     url::form_urlencoded::byte_serialize(self.client_id.as_bytes()).collect();
