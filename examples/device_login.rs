@@ -23,7 +23,7 @@
 
 use authed::{
     Client,
-    oauth2::{RefreshGrant, ServerMetadata},
+    oauth2::{RefreshToken, ServerMetadata},
     store::{CredentialTokenStore, KeyringStore},
     url::Url,
 };
@@ -55,7 +55,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         KeyringStore::new("authed-examples"),
         format!("{issuer} {}", client.client_id()),
     );
-    let auth = RefreshGrant::new(client.clone()).into_auth().store(store);
+    let auth = RefreshToken::new(client.clone()).into_auth().store(store);
     match auth.token().await {
         Ok(_) => println!("Using the stored session: no login needed (delete it to log in again)."),
         Err(e) if e.is_reauth_required() => {

@@ -17,7 +17,7 @@ use std::{sync::Arc, time::Duration};
 use authed::{
     Client,
     oauth2::{
-        AuthorizationCode, ClientCredentials, DeviceAuthorization, OAuthClient, RefreshGrant, Token,
+        AuthorizationCode, ClientCredentials, DeviceAuthorization, OAuthClient, RefreshToken, Token,
     },
 };
 use capture::Capture;
@@ -164,7 +164,7 @@ async fn no_oauth_secret_escapes() {
     show("replayed code (wrong state)", format!("{err} {err:?}"));
 
     // Refresh with rotation, through a client that calls the real API.
-    let auth = RefreshGrant::new(native.clone()).into_auth();
+    let auth = RefreshToken::new(native.clone()).into_auth();
     auth.set_token(token.with_expires_in(Duration::ZERO))
         .await
         .unwrap();
@@ -201,7 +201,7 @@ async fn no_oauth_secret_escapes() {
     show("device token", format!("{token:?}"));
 
     // Revocation and logout.
-    let session = RefreshGrant::new(OAuthClient::new(&token_url, oidc::DEVICE)).into_auth();
+    let session = RefreshToken::new(OAuthClient::new(&token_url, oidc::DEVICE)).into_auth();
     session.set_token(token).await.unwrap();
     session
         .logout(

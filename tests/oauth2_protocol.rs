@@ -13,7 +13,7 @@ use std::{
 use authed::{
     Client, Error, Secret,
     oauth2::{
-        ClientAuth, ClientCredentials, Custom, MemoryTokenStore, OAuthClient, RefreshGrant, Token,
+        ClientAuth, ClientCredentials, Custom, MemoryTokenStore, OAuthClient, RefreshToken, Token,
         TokenAuth, TokenStore,
     },
 };
@@ -108,7 +108,7 @@ async fn client_secret_post_and_none_put_the_client_in_the_body_only() {
         .token()
         .await
         .unwrap();
-    let public = RefreshGrant::new(OAuthClient::new(&url, "public-app")).into_auth();
+    let public = RefreshToken::new(OAuthClient::new(&url, "public-app")).into_auth();
     public
         .set_token(Token::bearer("old").with_refresh_token("r-1"))
         .await
@@ -308,7 +308,7 @@ async fn rotation_is_stored_before_use_and_an_unrotated_refresh_token_is_kept() 
         .mount(&auth_server)
         .await;
     let store = Arc::new(MemoryTokenStore::default());
-    let auth = RefreshGrant::new(OAuthClient::new(
+    let auth = RefreshToken::new(OAuthClient::new(
         format!("{}/token", auth_server.uri()),
         "app",
     ))
@@ -351,7 +351,7 @@ async fn invalid_grant_forgets_the_session() {
         .mount(&auth_server)
         .await;
     let store = Arc::new(MemoryTokenStore::default());
-    let auth = RefreshGrant::new(OAuthClient::new(
+    let auth = RefreshToken::new(OAuthClient::new(
         format!("{}/token", auth_server.uri()),
         "app",
     ))

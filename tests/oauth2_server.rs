@@ -9,7 +9,7 @@ use std::{sync::Arc, time::Duration};
 use authed::{
     Client,
     oauth2::{
-        ClientAuth, ClientCredentials, MemoryTokenStore, OAuthClient, RefreshGrant, ServerMetadata,
+        ClientAuth, ClientCredentials, MemoryTokenStore, OAuthClient, RefreshToken, ServerMetadata,
         Token, TokenStore,
     },
 };
@@ -112,7 +112,7 @@ async fn authorization_code_with_pkce_through_the_loopback_listener() {
     assert!(token.id_token().is_some());
 
     // The session works against a protected resource (the userinfo endpoint).
-    let auth = RefreshGrant::new(metadata.client(oidc::NATIVE).unwrap()).into_auth();
+    let auth = RefreshToken::new(metadata.client(oidc::NATIVE).unwrap()).into_auth();
     auth.set_token(token).await.unwrap();
     let api = Client::builder(&server.issuer).auth(auth).build().unwrap();
     let me: UserInfo = api.get("me").send().await.unwrap().json().await.unwrap();
@@ -219,7 +219,7 @@ async fn refresh_with_rotation_across_several_expiries_then_revocation() {
     let token = login(&server, &metadata).await;
     let store = Arc::new(MemoryTokenStore::default());
     let client: OAuthClient = metadata.client(oidc::NATIVE).unwrap();
-    let auth = RefreshGrant::new(client.clone())
+    let auth = RefreshToken::new(client.clone())
         .into_auth()
         .store(store.clone());
     auth.set_token(token).await.unwrap();
@@ -266,7 +266,7 @@ async fn refresh_with_rotation_across_several_expiries_then_revocation() {
     let stale = Token::bearer("x")
         .with_refresh_token(refresh_tokens.last().unwrap().as_str())
         .with_expires_in(Duration::ZERO);
-    let again = RefreshGrant::new(client).into_auth();
+    let again = RefreshToken::new(client).into_auth();
     again.set_token(stale).await.unwrap();
     assert!(again.token().await.unwrap_err().is_reauth_required());
 }
@@ -287,7 +287,7 @@ async fn a_stored_session_survives_the_client() {
     {
         // Run 1: log in, store the session, call the API, drop everything.
         let token = login(&server, &metadata).await;
-        let auth = RefreshGrant::new(metadata.client(oidc::NATIVE).unwrap())
+        let auth = RefreshToken::new(metadata.client(oidc::NATIVE).unwrap())
             .into_auth()
             .store(store());
         auth.set_token(token).await.unwrap();
@@ -297,7 +297,7 @@ async fn a_stored_session_survives_the_client() {
     // Run 2: a new client from the store alone, after the access token has expired (3 s):
     // no login, the stored refresh token renews the session.
     tokio::time::sleep(oidc::ACCESS_TOKEN_TTL + Duration::from_millis(500)).await;
-    let auth = RefreshGrant::new(metadata.client(oidc::NATIVE).unwrap())
+    let auth = RefreshToken::new(metadata.client(oidc::NATIVE).unwrap())
         .into_auth()
         .store(store());
     let api = Client::builder(&server.issuer).auth(auth).build().unwrap();

@@ -11,7 +11,7 @@ use std::{
 
 use authed::{
     Error, Secret,
-    oauth2::{Custom, OAuthClient, RefreshGrant, Token, TokenStore},
+    oauth2::{Custom, OAuthClient, RefreshToken, Token, TokenStore},
     store::{
         CredentialStore, CredentialTokenStore, FileStore, MemoryStore, Persistence, StoreErrorKind,
         StoreStatus,
@@ -352,7 +352,7 @@ async fn cross_process_child_entry_point() {
     let store_path = std::env::var("AUTHED_STORE_PATH").unwrap();
     let lock_dir = std::env::var("AUTHED_LOCK_DIR").unwrap();
     let start_at: u128 = std::env::var("AUTHED_START_AT").unwrap().parse().unwrap();
-    let auth = RefreshGrant::new(OAuthClient::new(token_url, "cli"))
+    let auth = RefreshToken::new(OAuthClient::new(token_url, "cli"))
         .into_auth()
         .store(CredentialTokenStore::new(FileStore::at(store_path), "default").lock_dir(lock_dir));
     // Both processes ask at the same moment.

@@ -111,19 +111,19 @@ impl TokenSource for ClientCredentials {
     }
 }
 
-/// Refreshes a session with the refresh token grant (RFC 6749 §6), keeping the old refresh
-/// token when the server does not send a new one. `invalid_grant`, or no refresh token at all,
-/// is [`Error::ReauthRequired`].
+/// The refresh token grant (RFC 6749 §6): exchanges the session's refresh token for a new
+/// token set, keeping the old refresh token when the server does not send a new one.
+/// `invalid_grant`, or no refresh token at all, is [`Error::ReauthRequired`].
 ///
 /// This is the source behind sessions started interactively (authorization code, device):
 /// seed the cache with the first token using [`TokenAuth::set_token`].
 #[derive(Clone, Debug)]
-pub struct RefreshGrant {
+pub struct RefreshToken {
     client: OAuthClient,
     scopes: Vec<String>,
 }
 
-impl RefreshGrant {
+impl RefreshToken {
     /// Refreshes with `client`.
     pub fn new(client: OAuthClient) -> Self {
         Self {
@@ -176,7 +176,7 @@ pub(crate) async fn refresh(
 }
 
 #[async_trait]
-impl TokenSource for RefreshGrant {
+impl TokenSource for RefreshToken {
     async fn fetch(&self, current: Option<&Token>) -> Result<Token> {
         let Some(refresh_token) = current.and_then(Token::refresh_token) else {
             return Err(Error::ReauthRequired {

@@ -3,7 +3,7 @@
 //! | piece | what it does |
 //! | --- | --- |
 //! | [`OAuthClient`] | the client's registration: id, secret, [`ClientAuth`], token endpoint |
-//! | [`ClientCredentials`], [`RefreshGrant`], [`Password`] (legacy), [`Custom`] | where tokens come from ([`TokenSource`]) |
+//! | [`ClientCredentials`], [`RefreshToken`], [`Password`] (legacy), [`Custom`] | where tokens come from ([`TokenSource`]) |
 //! | [`AuthorizationCode`] (PKCE S256, loopback listener), [`DeviceAuthorization`] | interactive logins that hand back a [`Token`] to seed a [`TokenAuth`] |
 //! | [`ServerMetadata`] | discovery (RFC 8414, OpenID Connect), and the flows built from it |
 //! | [`OAuthClient::revoke`], [`TokenAuth::logout`] | revocation (RFC 7009) |
@@ -31,5 +31,5 @@ pub use cache::{
 pub use client::{ClientAuth, OAuthClient};
 pub use device::{DEFAULT_INTERVAL, DeviceAuthorization, DeviceCode, SLOW_DOWN_STEP};
 pub use discovery::ServerMetadata;
-pub use grants::{ClientCredentials, Custom, Password, RefreshGrant};
+pub use grants::{ClientCredentials, Custom, Password, RefreshToken};
 pub use token::{Token, TokenResponseError};
