@@ -9,9 +9,9 @@ use crate::{
     error::{Error, Result},
     oauth2::{
         authorization_code::AuthorizationCode,
-        cache::TokenAuth,
         client::{OAuthClient, error_from_body, parse_endpoint},
         device::DeviceAuthorization,
+        token_auth::TokenAuth,
     },
 };
 

@@ -10,9 +10,9 @@ use crate::{
     Secret,
     error::{Error, Result},
     oauth2::{
-        cache::{TokenAuth, TokenSource},
         client::{ClientAuth, OAuthClient},
         token::Token,
+        token_auth::{TokenAuth, TokenSource},
     },
     redact::REDACTED,
 };

@@ -14,22 +14,22 @@
 //! request: retries on 429/503, redaction, tracing.
 
 mod authorization_code;
-mod cache;
 mod client;
 mod device;
 mod discovery;
 mod grants;
 mod token;
+mod token_auth;
 
 pub use authorization_code::{
     AuthorizationCode, DEFAULT_LOGIN_TIMEOUT, PendingAuthorization, pkce_challenge,
-};
-pub use cache::{
-    DEFAULT_REFRESH_SKEW, MemoryTokenStore, RETRY_EARLY_REFRESH_AFTER, TokenAuth, TokenSource,
-    TokenStore, TokenStoreLock,
 };
 pub use client::{ClientAuth, OAuthClient};
 pub use device::{DEFAULT_INTERVAL, DeviceAuthorization, DeviceCode, SLOW_DOWN_STEP};
 pub use discovery::ServerMetadata;
 pub use grants::{ClientCredentials, Custom, Password, RefreshToken};
 pub use token::{Token, TokenResponseError};
+pub use token_auth::{
+    DEFAULT_REFRESH_SKEW, MemoryTokenStore, RETRY_EARLY_REFRESH_AFTER, TokenAuth, TokenSource,
+    TokenStore, TokenStoreLock,
+};

@@ -1,4 +1,7 @@
-//! [`TokenAuth`]: the token cache behind every grant's `into_auth()`.
+//! [`TokenAuth`], the token cache behind every grant's `into_auth()`, and the two traits it
+//! is built on: [`TokenSource`] (where tokens come from) and [`TokenStore`] (where they are
+//! kept between runs: [`MemoryTokenStore`] here, and the `store` module's `CredentialTokenStore`
+//! for a keyring or a file).
 //!
 //! - A token is refreshed ahead of its expiry, by `skew` (default
 //!   [`DEFAULT_REFRESH_SKEW`]), or by half its lifetime when it lives shorter than that, so a
