@@ -149,7 +149,7 @@ async fn no_oauth_secret_escapes() {
         .redirect_uri("http://127.0.0.1:9/callback")
         .scopes(["openid", "offline_access"])
         .param("prompt", "consent");
-    let pending = flow.authorize_url().unwrap();
+    let pending = flow.begin().unwrap();
     show("pending", format!("{pending:?}"));
     let location = server
         .approve_authorization(pending.url().as_str(), "ada")
@@ -159,7 +159,7 @@ async fn no_oauth_secret_escapes() {
     let token = pending.exchange_callback(&callback).await.unwrap();
     show("code token", format!("{token:?}"));
     // Replaying the code is refused: an error that had a code in its request.
-    let replay = flow.authorize_url().unwrap();
+    let replay = flow.begin().unwrap();
     let err = replay.exchange_callback(&callback).await.unwrap_err();
     show("replayed code (wrong state)", format!("{err} {err:?}"));
 

@@ -130,7 +130,7 @@ async fn a_wrong_state_is_refused_before_any_exchange() {
         .unwrap()
         .redirect_uri("http://127.0.0.1:9/callback")
         .scopes(["openid"]);
-    let pending = flow.authorize_url().unwrap();
+    let pending = flow.begin().unwrap();
     let location = server
         .approve_authorization(pending.url().as_str(), "ada")
         .await
@@ -163,7 +163,7 @@ async fn access_denied_in_the_redirect_is_a_typed_error() {
         .unwrap()
         .redirect_uri("http://127.0.0.1:9/callback")
         .scopes(["openid"]);
-    let pending = flow.authorize_url().unwrap();
+    let pending = flow.begin().unwrap();
     let location = server
         .deny_authorization(pending.url().as_str(), "ada")
         .await

@@ -1,5 +1,5 @@
 //! The authorization code grant with PKCE S256 (RFC 6749 §4.1, RFC 7636), for apps that
-//! handle the redirect themselves ([`AuthorizationCode::authorize_url`] then
+//! handle the redirect themselves ([`AuthorizationCode::begin`] then
 //! [`PendingAuthorization::exchange`]) and for native apps and CLIs, with a one-shot loopback
 //! listener on 127.0.0.1 ([`AuthorizationCode::login_loopback`], RFC 8252 §7.3).
 //!
@@ -52,7 +52,7 @@ pub fn pkce_challenge(verifier: &str) -> String {
 #[derive(Clone, Debug)]
 pub struct AuthorizationCode {
     client: OAuthClient,
-    authorize_url: std::result::Result<Url, Error>,
+    authorization_endpoint: std::result::Result<Url, Error>,
     redirect_uri: Option<String>,
     scopes: Vec<String>,
     params: Vec<(String, String)>,
@@ -60,12 +60,15 @@ pub struct AuthorizationCode {
 }
 
 impl AuthorizationCode {
-    /// A flow through `authorize_url` for `client` (a public client, usually: native apps
-    /// cannot keep a secret).
-    pub fn new(client: OAuthClient, authorize_url: impl AsRef<str>) -> Self {
+    /// A flow through `authorization_endpoint` for `client` (a public client, usually:
+    /// native apps cannot keep a secret).
+    pub fn new(client: OAuthClient, authorization_endpoint: impl AsRef<str>) -> Self {
         Self {
             client,
-            authorize_url: parse_endpoint(authorize_url.as_ref(), "authorization endpoint"),
+            authorization_endpoint: parse_endpoint(
+                authorization_endpoint.as_ref(),
+                "authorization endpoint",
+            ),
             redirect_uri: None,
             scopes: Vec::new(),
             params: Vec::new(),
@@ -73,7 +76,7 @@ impl AuthorizationCode {
         }
     }
 
-    /// The redirect URI registered for the client (for [`AuthorizationCode::authorize_url`];
+    /// The redirect URI registered for the client (for [`AuthorizationCode::begin`];
     /// the loopback login makes its own).
     #[must_use]
     pub fn redirect_uri(mut self, uri: impl Into<String>) -> Self {
@@ -108,13 +111,15 @@ impl AuthorizationCode {
         self
     }
 
-    /// Starts an attempt: a fresh `state` and PKCE verifier, and the URL to send the user to.
+    /// Starts an authorization: a fresh `state` and PKCE verifier; send the user to
+    /// [`.url()`](PendingAuthorization::url), then hand the redirect's `code` and `state` to
+    /// [`PendingAuthorization::exchange`].
     ///
     /// # Errors
     ///
     /// [`Error::Config`] without a redirect URI or with an invalid endpoint; a failing
     /// random source.
-    pub fn authorize_url(&self) -> Result<PendingAuthorization> {
+    pub fn begin(&self) -> Result<PendingAuthorization> {
         let redirect_uri = self
             .redirect_uri
             .clone()
@@ -123,7 +128,7 @@ impl AuthorizationCode {
     }
 
     fn start(&self, redirect_uri: String) -> Result<PendingAuthorization> {
-        let mut url = self.authorize_url.clone()?;
+        let mut url = self.authorization_endpoint.clone()?;
         let state = Secret::new(random_token(32)?);
         let verifier = Secret::new(random_token(32)?);
         {
