@@ -1,17 +1,14 @@
-//! Authorization server metadata (RFC 8414, and OpenID Connect Discovery 1.0), and token
-//! revocation (RFC 7009).
+//! Authorization server metadata (RFC 8414, and OpenID Connect Discovery 1.0).
 
 use serde::Deserialize;
-use url::Url;
 
 use crate::{
-    Client, Secret,
+    Client,
     error::{Error, Result},
     oauth2::{
         authorization_code::AuthorizationCode,
-        client::{OAuthClient, error_from_body, parse_endpoint},
+        client::{OAuthClient, parse_endpoint},
         device::DeviceAuthorization,
-        token_auth::TokenAuth,
     },
 };
 
@@ -145,55 +142,5 @@ impl ServerMetadata {
                 "device authorization endpoint",
             )?,
         ))
-    }
-}
-
-impl OAuthClient {
-    /// Revokes `token` at `endpoint` (RFC 7009), with a `token_type_hint`
-    /// (`"refresh_token"` or `"access_token"`). The server answers 200 for unknown tokens
-    /// too, so success means "this token no longer works", not "it existed".
-    ///
-    /// # Errors
-    ///
-    /// [`Error::OAuth`] for an error answer; the request's errors.
-    pub async fn revoke(&self, endpoint: &str, token: &Secret, hint: &str) -> Result<()> {
-        use secrecy::ExposeSecret;
-        let url: Url = parse_endpoint(endpoint, "revocation endpoint")?;
-        let (status, body, request) = self
-            .post(
-                &url,
-                &[("token", token.expose_secret()), ("token_type_hint", hint)],
-            )
-            .await?;
-        if status.is_success() {
-            Ok(())
-        } else {
-            Err(error_from_body(request, status, &body))
-        }
-    }
-}
-
-impl TokenAuth {
-    /// Logs out: revokes the refresh token and the access token at `endpoint` (best effort:
-    /// a failure is logged, not returned), then forgets the session in memory and in the
-    /// store.
-    ///
-    /// # Errors
-    ///
-    /// The store could not be cleared.
-    pub async fn logout(&self, client: &OAuthClient, endpoint: &str) -> Result<()> {
-        if let Some(token) = self.current_token() {
-            let mut revoke = vec![(token.access_token().clone(), "access_token")];
-            if let Some(refresh) = token.refresh_token() {
-                // The refresh token first: revoking it usually revokes the whole grant.
-                revoke.insert(0, (refresh.clone(), "refresh_token"));
-            }
-            for (secret, hint) in revoke {
-                if let Err(e) = client.revoke(endpoint, &secret, hint).await {
-                    tracing::warn!(target: "authed::oauth2", error = %e, hint, "revocation failed; forgetting the token anyway");
-                }
-            }
-        }
-        self.forget().await
     }
 }

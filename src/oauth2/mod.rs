@@ -18,6 +18,7 @@ mod client;
 mod device;
 mod discovery;
 mod grants;
+mod revocation;
 mod token;
 mod token_auth;
 

@@ -333,8 +333,8 @@ impl TokenAuth {
         Ok(self.entry().await?.token.clone())
     }
 
-    /// Forgets the session: the cache and the store. (Revocation at the server comes with
-    /// [`crate::oauth2::OAuthClient`]'s `revoke`.)
+    /// Forgets the session: the cache and the store. ([`TokenAuth::logout`] also revokes the
+    /// tokens at the server.)
     ///
     /// # Errors
     ///
