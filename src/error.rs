@@ -81,7 +81,7 @@ pub enum Error {
         error: Option<OAuthError>,
     },
     /// A credential store failed (see [`crate::store`]).
-    Store(Box<crate::store::StoreError>),
+    Store(Box<StoreError>),
     /// The session cannot be renewed (the refresh token was refused with `invalid_grant`, or
     /// there is none): the stored session was forgotten and the user must log in again.
     ReauthRequired {
@@ -258,6 +258,32 @@ pub struct DecodeError {
     pub message: String,
 }
 
+/// What failed in a store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreErrorKind {
+    /// No backend is available (no Secret Service on D-Bus, no keyring).
+    Unavailable,
+    /// The backend is locked and did not unlock.
+    Locked,
+    /// The operation took longer than [`crate::store::STORE_TIMEOUT`].
+    Timeout,
+    /// What was stored is not a valid record.
+    Corrupted,
+    /// Reading or writing failed.
+    Io,
+}
+
+/// A store failure. The message names the backend, the entry and the fix; never a secret.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct StoreError {
+    /// What failed.
+    pub kind: StoreErrorKind,
+    /// What happened and what to do.
+    pub message: String,
+}
+
 impl Error {
     pub(crate) fn config(message: impl Into<String>) -> Self {
         Self::Config {
@@ -281,6 +307,13 @@ impl Error {
 
     pub(crate) fn authorization(message: String, error: Option<OAuthError>) -> Self {
         Self::Authorization { message, error }
+    }
+
+    pub(crate) fn store(kind: StoreErrorKind, message: impl Into<String>) -> Self {
+        Self::Store(Box::new(StoreError {
+            kind,
+            message: message.into(),
+        }))
     }
 
     /// An error for a custom [`crate::auth::Authenticate`] implementation to return. Do not put

@@ -34,7 +34,7 @@ use tokio::{sync::watch, time::Instant};
 
 use crate::{
     auth::{AuthRequest, Authenticate, Unauthorized},
-    error::{Error, Result},
+    error::{Error, Result, StoreErrorKind},
     oauth2::token::Token,
 };
 
@@ -455,7 +455,7 @@ impl Shared {
                         state.stale = false;
                     }
                     return Err(Error::store(
-                        crate::store::StoreErrorKind::Io,
+                        StoreErrorKind::Io,
                         format!(
                             "a new token set was received but could not be stored ({e}); it is kept in memory for this process, so this call failed but the next one will use it, and a later run may have to log in again"
                         ),

@@ -12,8 +12,8 @@ use secrecy::ExposeSecret;
 
 use crate::{
     Secret,
-    error::{Error, Result},
-    store::{CredentialStore, Persistence, STORE_TIMEOUT, StoreErrorKind, StoreStatus},
+    error::{Error, Result, StoreErrorKind},
+    store::{CredentialStore, Persistence, STORE_TIMEOUT, StoreStatus},
 };
 
 /// Keeps secrets in one JSON file, readable and writable by its owner only (mode 0600 on

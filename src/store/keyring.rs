@@ -21,8 +21,8 @@ use secrecy::{ExposeSecret, zeroize::Zeroize as _};
 
 use crate::{
     Secret,
-    error::{Error, Result},
-    store::{CredentialStore, Persistence, STORE_TIMEOUT, StoreErrorKind, StoreStatus},
+    error::{Error, Result, StoreErrorKind},
+    store::{CredentialStore, Persistence, STORE_TIMEOUT, StoreStatus},
 };
 
 /// How long a failed probe is remembered before the next call probes again.

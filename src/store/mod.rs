@@ -23,6 +23,9 @@ pub use file::FileStore;
 pub use keyring::{KeyringBackend, KeyringStore};
 pub use record::CredentialTokenStore;
 
+// Defined with the other error kinds; re-exported here, where users look for them.
+pub use crate::error::{StoreError, StoreErrorKind};
+
 use crate::{
     Secret,
     error::{Error, Result},
@@ -107,41 +110,6 @@ impl<T: CredentialStore + ?Sized> CredentialStore for std::sync::Arc<T> {
     }
     fn max_entry_len(&self) -> Option<usize> {
         (**self).max_entry_len()
-    }
-}
-
-/// What failed in a store.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum StoreErrorKind {
-    /// No backend is available (no Secret Service on D-Bus, no keyring).
-    Unavailable,
-    /// The backend is locked and did not unlock.
-    Locked,
-    /// The operation took longer than [`STORE_TIMEOUT`].
-    Timeout,
-    /// What was stored is not a valid record.
-    Corrupted,
-    /// Reading or writing failed.
-    Io,
-}
-
-/// A store failure. The message names the backend, the entry and the fix; never a secret.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct StoreError {
-    /// What failed.
-    pub kind: StoreErrorKind,
-    /// What happened and what to do.
-    pub message: String,
-}
-
-impl Error {
-    pub(crate) fn store(kind: StoreErrorKind, message: impl Into<String>) -> Self {
-        Self::Store(Box::new(StoreError {
-            kind,
-            message: message.into(),
-        }))
     }
 }
 

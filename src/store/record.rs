@@ -14,9 +14,9 @@ use secrecy::ExposeSecret;
 
 use crate::{
     Secret,
-    error::{Error, Result},
+    error::{Error, Result, StoreErrorKind},
     oauth2::{Token, TokenStore, TokenStoreLock},
-    store::{CredentialStore, StoreErrorKind},
+    store::CredentialStore,
 };
 
 /// The first entry of a record split across several: `authed:chunks:<count>`.
