@@ -242,71 +242,27 @@ impl Token {
     }
 }
 
-/// The compact record a [`crate::store::CredentialTokenStore`] keeps: short keys, times as
-/// Unix seconds, unknown response fields left out.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Record {
-    v: u8,
-    a: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    r: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    i: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    s: Option<String>,
-    /// Received at.
-    at: f64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    exp: Option<f64>,
-}
-
-fn unix(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
-fn from_unix(secs: f64) -> Option<SystemTime> {
-    (secs.is_finite() && (0.0..=32_503_680_000.0).contains(&secs))
-        .then(|| UNIX_EPOCH + Duration::from_secs_f64(secs))
-}
-
 impl Token {
-    /// The token set as a compact record, for a store. Contains the secrets.
-    pub(crate) fn to_record(&self) -> Secret {
-        let record = Record {
-            v: 1,
-            a: self.access_token.expose_secret().to_owned(),
-            r: self
-                .refresh_token
-                .as_ref()
-                .map(|s| s.expose_secret().to_owned()),
-            i: self.id_token.as_ref().map(|s| s.expose_secret().to_owned()),
-            s: self.scope.clone(),
-            at: unix(self.received_at),
-            exp: self.expires_at.map(unix),
-        };
-        Secret::new(serde_json::to_string(&record).unwrap_or_default())
-    }
-
-    /// Reads a record written by [`Token::to_record`]; `None` when it is not one.
-    pub(crate) fn from_record(text: &str) -> Option<Self> {
-        let record: Record = serde_json::from_str(text).ok()?;
-        if record.v != 1 || record.a.is_empty() {
-            return None;
-        }
-        Some(Self {
-            access_token: Secret::new(record.a),
+    /// A token set from the parts a store keeps (see the `store` module's record format): a
+    /// bearer token with no extra response fields.
+    pub(crate) fn from_parts(
+        access_token: Secret,
+        received_at: SystemTime,
+        expires_at: Option<SystemTime>,
+        refresh_token: Option<Secret>,
+        id_token: Option<Secret>,
+        scope: Option<String>,
+    ) -> Self {
+        Self {
+            access_token,
             token_type: "Bearer".to_owned(),
-            received_at: from_unix(record.at)?,
-            expires_at: match record.exp {
-                Some(e) => Some(from_unix(e)?),
-                None => None,
-            },
-            refresh_token: record.r.map(Secret::new),
-            id_token: record.i.map(Secret::new),
-            scope: record.s,
+            received_at,
+            expires_at,
+            refresh_token,
+            id_token,
+            scope,
             extra: Map::new(),
-        })
+        }
     }
 }
 

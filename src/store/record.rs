@@ -1,12 +1,15 @@
 //! [`CredentialTokenStore`]: an OAuth token set kept in any [`CredentialStore`], split across
 //! entries when the backend limits their size, with a lock that keeps two processes from
-//! refreshing the same session at once.
+//! refreshing the same session at once; and the compact record format it writes.
+//!
+//! This module uses `oauth2`'s [`Token`] and [`TokenStore`]; `oauth2` knows nothing of stores
+//! beyond its own [`TokenStore`] trait.
 
 use std::{
     fmt,
     path::{Path, PathBuf},
     sync::Arc,
-    time::Duration,
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use async_trait::async_trait;
@@ -158,13 +161,13 @@ impl TokenStore for CredentialTokenStore {
                 Secret::new(joined)
             }
         };
-        Token::from_record(record.expose_secret())
+        from_record(record.expose_secret())
             .map(Some)
             .ok_or_else(|| self.corrupted("not a token record"))
     }
 
     async fn save(&self, token: &Token) -> Result<()> {
-        let record = token.to_record();
+        let record = to_record(token);
         let text = record.expose_secret();
         match self.store.max_entry_len() {
             Some(max) if text.len() > max => {
@@ -248,9 +251,90 @@ fn lock_file(path: &Path) -> Result<std::fs::File> {
     Ok(file)
 }
 
+/// The compact record a [`CredentialTokenStore`] keeps: short keys, times as Unix seconds,
+/// unknown response fields left out. `v` is the format version.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Record {
+    v: u8,
+    a: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    r: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    i: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    s: Option<String>,
+    /// Received at.
+    at: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    exp: Option<f64>,
+}
+
+fn unix(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn from_unix(secs: f64) -> Option<SystemTime> {
+    (secs.is_finite() && (0.0..=32_503_680_000.0).contains(&secs))
+        .then(|| UNIX_EPOCH + Duration::from_secs_f64(secs))
+}
+
+/// `token` as a compact record. Contains the secrets.
+fn to_record(token: &Token) -> Secret {
+    let record = Record {
+        v: 1,
+        a: token.access_token().expose_secret().to_owned(),
+        r: token.refresh_token().map(|s| s.expose_secret().to_owned()),
+        i: token.id_token().map(|s| s.expose_secret().to_owned()),
+        s: token.scope().map(str::to_owned),
+        at: unix(token.received_at()),
+        exp: token.expires_at().map(unix),
+    };
+    Secret::new(serde_json::to_string(&record).unwrap_or_default())
+}
+
+/// Reads a record written by [`to_record`]; `None` when it is not one.
+fn from_record(text: &str) -> Option<Token> {
+    let record: Record = serde_json::from_str(text).ok()?;
+    if record.v != 1 || record.a.is_empty() {
+        return None;
+    }
+    Some(Token::from_parts(
+        Secret::new(record.a),
+        from_unix(record.at)?,
+        match record.exp {
+            Some(e) => Some(from_unix(e)?),
+            None => None,
+        },
+        record.r.map(Secret::new),
+        record.i.map(Secret::new),
+        record.s,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_round_trips_and_other_versions_are_refused() {
+        let at = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let token = Token::bearer("a-1")
+            .with_refresh_token("r-1")
+            .with_scope("read write")
+            .with_expires_at(at + Duration::from_secs(3600));
+        let back = from_record(to_record(&token).expose_secret()).expect("a record");
+        assert_eq!(back.access_token().expose_secret(), "a-1");
+        assert_eq!(back.refresh_token().map(|s| s.expose_secret()), Some("r-1"));
+        assert_eq!(back.scope(), Some("read write"));
+        assert_eq!(back.expires_at(), token.expires_at());
+        assert_eq!(back.token_type(), "Bearer");
+
+        assert!(from_record(r#"{"v":2,"a":"a-1","at":1700000000}"#).is_none());
+        assert!(from_record(r#"{"v":1,"a":"","at":1700000000}"#).is_none());
+        assert!(from_record(r#"{"v":1,"a":"a-1","at":-1}"#).is_none());
+        assert!(from_record("not json").is_none());
+    }
 
     #[test]
     fn split_respects_limits_and_characters() {
