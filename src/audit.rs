@@ -73,6 +73,11 @@ impl fmt::Debug for AuditHook {
     }
 }
 
+/// `true` when someone listens: a hook, or a `tracing` subscriber for [`TARGET`].
+pub(crate) fn wanted(hook: Option<&AuditHook>) -> bool {
+    hook.is_some() || tracing::enabled!(target: TARGET, tracing::Level::INFO)
+}
+
 pub(crate) fn emit(event: &AuditEvent, hook: Option<&AuditHook>) {
     tracing::info!(
         target: TARGET,

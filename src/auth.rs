@@ -21,7 +21,7 @@ use url::Url;
 use crate::{
     Secret,
     error::{Error, Result},
-    redact::{REDACTED, Redactor},
+    redact::{Additions, REDACTED, Redactor},
 };
 
 /// A way of putting credentials on a request.
@@ -145,6 +145,7 @@ pub struct AuthRequest<'a> {
     headers: &'a mut HeaderMap,
     body: Option<&'a [u8]>,
     redactor: &'a mut Redactor,
+    url_written: bool,
 }
 
 impl fmt::Debug for AuthRequest<'_> {
@@ -170,7 +171,13 @@ impl<'a> AuthRequest<'a> {
             headers,
             body,
             redactor,
+            url_written: false,
         }
+    }
+
+    /// `true` once a query credential was written into the URL.
+    pub(crate) fn url_written(&self) -> bool {
+        self.url_written
     }
 
     /// The request method.
@@ -223,19 +230,25 @@ impl<'a> AuthRequest<'a> {
         self.put_header(name, value, &[]);
     }
 
-    /// Inserts a header marked sensitive and remembers `secrets` for redaction: the path of the
-    /// built-in schemes, whose header values are built once, when the scheme is.
-    pub(crate) fn put_header(
-        &mut self,
-        name: HeaderName,
-        mut value: HeaderValue,
-        secrets: &[&Secret],
-    ) {
+    /// Inserts a header marked sensitive and remembers `secrets` for redaction.
+    fn put_header(&mut self, name: HeaderName, mut value: HeaderValue, secrets: &[&Secret]) {
         for secret in secrets {
             self.redactor.add_secret(secret);
         }
         value.set_sensitive(true);
         self.redactor.add_header(&name);
+        self.headers.insert(name, value);
+    }
+
+    /// Inserts a header value built once by its credential, with the redaction record built
+    /// with it: no allocation on the request's path.
+    pub(crate) fn put_prepared(
+        &mut self,
+        name: HeaderName,
+        value: HeaderValue,
+        additions: &Arc<Additions>,
+    ) {
+        self.redactor.add(additions);
         self.headers.insert(name, value);
     }
 
@@ -245,6 +258,14 @@ impl<'a> AuthRequest<'a> {
         self.redactor.add_query(name);
         self.redactor.add_secret(value);
         set_query_pair(self.url, name, value.expose_secret());
+        self.url_written = true;
+    }
+
+    /// [`AuthRequest::set_query`] with the redaction record built once by the credential.
+    fn put_query(&mut self, name: &str, value: &Secret, additions: &Arc<Additions>) {
+        self.redactor.add(additions);
+        set_query_pair(self.url, name, value.expose_secret());
+        self.url_written = true;
     }
 
     /// Redacts `value` from every text about this request without writing it anywhere (for a
@@ -307,7 +328,8 @@ pub struct Basic {
     user_id: Secret,
     password: Secret,
     /// `Basic <base64>`, and the base64 part (redacted too: a server may echo the header).
-    header: Option<(HeaderValue, Secret)>,
+    /// `Basic <base64>`, built once, and what it adds to redaction.
+    header: Option<(HeaderValue, Arc<Additions>)>,
 }
 
 impl Basic {
@@ -323,8 +345,10 @@ impl Basic {
         ));
         let encoded =
             Secret::new(base64::engine::general_purpose::STANDARD.encode(joined.expose_secret()));
-        let header = sensitive_value(&format!("Basic {}", encoded.expose_secret()))
-            .map(|value| (value, encoded));
+        let header = sensitive_value(&format!("Basic {}", encoded.expose_secret())).map(|value| {
+            let additions = Additions::header(&AUTHORIZATION, &[&password, &user_id, &encoded]);
+            (value, additions)
+        });
         Self {
             user_id,
             password,
@@ -346,15 +370,11 @@ impl fmt::Debug for Basic {
 impl Authenticate for Basic {
     async fn authenticate(&self, request: &mut AuthRequest<'_>) -> Result<()> {
         // validate() ran when the client (or the request) was built.
-        let (value, encoded) = self
+        let (value, additions) = self
             .header
             .as_ref()
             .ok_or_else(|| Error::config("Basic auth credentials cannot form a header value"))?;
-        request.put_header(
-            AUTHORIZATION,
-            value.clone(),
-            &[&self.password, &self.user_id, encoded],
-        );
+        request.put_prepared(AUTHORIZATION, value.clone(), additions);
         Ok(())
     }
 
@@ -407,19 +427,24 @@ pub struct ApiKey {
     key: Secret,
     /// For a header key: the name and value, built once.
     header: Option<(HeaderName, HeaderValue)>,
+    /// What the key adds to redaction (its header or query name and its value), built once.
+    additions: Arc<Additions>,
 }
 
 impl ApiKey {
     /// The key goes in header `name` (checked by [`crate::ClientBuilder::build`]).
     pub fn header(name: impl Into<String>, key: impl Into<Secret>) -> Self {
         let (name, key) = (name.into(), key.into());
-        let header = HeaderName::from_bytes(name.as_bytes())
-            .ok()
-            .zip(sensitive_value(key.expose_secret()));
+        let header_name = HeaderName::from_bytes(name.as_bytes()).ok();
+        let additions = header_name
+            .as_ref()
+            .map_or_else(Arc::default, |n| Additions::header(n, &[&key]));
+        let header = header_name.zip(sensitive_value(key.expose_secret()));
         Self {
             place: KeyPlace::Header(name),
             key,
             header,
+            additions,
         }
     }
 
@@ -427,10 +452,13 @@ impl ApiKey {
     ///
     /// Prefer a header where the API accepts one: URLs end up in proxy and server logs.
     pub fn query(name: impl Into<String>, key: impl Into<Secret>) -> Self {
+        let (name, key) = (name.into(), key.into());
+        let additions = Arc::new(Additions::query(&name, &key));
         Self {
-            place: KeyPlace::Query(name.into()),
-            key: key.into(),
+            place: KeyPlace::Query(name),
+            key,
             header: None,
+            additions,
         }
     }
 
@@ -468,11 +496,11 @@ impl Authenticate for ApiKey {
                         )));
                     }
                 };
-                request.put_header(name, value, &[&self.key]);
+                request.put_prepared(name, value, &self.additions);
                 Ok(())
             }
             KeyPlace::Query(name) => {
-                request.set_query(name, &self.key);
+                request.put_query(name, &self.key, &self.additions);
                 Ok(())
             }
         }
@@ -511,14 +539,16 @@ impl Authenticate for ApiKey {
 #[derive(Clone)]
 pub struct Bearer {
     token: Secret,
-    header: Option<HeaderValue>,
+    /// `Bearer <token>`, built once, and what it adds to redaction.
+    header: Option<(HeaderValue, Arc<Additions>)>,
 }
 
 impl Bearer {
     /// A bearer token.
     pub fn new(token: impl Into<Secret>) -> Self {
         let token = token.into();
-        let header = sensitive_value(&format!("Bearer {}", token.expose_secret()));
+        let header = sensitive_value(&format!("Bearer {}", token.expose_secret()))
+            .map(|value| (value, Additions::header(&AUTHORIZATION, &[&token])));
         Self { token, header }
     }
 }
@@ -532,10 +562,10 @@ impl fmt::Debug for Bearer {
 #[async_trait]
 impl Authenticate for Bearer {
     async fn authenticate(&self, request: &mut AuthRequest<'_>) -> Result<()> {
-        let value = self.header.clone().ok_or_else(|| {
+        let (value, additions) = self.header.as_ref().ok_or_else(|| {
             Error::config("bearer token has characters an HTTP header cannot carry")
         })?;
-        request.put_header(AUTHORIZATION, value, &[&self.token]);
+        request.put_prepared(AUTHORIZATION, value.clone(), additions);
         Ok(())
     }
 
@@ -579,12 +609,12 @@ impl Authenticate for NoAuth {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::redact::Sensitive;
+    use crate::redact::CredentialNames;
 
     async fn apply(auth: &dyn Authenticate, url: &str) -> (Url, HeaderMap, Redactor) {
         let mut url = Url::parse(url).unwrap();
         let mut headers = HeaderMap::new();
-        let mut redactor = Redactor::new(Arc::new(Sensitive::builtin()));
+        let mut redactor = Redactor::new(Arc::new(CredentialNames::builtin()));
         let method = Method::GET;
         let mut req = AuthRequest::new(&method, &mut url, &mut headers, None, &mut redactor);
         auth.authenticate(&mut req).await.unwrap();

@@ -170,6 +170,10 @@ pub struct StatusError {
     pub request_id: Option<String>,
     /// The `WWW-Authenticate` challenge on a 401, if any (not a secret: the server's own words).
     pub www_authenticate: Option<String>,
+    /// The response headers: credential headers (`set-cookie`, ...) show `[redacted]`, other
+    /// values are scrubbed of the credentials the request carried. For `Retry-After`,
+    /// rate-limit headers, `Link`, vendor error codes.
+    pub headers: http::HeaderMap,
 }
 
 /// Which part of the exchange failed.
@@ -202,7 +206,7 @@ pub struct TransportError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RedirectKind {
-    /// More hops than the limit ([`crate::client::MAX_REDIRECTS`] by default).
+    /// More hops than the limit ([`crate::redirect::DEFAULT_MAX_REDIRECTS`] by default).
     TooMany,
     /// A 3xx without a usable `Location` header.
     MissingLocation,
@@ -213,6 +217,8 @@ pub enum RedirectKind {
     /// A supplied `reqwest::Client` followed a redirect by itself; build it with
     /// `redirect(reqwest::redirect::Policy::none())`.
     FollowedByReqwest,
+    /// The redirect policy refused the hop ([`crate::redirect::Attempt::error`]).
+    Refused,
 }
 
 /// A redirect that could not be followed.
@@ -488,6 +494,7 @@ impl fmt::Display for Error {
                     RedirectKind::BodyNotReplayable => {
                         "redirect needs the request body again, but it was a stream and cannot be replayed"
                     }
+                    RedirectKind::Refused => "the redirect policy refused to follow it",
                     RedirectKind::FollowedByReqwest => {
                         "the supplied reqwest::Client followed a redirect by itself; build it with redirect(Policy::none())"
                     }

@@ -51,7 +51,6 @@
 pub mod audit;
 pub mod auth;
 pub mod client;
-pub mod endpoint;
 pub mod error;
 pub mod oauth2;
 pub mod path;
@@ -62,11 +61,14 @@ mod secret;
 pub mod store;
 
 pub use audit::AuditEvent;
-pub use client::{Client, ClientBuilder, RequestBuilder, Response};
-pub use endpoint::Endpoint;
+pub use client::{Client, ClientBuilder, Endpoint, RequestBuilder, Response};
+/// Redirect policies ([`redirect::Policy`]), in the shape of `reqwest::redirect`.
+pub mod redirect {
+    pub use crate::client::redirect::{Action, Attempt, DEFAULT_MAX_REDIRECTS, Policy};
+}
 pub use error::{Error, Result};
 pub use ratelimit::RateLimitState;
-pub use retry::RetryPolicy;
+pub use retry::{RetryClass, RetryPolicy};
 pub use secret::Secret;
 
 pub use http;

@@ -1,6 +1,6 @@
 //! The one place that turns URLs, headers and bodies into text that is safe to show.
 //!
-//! One list of credential locations ([`Sensitive`]) drives every surface that could leak:
+//! One list of credential locations ([`CredentialNames`]) drives every surface that could leak:
 //!
 //! - `HeaderValue::set_sensitive` on every outgoing header in the list (so hyper and reqwest
 //!   never print them);
@@ -77,14 +77,16 @@ pub const CREDENTIAL_QUERY: &[&str] = &[
 /// because someone's password is `a` would destroy the text and reveal the password anyway.
 const MIN_SCRUB_LEN: usize = 4;
 
-/// The credential locations known to a client: built-in names plus the user's additions.
+/// The credential locations known to a client: the built-in header and query names plus the
+/// user's additions ([`crate::ClientBuilder::sensitive_header`],
+/// [`crate::ClientBuilder::sensitive_query`]).
 #[derive(Clone, Debug, Default)]
-pub struct Sensitive {
+pub struct CredentialNames {
     headers: Vec<HeaderName>,
     query: Vec<String>,
 }
 
-impl Sensitive {
+impl CredentialNames {
     /// The built-in lists.
     pub fn builtin() -> Self {
         Self {
@@ -126,79 +128,146 @@ impl Sensitive {
     }
 }
 
-/// What one request is known to carry: the client's [`Sensitive`] list plus the locations and
-/// values its authentication wrote. Built per request; the additions sit behind an `Arc` that
-/// is copied only when written, so cloning a redactor (into a `Response`, say) is two reference
-/// counts. The values are kept as [`Secret`]s (shared, not copied); their URL-encoded forms are
+/// What one request is known to carry: the client's [`CredentialNames`] plus the locations and
+/// values its authentication wrote.
+///
+/// The additions are shared: a credential builds its [`Additions`] once (the built-in schemes
+/// when they are created, a token cache when a token arrives) and a request that carries only
+/// that credential holds the same `Arc`, so the common case costs two reference counts and no
+/// allocation. The values are kept as [`Secret`]s (shared, not copied); their encoded forms are
 /// computed only when text is scrubbed, which happens on errors, not on the hot path.
 #[derive(Clone, Debug)]
 pub(crate) struct Redactor {
-    base: Arc<Sensitive>,
-    extra: Arc<Extra>,
+    base: Arc<CredentialNames>,
+    extra: Option<Arc<Additions>>,
 }
 
+/// Credential locations and values one credential adds to a request's redaction.
 #[derive(Clone, Debug, Default)]
-struct Extra {
+pub(crate) struct Additions {
     headers: Vec<HeaderName>,
     query: Vec<String>,
     values: Vec<Secret>,
 }
 
+impl Additions {
+    /// A header credential: its name and the secrets its value is made of (values shorter
+    /// than the scrub minimum are left out, see [`MIN_SCRUB_LEN`]).
+    pub(crate) fn header(name: &HeaderName, secrets: &[&Secret]) -> Arc<Self> {
+        let mut a = Self::default();
+        a.add_header(name);
+        for s in secrets {
+            a.add_secret(s);
+        }
+        Arc::new(a)
+    }
+
+    /// A query credential: its parameter name and value.
+    pub(crate) fn query(name: &str, value: &Secret) -> Self {
+        let mut a = Self::default();
+        a.add_query(name);
+        a.add_secret(value);
+        a
+    }
+
+    fn add_header(&mut self, name: &HeaderName) {
+        if !self.headers.contains(name) {
+            self.headers.push(name.clone());
+        }
+    }
+
+    fn add_query(&mut self, name: &str) {
+        if !self.query.iter().any(|q| q.eq_ignore_ascii_case(name)) {
+            self.query.push(name.to_owned());
+        }
+    }
+
+    fn add_secret(&mut self, value: &Secret) {
+        let text = value.expose_secret();
+        if text.len() >= MIN_SCRUB_LEN && !self.values.iter().any(|v| v.expose_secret() == text) {
+            self.values.push(value.clone());
+        }
+    }
+
+    fn merge(&mut self, other: &Self) {
+        for h in &other.headers {
+            self.add_header(h);
+        }
+        for q in &other.query {
+            self.add_query(q);
+        }
+        for v in &other.values {
+            self.add_secret(v);
+        }
+    }
+}
+
 impl Redactor {
-    pub(crate) fn new(base: Arc<Sensitive>) -> Self {
-        Self {
-            base,
-            extra: Arc::default(),
+    pub(crate) fn new(base: Arc<CredentialNames>) -> Self {
+        Self { base, extra: None }
+    }
+
+    fn extra_mut(&mut self) -> &mut Additions {
+        Arc::make_mut(self.extra.get_or_insert_with(Arc::default))
+    }
+
+    /// Adds what a credential registered once for itself.
+    pub(crate) fn add(&mut self, more: &Arc<Additions>) {
+        match &mut self.extra {
+            None => self.extra = Some(Arc::clone(more)),
+            Some(mine) if Arc::ptr_eq(mine, more) => {}
+            Some(mine) => Arc::make_mut(mine).merge(more),
         }
     }
 
     pub(crate) fn add_header(&mut self, name: &HeaderName) {
         if !self.is_header(name) {
-            Arc::make_mut(&mut self.extra).headers.push(name.clone());
+            self.extra_mut().add_header(name);
         }
     }
 
     pub(crate) fn add_query(&mut self, name: &str) {
         if !self
             .extra
-            .query
-            .iter()
-            .any(|q| q.eq_ignore_ascii_case(name))
+            .as_ref()
+            .is_some_and(|e| e.query.iter().any(|q| q.eq_ignore_ascii_case(name)))
         {
-            Arc::make_mut(&mut self.extra).query.push(name.to_owned());
+            self.extra_mut().add_query(name);
         }
     }
 
     /// Remembers a credential value to scrub from text about this request.
     pub(crate) fn add_secret(&mut self, value: &Secret) {
-        let text = value.expose_secret();
-        if text.len() >= MIN_SCRUB_LEN
-            && !self.extra.values.iter().any(|v| v.expose_secret() == text)
+        if value.expose_secret().len() >= MIN_SCRUB_LEN
+            && !self.is_credential_value(value.expose_secret())
         {
-            Arc::make_mut(&mut self.extra).values.push(value.clone());
+            self.extra_mut().add_secret(value);
         }
     }
 
     /// Like [`Redactor::add_secret`] for a value that is not held in a [`Secret`] yet.
     pub(crate) fn add_value(&mut self, value: &str) {
-        if value.len() >= MIN_SCRUB_LEN
-            && !self.extra.values.iter().any(|v| v.expose_secret() == value)
-        {
-            Arc::make_mut(&mut self.extra)
-                .values
-                .push(Secret::new(value));
+        if value.len() >= MIN_SCRUB_LEN && !self.is_credential_value(value) {
+            self.extra_mut().add_secret(&Secret::new(value));
         }
     }
 
+    fn values(&self) -> &[Secret] {
+        self.extra.as_deref().map_or(&[], |e| &e.values)
+    }
+
     pub(crate) fn is_header(&self, name: &HeaderName) -> bool {
-        self.base.is_header(name) || self.extra.headers.contains(name)
+        self.base.is_header(name)
+            || self
+                .extra
+                .as_ref()
+                .is_some_and(|e| e.headers.contains(name))
     }
 
     pub(crate) fn is_query(&self, name: &str) -> bool {
         self.base.is_query(name)
             || self
-                .extra
-                .query
+                .auth_query_names()
                 .iter()
                 .any(|q| q.eq_ignore_ascii_case(name))
     }
@@ -206,12 +275,12 @@ impl Redactor {
     /// Query names written by authentication on this request (stripped from a cross-origin
     /// `Location`).
     pub(crate) fn auth_query_names(&self) -> &[String] {
-        &self.extra.query
+        self.extra.as_deref().map_or(&[], |e| &e.query)
     }
 
     /// `true` when `value` is one of the credential values this request carried.
     pub(crate) fn is_credential_value(&self, value: &str) -> bool {
-        self.extra.values.iter().any(|v| v.expose_secret() == value)
+        self.values().iter().any(|v| v.expose_secret() == value)
     }
 
     pub(crate) fn url(&self, url: &Url) -> String {
@@ -223,7 +292,7 @@ impl Redactor {
     /// `[redacted]`.
     pub(crate) fn scrub<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let mut out = Cow::Borrowed(text);
-        for v in &self.extra.values {
+        for v in self.values() {
             let plain = v.expose_secret();
             let encoded = Secret::new(
                 url::form_urlencoded::byte_serialize(plain.as_bytes()).collect::<String>(),
@@ -342,8 +411,8 @@ pub(crate) fn serde_message(message: &str) -> String {
 mod tests {
     use super::*;
 
-    fn sensitive() -> Sensitive {
-        Sensitive::builtin()
+    fn sensitive() -> CredentialNames {
+        CredentialNames::builtin()
     }
 
     #[test]

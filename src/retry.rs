@@ -13,6 +13,35 @@
 //! SDKs do). A body that cannot be replayed (a stream) is never retried, and the error says
 //! so.
 //!
+//! # Changing what is retried
+//!
+//! The table is the default [classification](RetryClass) of a response. A policy can change
+//! it for a status ([`RetryPolicy::retry_status`]) or decide from the whole response head with
+//! a function ([`RetryPolicy::classify`]). The order is: your function, then your statuses,
+//! then `x-should-retry`, then the table.
+//!
+//! GitHub, for example, answers its secondary rate limits with **403** and `Retry-After` (or
+//! `x-ratelimit-remaining: 0` and a reset time), while a plain 403 means "forbidden". Retry
+//! the first and not the second:
+//!
+//! ```
+//! use authed::{RetryPolicy, retry::RetryClass};
+//! use http::StatusCode;
+//!
+//! let github = RetryPolicy::default().classify(|response| {
+//!     let h = response.headers();
+//!     let throttled = response.status() == StatusCode::FORBIDDEN
+//!         && (h.contains_key("retry-after")
+//!             || h.get("x-ratelimit-remaining").is_some_and(|v| v == "0"));
+//!     throttled.then_some(RetryClass::Throttled)
+//! });
+//! # let _ = github;
+//! ```
+//!
+//! A response classified [`RetryClass::Throttled`] is handled like a 429: retried for any
+//! method, after the delay its headers name (`Retry-After`, `X-RateLimit-Reset`, ...), which
+//! also holds the pacing gate.
+//!
 //! # How long to wait
 //!
 //! `max(server delay, backoff)`: never sooner than the server asked
@@ -28,17 +57,22 @@
 //!
 //! # Retry budget
 //!
-//! Each origin has a token bucket shared by every clone of the client (smithy's standard retry
-//! quota): a retry spends [`RETRY_COST`] (a timeout [`TIMEOUT_RETRY_COST`]), a success gives
-//! back what its own retries spent or [`SUCCESS_REFILL`] if it needed none. When the bucket
+//! Each origin has a token bucket of 500 shared by every clone of the client (smithy's
+//! standard retry quota): a retry spends 5 (a retry after a timeout 10), a success gives back
+//! what its own retries spent, or 1 if it needed none. When the bucket
 //! is empty, failures are returned without a retry, and the error says the client chose not to
 //! retry. A server that fails every request is then hit once per request, not `1 + max_retries`
 //! times.
 
-use std::{sync::Mutex, time::Duration};
+use std::{
+    fmt,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use backoff::backoff::Backoff as _;
 use http::{HeaderMap, Method, StatusCode};
+use tokio::time::Instant;
 
 /// Default number of retries after the first attempt.
 pub const DEFAULT_MAX_RETRIES: u32 = 3;
@@ -56,15 +90,19 @@ pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(8);
 pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// Tokens in a full retry budget: 100 retries' worth.
+#[doc(hidden)] // public for the integration tests; the module docs give the numbers
 pub const RETRY_BUDGET_CAPACITY: u32 = 500;
 
 /// What one retry spends.
+#[doc(hidden)]
 pub const RETRY_COST: u32 = 5;
 
 /// What one retry after a timeout spends (timeouts are the most expensive failure to repeat).
+#[doc(hidden)]
 pub const TIMEOUT_RETRY_COST: u32 = 10;
 
 /// What a success that needed no retry gives back.
+#[doc(hidden)]
 pub const SUCCESS_REFILL: u32 = 1;
 
 /// When and how requests are retried. Set one on the builder
@@ -81,7 +119,7 @@ pub const SUCCESS_REFILL: u32 = 1;
 ///     .max_retry_after(Duration::from_secs(120));
 /// let never = RetryPolicy::never();
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone)]
 #[must_use]
 pub struct RetryPolicy {
     pub(crate) max_retries: u32,
@@ -92,6 +130,27 @@ pub struct RetryPolicy {
     pub(crate) max_elapsed: Option<Duration>,
     pub(crate) max_retry_after: Duration,
     pub(crate) budget: bool,
+    /// Per-status classes that replace the table's.
+    statuses: Vec<(StatusCode, RetryClass)>,
+    classifier: Option<Arc<Classifier>>,
+}
+
+type Classifier = dyn Fn(&ResponseHead<'_>) -> Option<RetryClass> + Send + Sync;
+
+impl fmt::Debug for RetryPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetryPolicy")
+            .field("max_retries", &self.max_retries)
+            .field("initial_backoff", &self.initial_backoff)
+            .field("max_backoff", &self.max_backoff)
+            .field("jitter", &self.jitter)
+            .field("max_elapsed", &self.max_elapsed)
+            .field("max_retry_after", &self.max_retry_after)
+            .field("retry_budget", &self.budget)
+            .field("statuses", &self.statuses)
+            .field("classify", &self.classifier.as_ref().map(|_| "fn"))
+            .finish()
+    }
 }
 
 impl Default for RetryPolicy {
@@ -105,12 +164,15 @@ impl Default for RetryPolicy {
             max_elapsed: None,
             max_retry_after: DEFAULT_MAX_RETRY_AFTER,
             budget: true,
+            statuses: Vec::new(),
+            classifier: None,
         }
     }
 }
 
 impl RetryPolicy {
-    /// No retries at all (rate-limit pacing still applies).
+    /// No retries at all. Pacing still applies (requests wait at the gate of an origin that
+    /// announced a limit); turn it off with [`crate::ratelimit::Pacing::off`].
     pub fn never() -> Self {
         Self {
             max_retries: 0,
@@ -166,6 +228,42 @@ impl RetryPolicy {
     pub fn retry_budget(mut self, enabled: bool) -> Self {
         self.budget = enabled;
         self
+    }
+
+    /// Classifies `status` as `class`, replacing the table's entry (and `x-should-retry`):
+    /// `retry_status(StatusCode::CONFLICT, RetryClass::Transient)` retries a 409 for
+    /// idempotent requests, `retry_status(StatusCode::SERVICE_UNAVAILABLE, RetryClass::Final)`
+    /// never retries a 503.
+    pub fn retry_status(mut self, status: StatusCode, class: RetryClass) -> Self {
+        self.statuses.retain(|(s, _)| *s != status);
+        self.statuses.push((status, class));
+        self
+    }
+
+    /// Classifies responses with `classify` first: `Some(class)` decides, `None` falls through
+    /// to [`RetryPolicy::retry_status`], `x-should-retry` and the table. It sees every
+    /// answer that is not a success or a redirect. See the [module docs](self) for a recipe.
+    pub fn classify<F>(mut self, classify: F) -> Self
+    where
+        F: Fn(&ResponseHead<'_>) -> Option<RetryClass> + Send + Sync + 'static,
+    {
+        self.classifier = Some(Arc::new(classify));
+        self
+    }
+
+    /// The class of a response that is not a success or a redirect.
+    pub(crate) fn class_of(&self, head: &ResponseHead<'_>) -> RetryClass {
+        if let Some(class) = self.classifier.as_ref().and_then(|f| f(head)) {
+            return class;
+        }
+        if let Some((_, class)) = self.statuses.iter().find(|(s, _)| *s == head.status) {
+            return *class;
+        }
+        match should_retry_hint(head.headers) {
+            Some(true) => RetryClass::Retry,
+            Some(false) => RetryClass::Final,
+            None => default_class(head.status),
+        }
     }
 
     pub(crate) fn backoff(&self) -> Delays {
@@ -230,9 +328,9 @@ pub enum RetryStop {
     /// [`RetryPolicy::max_retries`] were made.
     MaxRetries,
     /// The next wait would pass [`RetryPolicy::max_elapsed`] or the deadline.
-    TimeBudget,
+    OutOfTime,
     /// The origin's retry budget is empty (client-side).
-    Budget,
+    RetryBudgetEmpty,
     /// The request body is a stream and cannot be sent again.
     BodyNotReplayable,
 }
@@ -242,8 +340,8 @@ impl RetryStop {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::MaxRetries => "the retry limit was reached",
-            Self::TimeBudget => "the next wait would pass the time budget or deadline",
-            Self::Budget => {
+            Self::OutOfTime => "the next wait would pass the time budget or deadline",
+            Self::RetryBudgetEmpty => {
                 "the client-side retry budget for this origin is empty (too many recent failures)"
             }
             Self::BodyNotReplayable => "the request body is a stream and cannot be replayed",
@@ -271,19 +369,75 @@ fn should_retry_hint(headers: &HeaderMap) -> Option<bool> {
     }
 }
 
-/// Whether a response with `status` may be retried.
-pub(crate) fn status_is_retryable(
-    status: StatusCode,
-    headers: &HeaderMap,
-    replay_safe: bool,
-) -> bool {
-    if let Some(hint) = should_retry_hint(headers) {
-        return hint;
-    }
+/// The table in the [module docs](self).
+fn default_class(status: StatusCode) -> RetryClass {
     match status.as_u16() {
-        429 | 503 => true,
-        408 | 500 | 502 | 504 => replay_safe,
-        _ => false,
+        429 | 503 => RetryClass::Throttled,
+        408 | 500 | 502 | 504 => RetryClass::Transient,
+        _ => RetryClass::Final,
+    }
+}
+
+/// How a response that is not a success or a redirect is treated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RetryClass {
+    /// The server refused before doing the work, because of a limit (429, 503): retried for
+    /// any method, never sooner than the delay its headers name; that delay also holds the
+    /// pacing gate, and one longer than [`RetryPolicy::max_retry_after`] fails at once with
+    /// [`crate::Error::RateLimited`].
+    Throttled,
+    /// Retried for any method, with backoff (`x-should-retry: true`).
+    Retry,
+    /// Retried only when the request is safe to send again: an idempotent method or an
+    /// `Idempotency-Key` (408, 500, 502, 504).
+    Transient,
+    /// Not retried.
+    Final,
+}
+
+impl RetryClass {
+    /// Whether a request of this class is retried, given whether it is safe to replay.
+    pub(crate) fn retries(self, replay_safe: bool) -> bool {
+        match self {
+            Self::Throttled | Self::Retry => true,
+            Self::Transient => replay_safe,
+            Self::Final => false,
+        }
+    }
+}
+
+/// What a classifier ([`RetryPolicy::classify`]) sees of a response: its request's method,
+/// its status and its headers (the body is not read before the decision).
+#[derive(Debug)]
+pub struct ResponseHead<'a> {
+    method: &'a Method,
+    status: StatusCode,
+    headers: &'a HeaderMap,
+}
+
+impl<'a> ResponseHead<'a> {
+    pub(crate) fn new(method: &'a Method, status: StatusCode, headers: &'a HeaderMap) -> Self {
+        Self {
+            method,
+            status,
+            headers,
+        }
+    }
+
+    /// The request's method.
+    pub fn method(&self) -> &Method {
+        self.method
+    }
+
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The response headers.
+    pub fn headers(&self) -> &HeaderMap {
+        self.headers
     }
 }
 
@@ -320,6 +474,94 @@ pub(crate) fn is_tls_failure(error: &(dyn std::error::Error + 'static)) -> bool 
         }
     }
     false
+}
+
+/// The retry state of one call: the policy, its backoff delays, and what it has spent.
+#[derive(Debug)]
+pub(crate) struct Retries {
+    pub(crate) policy: RetryPolicy,
+    delays: Option<Delays>,
+    made: u32,
+    spent: u32,
+}
+
+/// The time limits of one call, for [`Retries::plan`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Clock {
+    pub(crate) started: Instant,
+    pub(crate) deadline: Option<Instant>,
+}
+
+impl Retries {
+    pub(crate) fn new(policy: RetryPolicy) -> Self {
+        Self {
+            policy,
+            delays: None,
+            made: 0,
+            spent: 0,
+        }
+    }
+
+    /// Retries made so far.
+    pub(crate) fn made(&self) -> u32 {
+        self.made
+    }
+
+    /// Decides whether to retry and how long to wait first: `max(server, backoff)`, within the
+    /// retry limit, the time budget, the deadline and the origin's retry budget.
+    pub(crate) fn plan(
+        &mut self,
+        reason: RetryReason,
+        server: Option<Duration>,
+        replayable: bool,
+        budget: &Budget,
+        clock: Clock,
+    ) -> Result<Duration, RetryStop> {
+        if self.made >= self.policy.max_retries {
+            return Err(RetryStop::MaxRetries);
+        }
+        if !replayable {
+            return Err(RetryStop::BodyNotReplayable);
+        }
+        let backoff = self
+            .delays
+            .get_or_insert_with(|| self.policy.backoff())
+            .next();
+        let wait = server.map_or(backoff, |s| s.max(backoff));
+        let now = Instant::now();
+        let past_budget = self
+            .policy
+            .max_elapsed
+            .is_some_and(|limit| now.duration_since(clock.started) + wait > limit);
+        let past_deadline = clock
+            .deadline
+            .is_some_and(|deadline| now.checked_add(wait).is_none_or(|r| r > deadline));
+        if past_budget || past_deadline {
+            return Err(RetryStop::OutOfTime);
+        }
+        let cost = if reason == RetryReason::Timeout {
+            TIMEOUT_RETRY_COST
+        } else {
+            RETRY_COST
+        };
+        if self.policy.budget && !budget.withdraw(cost) {
+            return Err(RetryStop::RetryBudgetEmpty);
+        }
+        self.made += 1;
+        self.spent += cost;
+        Ok(wait)
+    }
+
+    /// Gives back to the origin's budget: what this call's retries spent, or a little.
+    pub(crate) fn succeeded(&self, budget: &Budget) {
+        if self.policy.budget {
+            budget.deposit(if self.made == 0 {
+                SUCCESS_REFILL
+            } else {
+                self.spent
+            });
+        }
+    }
 }
 
 /// A per-origin retry budget.
@@ -364,40 +606,58 @@ impl Budget {
 mod tests {
     use super::*;
 
+    fn retried(policy: &RetryPolicy, status: u16, headers: &HeaderMap, replay_safe: bool) -> bool {
+        let status = StatusCode::from_u16(status).unwrap();
+        policy
+            .class_of(&ResponseHead::new(&Method::POST, status, headers))
+            .retries(replay_safe)
+    }
+
     #[test]
     fn classification_table() {
+        let p = RetryPolicy::default();
         let h = HeaderMap::new();
         for s in [429, 503] {
-            assert!(status_is_retryable(
-                StatusCode::from_u16(s).unwrap(),
-                &h,
-                false
-            ));
+            assert!(retried(&p, s, &h, false));
         }
         for s in [408, 500, 502, 504] {
-            let s = StatusCode::from_u16(s).unwrap();
-            assert!(status_is_retryable(s, &h, true));
-            assert!(!status_is_retryable(s, &h, false));
+            assert!(retried(&p, s, &h, true));
+            assert!(!retried(&p, s, &h, false));
         }
         for s in [400, 401, 403, 404, 409, 422, 501] {
-            assert!(!status_is_retryable(
-                StatusCode::from_u16(s).unwrap(),
-                &h,
-                true
-            ));
+            assert!(!retried(&p, s, &h, true));
         }
         let mut hint = HeaderMap::new();
         hint.insert("x-should-retry", "false".parse().unwrap());
-        assert!(!status_is_retryable(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &hint,
-            true
-        ));
+        assert!(!retried(&p, 503, &hint, true));
         hint.insert("x-should-retry", "TRUE".parse().unwrap());
-        assert!(status_is_retryable(StatusCode::CONFLICT, &hint, false));
+        assert!(retried(&p, 409, &hint, false));
         assert!(transport_is_retryable(RetryReason::Connect, false));
         assert!(!transport_is_retryable(RetryReason::Timeout, false));
         assert!(transport_is_retryable(RetryReason::Dropped, true));
+    }
+
+    #[test]
+    fn statuses_and_functions_change_the_table_in_order() {
+        let h = HeaderMap::new();
+        let p = RetryPolicy::default()
+            .retry_status(StatusCode::SERVICE_UNAVAILABLE, RetryClass::Final)
+            .retry_status(StatusCode::CONFLICT, RetryClass::Transient);
+        assert!(!retried(&p, 503, &h, true));
+        assert!(retried(&p, 409, &h, true));
+        assert!(!retried(&p, 409, &h, false));
+        // A status rule beats the server's hint; the function beats both.
+        let mut hint = HeaderMap::new();
+        hint.insert("x-should-retry", "true".parse().unwrap());
+        assert!(!retried(&p, 503, &hint, true));
+        let p = p.classify(|r| {
+            (r.status() == StatusCode::SERVICE_UNAVAILABLE).then_some(RetryClass::Retry)
+        });
+        assert!(retried(&p, 503, &h, false));
+        assert!(
+            !retried(&p, 404, &h, true),
+            "None falls through to the table"
+        );
     }
 
     #[test]

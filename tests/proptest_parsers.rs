@@ -12,7 +12,7 @@ use authed::{
     auth::{ApiKey, Basic, Bearer},
     http::{HeaderName, HeaderValue},
     path::BaseUrl,
-    redact::{CREDENTIAL_HEADERS, CREDENTIAL_QUERY, REDACTED, Sensitive, redact_url},
+    redact::{CREDENTIAL_HEADERS, CREDENTIAL_QUERY, CredentialNames, REDACTED, redact_url},
     url::Url,
 };
 use proptest::prelude::*;
@@ -817,7 +817,7 @@ proptest! {
             _ => format!("{spelled}={secret}&page=2"),
         };
         url.set_query(Some(&query));
-        let out = Sensitive::builtin().url(&url);
+        let out = CredentialNames::builtin().url(&url);
         prop_assert!(!out.contains(&secret), "{} -> {}", url, out);
         let redacted_pair = format!("{spelled}={REDACTED}");
         prop_assert!(out.contains(&redacted_pair), "{} -> {}", url, out);
@@ -826,7 +826,7 @@ proptest! {
         if also_bare {
             let mut bare = url.clone();
             bare.set_query(Some(&format!("{spelled}&x=1")));
-            let out = Sensitive::builtin().url(&bare);
+            let out = CredentialNames::builtin().url(&bare);
             prop_assert!(out.contains(&redacted_pair), "{} -> {}", bare, out);
         }
     }

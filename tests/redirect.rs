@@ -261,10 +261,10 @@ async fn bad_locations_are_typed_errors() {
 }
 
 #[tokio::test]
-async fn max_redirects_zero_returns_the_3xx() {
+async fn redirect_policy_none_returns_the_3xx() {
     let (home, _other) = pair().await;
     let client = Client::builder(home.url())
-        .max_redirects(0)
+        .redirect(authed::redirect::Policy::none())
         .build()
         .unwrap();
     let err = client

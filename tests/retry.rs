@@ -389,7 +389,7 @@ async fn the_retry_budget_runs_dry_and_says_it_is_the_client() {
     let err = loop {
         calls += 1;
         let err = c.get("x").send().await.unwrap_err();
-        if err.request().unwrap().retry_stop == Some(RetryStop::Budget) {
+        if err.request().unwrap().retry_stop == Some(RetryStop::RetryBudgetEmpty) {
             break err;
         }
         assert!(calls < 1000, "the budget never ran dry");
@@ -423,7 +423,7 @@ async fn a_wait_past_the_deadline_or_time_budget_is_not_started() {
     assert_eq!(started.elapsed(), Duration::ZERO, "gave up at once");
     assert_eq!(
         err.request().unwrap().retry_stop,
-        Some(RetryStop::TimeBudget)
+        Some(RetryStop::OutOfTime)
     );
     assert_eq!(err.status(), Some(StatusCode::SERVICE_UNAVAILABLE));
 
@@ -437,7 +437,7 @@ async fn a_wait_past_the_deadline_or_time_budget_is_not_started() {
     );
     assert_eq!(
         err.request().unwrap().retry_stop,
-        Some(RetryStop::TimeBudget)
+        Some(RetryStop::OutOfTime)
     );
 }
 

@@ -83,7 +83,7 @@ impl OAuthClient {
             // carries the client secret, a code verifier or a refresh token to wherever
             // it points (the SSRF and leak oauth2-rs warns about, enforced here).
             Client::builder(url.origin().ascii_serialization())
-                .max_redirects(0)
+                .redirect(crate::redirect::Policy::none())
                 .build()
         });
         Self {
@@ -121,7 +121,7 @@ impl OAuthClient {
     /// requests to the authorization server. Build it with the authorization server's origin
     /// as its base URL; credentials go only there. Without it, token requests use a client of
     /// their own: they still emit `tracing` audit events, but not your `on_audit` callback.
-    /// Give it `max_redirects(0)` as the default one has: a redirect would replay the form,
+    /// Give it `redirect(authed::redirect::Policy::none())` as the default one has: a redirect would replay the form,
     /// secrets and all.
     #[must_use]
     pub fn http_client(self, client: Client) -> Self {
@@ -236,7 +236,7 @@ pub(crate) fn parse_endpoint(input: &str, what: &str) -> std::result::Result<Url
         Url::parse(input).map_err(|e| Error::config(format!("{what} URL does not parse: {e}")))?;
     match url.scheme() {
         "https" => Ok(url),
-        "http" if crate::client::is_loopback(&url) => Ok(url),
+        "http" if crate::client::redirect::is_loopback(&url) => Ok(url),
         "http" => Err(Error::config(format!(
             "{what} URL is plain http to a host that is not loopback: client secrets, codes and tokens would travel in the clear; use https"
         ))),

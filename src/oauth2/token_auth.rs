@@ -36,6 +36,7 @@ use crate::{
     auth::{AuthRequest, Authenticate, Unauthorized},
     error::{Error, Result, StoreErrorKind},
     oauth2::token::Token,
+    redact::Additions,
 };
 
 /// Refresh this long before the token expires: a request that starts with a token about to
@@ -207,6 +208,8 @@ struct State {
 struct Entry {
     token: Token,
     header: HeaderValue,
+    /// What the token adds to a request's redaction, built once per token.
+    additions: Arc<Additions>,
     refresh_at: Option<Instant>,
     expires_at: Option<Instant>,
 }
@@ -231,9 +234,11 @@ impl Entry {
         // A token that lives shorter than the skew is refreshed at half its life, not at once.
         let skew = lifetime.map_or(skew, |l| skew.min(l / 2));
         let refresh_at = expires_at.map(|at| at.checked_sub(skew).unwrap_or(now));
+        let additions = Additions::header(&AUTHORIZATION, &[token.access_token()]);
         Ok(Self {
             token,
             header,
+            additions,
             refresh_at,
             expires_at,
         })
@@ -478,6 +483,7 @@ impl Shared {
                     Ok(Arc::new(Entry {
                         token: entry.token.clone(),
                         header: entry.header.clone(),
+                        additions: Arc::clone(&entry.additions),
                         refresh_at: Some(
                             entry.expires_at.map_or(retry_at, |exp| retry_at.min(exp)),
                         ),
@@ -494,11 +500,7 @@ impl Shared {
 impl Authenticate for TokenAuth {
     async fn authenticate(&self, request: &mut AuthRequest<'_>) -> Result<()> {
         let entry = self.entry().await?;
-        request.put_header(
-            AUTHORIZATION,
-            entry.header.clone(),
-            &[entry.token.access_token()],
-        );
+        request.put_prepared(AUTHORIZATION, entry.header.clone(), &entry.additions);
         Ok(())
     }
 

@@ -1,0 +1,355 @@
+//! [`Response`], and the error built from an answer that is not a success.
+
+use std::{
+    fmt,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header::WWW_AUTHENTICATE};
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+
+use crate::{
+    error::{DecodeError, Error, RequestInfo, Result, StatusError, TransportError, TransportKind},
+    redact::{self, REDACTED, Redactor},
+};
+
+/// Bytes of an error response's body kept in [`StatusError::body_excerpt`]: enough for any
+/// JSON error object, small enough that a server sending megabytes cannot bloat our errors.
+pub const MAX_ERROR_BODY: usize = 4096;
+
+/// Response headers that carry a request id, in the order they are looked for.
+const REQUEST_ID_HEADERS: &[&str] = &[
+    "x-request-id",
+    "request-id",
+    "x-amzn-requestid",
+    "x-amz-request-id",
+    "x-github-request-id",
+    "x-correlation-id",
+    "cf-ray",
+];
+
+/// The final answer to a request: a success, or any status the request accepted
+/// ([`crate::RequestBuilder::any_status`]). Read its body once, with [`Response::json`],
+/// [`Response::text`], [`Response::bytes`], or in pieces with [`Response::chunk`] /
+/// [`Response::bytes_stream`].
+///
+/// ```no_run
+/// # async fn run(api: authed::Client) -> authed::Result<()> {
+/// let response = api.get("report.csv").send().await?;
+/// println!("{} after {} attempt(s)", response.status(), response.attempts());
+/// let mut response = response;
+/// while let Some(piece) = response.chunk().await? {
+///     // write `piece` somewhere: the body is never held whole in memory
+/// #   let _ = piece;
+/// }
+/// # Ok(()) }
+/// ```
+pub struct Response {
+    inner: reqwest::Response,
+    sent: Sent,
+}
+
+/// What a response remembers of its request, for the errors its body may still produce. The
+/// URL as sent is the reqwest response's own (authed follows redirects itself, so it is the
+/// last hop's, credential query included; shown only redacted).
+struct Sent {
+    method: Method,
+    redactor: Redactor,
+    attempts: u32,
+    started: Instant,
+}
+
+impl Response {
+    pub(crate) fn new(
+        inner: reqwest::Response,
+        method: Method,
+        redactor: Redactor,
+        attempts: u32,
+        started: Instant,
+    ) -> Self {
+        Self {
+            inner,
+            sent: Sent {
+                method,
+                redactor,
+                attempts,
+                started,
+            },
+        }
+    }
+
+    /// What the request was, with this response's status.
+    pub(crate) fn info(&self) -> RequestInfo {
+        info(&self.sent, self.inner.url(), Some(self.inner.status()))
+    }
+
+    /// The status: a success, unless the request accepted others.
+    pub fn status(&self) -> StatusCode {
+        self.inner.status()
+    }
+
+    /// The response headers.
+    pub fn headers(&self) -> &HeaderMap {
+        self.inner.headers()
+    }
+
+    /// The URL of the last hop, with credentials redacted.
+    pub fn redacted_url(&self) -> String {
+        self.sent.redactor.url(self.inner.url())
+    }
+
+    /// How many times the request went out (redirect hops and retries included).
+    pub fn attempts(&self) -> u32 {
+        self.sent.attempts
+    }
+
+    /// Turns a status that is not a success into [`Error::Status`] (with a bounded, scrubbed
+    /// body excerpt), for a request sent with [`crate::RequestBuilder::any_status`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Status`] when the status is not a 2xx.
+    pub async fn error_for_status(self) -> Result<Self> {
+        if self.status().is_success() {
+            return Ok(self);
+        }
+        let info = self.info();
+        Err(status_error(info, &self.sent.redactor, self.inner).await)
+    }
+
+    /// The next piece of the body, `None` at its end.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Transport`] with [`TransportKind::Body`] (or `Timeout`) when the body could
+    /// not be read.
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>> {
+        match self.inner.chunk().await {
+            Ok(chunk) => Ok(chunk),
+            Err(e) => Err(transport(
+                info(&self.sent, self.inner.url(), None),
+                body_kind(&e),
+                e,
+            )),
+        }
+    }
+
+    /// The body as a stream of pieces, for large downloads.
+    pub fn bytes_stream(self) -> BodyStream {
+        let url = self.inner.url().clone();
+        BodyStream {
+            inner: Box::pin(self.inner.bytes_stream()),
+            sent: Arc::new((self.sent, url)),
+        }
+    }
+
+    /// The whole body, and what the request was (for errors built after reading it).
+    async fn read(self) -> Result<(Bytes, Sent, reqwest::Url)> {
+        let Self { inner, sent } = self;
+        let url = inner.url().clone();
+        match inner.bytes().await {
+            Ok(bytes) => Ok((bytes, sent, url)),
+            // The error details are built only on failure: a redacted URL costs more than
+            // reading a small body.
+            Err(e) => {
+                let kind = body_kind(&e);
+                Err(transport(info(&sent, &url, None), kind, e))
+            }
+        }
+    }
+
+    /// The whole body.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Transport`] with [`TransportKind::Body`] when the body could not be read.
+    pub async fn bytes(self) -> Result<Bytes> {
+        Ok(self.read().await?.0)
+    }
+
+    /// The body as text (invalid UTF-8 is replaced with U+FFFD).
+    ///
+    /// # Errors
+    ///
+    /// As [`Response::bytes`].
+    pub async fn text(self) -> Result<String> {
+        let bytes = self.bytes().await?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// Decodes the JSON body into `T`. An empty body decodes as `null` (so `()` and `Option`
+    /// work for `204 No Content`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] naming the field that failed (`items[2].id`), with values from the
+    /// body redacted; or an error of [`Response::bytes`].
+    pub async fn json<T: DeserializeOwned>(self) -> Result<T> {
+        let (bytes, sent, url) = self.read().await?;
+        let input: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"null"
+        } else {
+            &bytes
+        };
+        let mut de = serde_json::Deserializer::from_slice(input);
+        serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            let message = redact::serde_message(&e.into_inner().to_string());
+            Error::Decode(Box::new(DecodeError {
+                request: info(&sent, &url, None),
+                path: sent.redactor.scrub(&path).into_owned(),
+                message: sent.redactor.scrub(&message).into_owned(),
+            }))
+        })
+    }
+}
+
+fn info(sent: &Sent, url: &url::Url, last_status: Option<StatusCode>) -> RequestInfo {
+    RequestInfo {
+        method: sent.method.clone(),
+        url: sent.redactor.url(url),
+        attempts: sent.attempts,
+        elapsed: sent.started.elapsed(),
+        waited: Duration::ZERO,
+        last_status,
+        retry_stop: None,
+    }
+}
+
+/// What kind of failure a body read is.
+fn body_kind(e: &reqwest::Error) -> TransportKind {
+    if e.is_timeout() {
+        TransportKind::Timeout
+    } else {
+        TransportKind::Body
+    }
+}
+
+fn transport(request: RequestInfo, kind: TransportKind, e: reqwest::Error) -> Error {
+    Error::Transport(Box::new(TransportError {
+        request,
+        kind,
+        source: Arc::new(e.without_url()),
+    }))
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.inner.status())
+            .field("url", &self.redacted_url())
+            .field(
+                "headers",
+                &redact::headers_for_debug(self.inner.headers(), |n| {
+                    self.sent.redactor.is_header(n)
+                }),
+            )
+            .field("attempts", &self.sent.attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+type ReqwestStream = dyn futures_core::Stream<Item = reqwest::Result<Bytes>> + Send;
+
+/// A response body as a [`futures_core::Stream`] of pieces ([`Response::bytes_stream`]); read
+/// failures are [`Error::Transport`] like every other.
+pub struct BodyStream {
+    inner: Pin<Box<ReqwestStream>>,
+    sent: Arc<(Sent, url::Url)>,
+}
+
+impl fmt::Debug for BodyStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BodyStream")
+            .field("url", &self.sent.0.redactor.url(&self.sent.1))
+            .finish_non_exhaustive()
+    }
+}
+
+impl futures_core::Stream for BodyStream {
+    type Item = Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match self.inner.as_mut().poll_next(cx) {
+            Poll::Ready(Some(Err(e))) => {
+                let (sent, url) = &*self.sent;
+                let kind = body_kind(&e);
+                Poll::Ready(Some(Err(transport(info(sent, url, None), kind, e))))
+            }
+            Poll::Ready(Some(Ok(b))) => Poll::Ready(Some(Ok(b))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// The headers of an error answer as kept in [`StatusError::headers`]: credential headers
+/// (`set-cookie`, ...) show `[redacted]`, and every other value is scrubbed of the
+/// credentials the request carried.
+fn safe_headers(headers: &HeaderMap, redactor: &Redactor) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let shown = if redactor.is_header(name) || value.is_sensitive() {
+            HeaderValue::from_static(REDACTED)
+        } else {
+            match value.to_str() {
+                Ok(text) => match redactor.scrub(text) {
+                    std::borrow::Cow::Borrowed(_) => value.clone(),
+                    std::borrow::Cow::Owned(s) => {
+                        HeaderValue::from_str(&s).unwrap_or(HeaderValue::from_static(REDACTED))
+                    }
+                },
+                // Not text: it cannot be scrubbed, so it is not kept.
+                Err(_) => HeaderValue::from_static(REDACTED),
+            }
+        };
+        out.append(name.clone(), shown);
+    }
+    out
+}
+
+/// [`Error::Status`] for `response`: the status, its headers, the request id, the challenge,
+/// and a bounded excerpt of the body, all scrubbed of the credentials the request carried.
+pub(crate) async fn status_error(
+    request: RequestInfo,
+    redactor: &Redactor,
+    mut response: reqwest::Response,
+) -> Error {
+    let status = response.status();
+    let headers = safe_headers(response.headers(), redactor);
+    let text_of = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let request_id = REQUEST_ID_HEADERS.iter().find_map(|name| text_of(name));
+    let www_authenticate = text_of(WWW_AUTHENTICATE.as_str());
+    let mut body = Vec::new();
+    let mut truncated = false;
+    // A body that fails to arrive is not worth hiding the status for.
+    while let Ok(Some(chunk)) = response.chunk().await {
+        let room = MAX_ERROR_BODY - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            truncated = true;
+            break;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let text = String::from_utf8_lossy(&body);
+    Error::Status(Box::new(StatusError {
+        request,
+        status,
+        body_excerpt: redactor.scrub(&text).into_owned(),
+        body_truncated: truncated,
+        request_id,
+        www_authenticate,
+        headers,
+    }))
+}

@@ -1,0 +1,614 @@
+//! The send loop: one request, from [`RequestBuilder::send`] to its final answer.
+//!
+//! ```text
+//! send(request)
+//!   loop attempt():
+//!     pace          wait at the request's gate                        (throttle.rs, ratelimit/)
+//!     credentials   may this origin get them? strip them if not       (redirect.rs: Origins)
+//!     authenticate  each scheme writes through AuthRequest            (credentials.rs)
+//!     transmit      reqwest sends it (its redirects and retries are off)
+//!     classify      observe the rate-limit headers, then decide:      (retry.rs, redirect.rs)
+//!       -> Next::Done | Follow(url, wait) | Retry(wait) | Replay | Fail(error)
+//!   match next { ... }   one place acts on the decision
+//! ```
+//!
+//! Each phase is a small function over plain values; the policies it consults (retry classes
+//! and budget, the redirect policy, the pacing gate, the credential origins) live in their
+//! own modules and never see the client.
+
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
+
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use tokio::time::Instant;
+use url::Url;
+
+use super::{
+    Client, Inner,
+    credentials::{self, Applied, AuthList},
+    redirect::{self, Policy as RedirectPolicy},
+    request::{Body, IDEMPOTENCY_KEY, RequestBuilder},
+    response::{Response, status_error},
+    throttle::{OriginState, Throttle},
+};
+use crate::{
+    audit::{self, AuditEvent, Outcome},
+    error::{
+        Error, RateLimitedError, RedirectError, RedirectKind, RequestInfo, Result, TransportError,
+        TransportKind,
+    },
+    ratelimit::{DelaySource, RateLimitState, Ticket},
+    redact::Redactor,
+    retry::{self, Clock, ResponseHead, Retries, RetryClass, RetryReason, RetryStop},
+};
+
+/// What one attempt decided.
+enum Next {
+    /// The final answer.
+    Done(reqwest::Response),
+    /// Follow a redirect to this URL, after this wait (a `Retry-After` on the 3xx).
+    Follow(Url, Duration),
+    /// Try again after this wait.
+    Retry(Duration),
+    /// Send again at once: a scheme renewed its credential after a 401.
+    Replay,
+    /// Give up.
+    Fail(Error),
+}
+
+impl RequestBuilder {
+    /// Sends the request, follows redirects, retries what may be retried, and returns the
+    /// final answer: a success, or any status with [`RequestBuilder::any_status`].
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Status`] for a non-2xx answer (after any retries), with a scrubbed body
+    ///   excerpt, the headers, the request id, and the attempts made and time waited;
+    /// - [`Error::RateLimited`] when the server asked for a longer wait than
+    ///   [`crate::RetryPolicy::max_retry_after`] (or pacing would take that long);
+    /// - [`Error::Transport`] when the exchange failed (the URL is redacted);
+    /// - [`Error::Redirect`] for a redirect loop, a bad `Location`, a hop the redirect policy
+    ///   refused, or a stream that a 307/308 needed again;
+    /// - [`Error::Deadline`] when the overall deadline ran out;
+    /// - [`Error::Config`] or [`Error::InvalidUrl`] for a request that could not be built, or
+    ///   credentials that would go over plain http;
+    /// - [`Error::Auth`] (or another error of the scheme) when an auth scheme failed.
+    pub async fn send(self) -> Result<Response> {
+        let mut request = self;
+        let url = match (request.url.take(), request.error.take()) {
+            (Some(url), None) => url,
+            (_, error) => {
+                let error = error.unwrap_or_else(|| Error::invalid_url("the request has no URL"));
+                let inner = &request.client.inner;
+                let none = Arc::clone(&inner.labels.none);
+                let unsent = Unsent(&request.method);
+                audit_event(inner, unsent.event("(invalid URL)".into(), none));
+                return Err(error);
+            }
+        };
+        let mut call = Call::new(request, url);
+        // The loop's future is large (it holds reqwest's); boxing it once keeps `send()`'s own
+        // future small, so callers do not copy kilobytes each time they move it.
+        let result = match call.deadline {
+            None => Box::pin(call.run()).await,
+            Some(limit) => {
+                let outcome = tokio::time::timeout(limit, Box::pin(call.run())).await;
+                outcome.unwrap_or_else(|_| {
+                    Err(Error::Deadline {
+                        request: call.info(),
+                        deadline: limit,
+                    })
+                })
+            }
+        };
+        call.audit(&result);
+        result
+    }
+}
+
+/// One call: what it sends, and what has happened so far (read by errors, the deadline and
+/// the audit event).
+struct Call {
+    client: Client,
+    method: Method,
+    /// The hop's URL, before authentication.
+    url: Url,
+    /// The URL as sent, when authentication changed it (a query credential).
+    sent_url: Option<Url>,
+    /// The request's own headers; the client's defaults are merged in per attempt.
+    headers: HeaderMap,
+    has_idempotency_key: bool,
+    /// A redirect left the first origin: credential headers set by hand stay behind for good.
+    left_origin: bool,
+    /// A 301/302/303 dropped the body (and its content headers).
+    body_dropped: bool,
+    body: Body,
+    auth: AuthList,
+    /// Credentials were allowed on the last attempt.
+    allowed: bool,
+    timeout: Option<Duration>,
+    redirect: Option<RedirectPolicy>,
+    visited: Vec<Url>,
+    retries: Retries,
+    renewed: bool,
+    any_status: bool,
+    redactor: Redactor,
+    attempts: u32,
+    status: Option<StatusCode>,
+    credential: Arc<str>,
+    started: Instant,
+    deadline: Option<Duration>,
+    deadline_at: Option<Instant>,
+    waited: Duration,
+    retry_stop: Option<RetryStop>,
+}
+
+impl Call {
+    fn new(b: RequestBuilder, url: Url) -> Self {
+        let inner = &b.client.inner;
+        let mut headers = b.headers;
+        let mut has_idempotency_key = headers.contains_key(IDEMPOTENCY_KEY)
+            || inner.default_headers.contains_key(IDEMPOTENCY_KEY);
+        if inner.idempotency_keys
+            && (b.method == Method::POST || b.method == Method::PATCH)
+            && !has_idempotency_key
+        {
+            // One key for every attempt of this call, so the server can tell a retry.
+            let key = uuid::Uuid::new_v4().hyphenated().to_string();
+            if let Ok(value) = HeaderValue::from_str(&key) {
+                headers.insert(IDEMPOTENCY_KEY, value);
+                has_idempotency_key = true;
+            }
+        }
+        let started = Instant::now();
+        let deadline = b.deadline.or(inner.deadline);
+        Self {
+            method: b.method,
+            url,
+            sent_url: None,
+            headers,
+            has_idempotency_key,
+            left_origin: false,
+            body_dropped: false,
+            body: b.body,
+            auth: b.auth.unwrap_or_else(|| Arc::clone(&inner.auth)),
+            allowed: false,
+            timeout: b.timeout.unwrap_or(inner.timeout),
+            redirect: b.redirect,
+            visited: Vec::new(),
+            retries: Retries::new(b.retry.unwrap_or_else(|| inner.retry.clone())),
+            renewed: false,
+            any_status: b.any_status,
+            redactor: Redactor::new(Arc::clone(&inner.names)),
+            attempts: 0,
+            status: None,
+            credential: Arc::clone(&inner.labels.none),
+            started,
+            deadline,
+            deadline_at: deadline.and_then(|d| started.checked_add(d)),
+            waited: Duration::ZERO,
+            retry_stop: None,
+            client: b.client,
+        }
+    }
+
+    /// The loop: one attempt after another until one decides it is over.
+    async fn run(&mut self) -> Result<Response> {
+        loop {
+            match self.attempt().await {
+                Next::Done(response) => return Ok(self.respond(response)),
+                Next::Follow(next, wait) => {
+                    let previous = std::mem::replace(&mut self.url, next);
+                    self.visited.push(previous);
+                    self.sent_url = None;
+                    if !wait.is_zero() {
+                        self.waited += wait;
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+                Next::Retry(wait) => tokio::time::sleep(wait).await,
+                Next::Replay => {}
+                Next::Fail(error) => return Err(error),
+            }
+        }
+    }
+
+    /// One attempt: pace → credentials → authenticate → transmit → classify.
+    async fn attempt(&mut self) -> Next {
+        let client = self.client.clone();
+        let inner = &*client.inner;
+        let origin = inner.throttle.origin(&self.url);
+        let max_wait = self.retries.policy.max_retry_after;
+        let paced = inner
+            .throttle
+            .pace(&origin, &self.method, &self.url, max_wait, &mut self.waited)
+            .await;
+        let ticket = match paced {
+            Ok(ticket) => ticket,
+            Err(too_long) => {
+                return Next::Fail(self.rate_limited(None, too_long.wait, None, too_long.snapshot));
+            }
+        };
+        let (request, applied) = match self.prepare(inner).await {
+            Ok(prepared) => prepared,
+            Err(e) => return Next::Fail(e),
+        };
+        self.attempts += 1;
+        tracing::debug!(
+            target: "authed::client",
+            method = %self.method,
+            url = %self.redacted_url(),
+            attempt = self.attempts,
+            "sending"
+        );
+        match inner.http.execute(request).await {
+            Ok(response) => {
+                self.classify(inner, response, ticket, &origin, &applied)
+                    .await
+            }
+            Err(e) => {
+                drop(ticket);
+                self.transport_failed(e, &origin)
+            }
+        }
+    }
+
+    /// The headers of this attempt: the client's defaults, the request's own over them, minus
+    /// what redirects took away.
+    fn headers(&self, inner: &Inner) -> HeaderMap {
+        let mut headers = inner.default_headers.clone();
+        for name in self.headers.keys() {
+            headers.remove(name);
+        }
+        for (name, value) in &self.headers {
+            headers.append(name.clone(), value.clone());
+        }
+        if self.body_dropped {
+            redirect::remove_body_headers(&mut headers);
+        }
+        if self.left_origin {
+            redirect::strip_credential_headers(&mut headers, &self.redactor);
+        }
+        headers
+    }
+
+    /// Builds the attempt's request: decides whether credentials may go to this origin, and
+    /// lets the schemes write them.
+    async fn prepare(&mut self, inner: &Inner) -> Result<(reqwest::Request, Applied)> {
+        let mut headers = self.headers(inner);
+        let carries_manual = headers.keys().any(|n| self.redactor.is_header(n));
+        self.allowed = if self.auth.is_empty() && !carries_manual {
+            true
+        } else {
+            inner.origins.allows(&self.url)?
+        };
+        if !self.allowed {
+            // Another origin: no scheme is asked, and credentials set by hand stay home.
+            redirect::strip_credential_headers(&mut headers, &self.redactor);
+            self.credential = Arc::clone(&inner.labels.withheld);
+        }
+        let mut request = reqwest::Request::new(self.method.clone(), self.url.clone());
+        *request.headers_mut() = headers;
+        *request.timeout_mut() = self.timeout;
+        match &mut self.body {
+            Body::Empty => {}
+            Body::Bytes(b) => *request.body_mut() = Some(reqwest::Body::from(b.clone())),
+            Body::Stream(s) => match s.take() {
+                Some(stream) => *request.body_mut() = Some(stream),
+                None => {
+                    let status = self.status.unwrap_or(StatusCode::TEMPORARY_REDIRECT);
+                    return Err(self.redirect_error(status, RedirectKind::BodyNotReplayable));
+                }
+            },
+        }
+        let schemes: &[_] = if self.allowed { &self.auth } else { &[] };
+        let applied = credentials::authenticate(schemes, &mut request, &mut self.redactor).await?;
+        if self.allowed && !self.auth.is_empty() {
+            self.credential = if Arc::ptr_eq(&self.auth, &inner.auth) {
+                Arc::clone(&inner.labels.auth)
+            } else {
+                credentials::label(&self.auth)
+            };
+        }
+        if applied.url_written {
+            self.sent_url = Some(request.url().clone());
+        }
+        Ok((request, applied))
+    }
+
+    /// Decides what an answer means: done, follow, retry, replay, or fail.
+    async fn classify(
+        &mut self,
+        inner: &Inner,
+        response: reqwest::Response,
+        ticket: Option<Ticket<'_>>,
+        origin: &OriginState,
+        applied: &Applied,
+    ) -> Next {
+        let status = response.status();
+        self.status = Some(status);
+        let class = if status.is_success() || status.is_redirection() {
+            RetryClass::Final
+        } else {
+            let head = ResponseHead::new(&self.method, status, response.headers());
+            self.retries.policy.class_of(&head)
+        };
+        let throttled = class == RetryClass::Throttled
+            || status == StatusCode::TOO_MANY_REQUESTS
+            || status == StatusCode::SERVICE_UNAVAILABLE;
+        let delay = inner.throttle.observe(
+            origin,
+            ticket,
+            self.url.path(),
+            status,
+            response.headers(),
+            throttled,
+        );
+        if inner.supplied_reqwest && response.url() != self.sent_url.as_ref().unwrap_or(&self.url) {
+            return Next::Fail(self.redirect_error(status, RedirectKind::FollowedByReqwest));
+        }
+        tracing::debug!(target: "authed::client", status = status.as_u16(), "response");
+        let redirects = redirect::is_redirect(status);
+        let retries = class.retries(self.replay_safe());
+        if let Some((wait, source)) = delay
+            && wait > self.retries.policy.max_retry_after
+            && (redirects || retries)
+        {
+            let snapshot = Throttle::snapshot_of(origin);
+            return Next::Fail(self.rate_limited(Some(status), wait, Some(source), snapshot));
+        }
+        if redirects {
+            return self.follow(inner, response, delay).await;
+        }
+        if status.is_success() {
+            self.retries.succeeded(&origin.budget);
+            return Next::Done(response);
+        }
+        if self.allowed && !self.renewed && self.body.replayable() {
+            match credentials::renew(&self.auth, status, response.headers(), applied).await {
+                Ok(true) => {
+                    self.renewed = true;
+                    return Next::Replay;
+                }
+                Ok(false) => {}
+                Err(e) => return Next::Fail(e),
+            }
+        }
+        if retries {
+            match self.plan(RetryReason::Status(status), delay.map(|(d, _)| d), origin) {
+                Ok(wait) => return Next::Retry(wait),
+                Err(stop) => self.retry_stop = Some(stop),
+            }
+        }
+        self.finish(response).await
+    }
+
+    /// A redirect: follow it (as the policy allows), or take it as the final answer.
+    async fn follow(
+        &mut self,
+        inner: &Inner,
+        response: reqwest::Response,
+        delay: Option<(Duration, DelaySource)>,
+    ) -> Next {
+        let status = response.status();
+        let mut next = match redirect::location(&self.url, response.headers()) {
+            Ok(next) => next,
+            Err(kind) => return Next::Fail(self.redirect_error(status, kind)),
+        };
+        let policy = self.redirect.as_ref().unwrap_or(&inner.redirect);
+        match policy.decide(status, &next, &self.visited) {
+            Ok(true) => {}
+            Ok(false) => return self.finish(response).await,
+            Err(kind) => return Next::Fail(self.redirect_error(status, kind)),
+        }
+        if redirect::drops_body(status) {
+            self.method = redirect::next_method(status, &self.method);
+            self.body = Body::Empty;
+            self.body_dropped = true;
+        } else if matches!(self.body, Body::Stream(None)) {
+            return Next::Fail(self.redirect_error(status, RedirectKind::BodyNotReplayable));
+        }
+        if next.origin() != self.url.origin() {
+            // Leaving the origin: credentials set by the caller stay behind for good, and so
+            // does any credential value the server copied into the Location.
+            self.left_origin = true;
+            redirect::strip_credential_query(&mut next, &self.redactor);
+        }
+        tracing::debug!(
+            target: "authed::client",
+            status = status.as_u16(),
+            to = %self.redactor.url(&next),
+            "following redirect"
+        );
+        Next::Follow(next, delay.map_or(Duration::ZERO, |(d, _)| d))
+    }
+
+    /// No answer: retry what may be retried, else fail with a redacted transport error.
+    fn transport_failed(&mut self, error: reqwest::Error, origin: &OriginState) -> Next {
+        let reason = match transport_kind(&error) {
+            TransportKind::Connect if retry::is_tls_failure(&error) => None,
+            TransportKind::Connect => Some(RetryReason::Connect),
+            TransportKind::Timeout => Some(RetryReason::Timeout),
+            TransportKind::Request | TransportKind::Body => Some(RetryReason::Dropped),
+        };
+        if let Some(reason) = reason
+            && retry::transport_is_retryable(reason, self.replay_safe())
+        {
+            match self.plan(reason, None, origin) {
+                Ok(wait) => return Next::Retry(wait),
+                Err(stop) => self.retry_stop = Some(stop),
+            }
+        }
+        Next::Fail(Error::Transport(Box::new(TransportError {
+            request: self.info(),
+            kind: transport_kind(&error),
+            source: Arc::new(error.without_url()),
+        })))
+    }
+
+    /// The final answer: `Done` if the request accepts any status, else [`Error::Status`].
+    async fn finish(&mut self, response: reqwest::Response) -> Next {
+        if self.any_status {
+            Next::Done(response)
+        } else {
+            Next::Fail(status_error(self.info(), &self.redactor, response).await)
+        }
+    }
+
+    /// Whether to retry, and after how long (see [`Retries::plan`]).
+    fn plan(
+        &mut self,
+        reason: RetryReason,
+        server: Option<Duration>,
+        origin: &OriginState,
+    ) -> std::result::Result<Duration, RetryStop> {
+        let clock = Clock {
+            started: self.started,
+            deadline: self.deadline_at,
+        };
+        let replayable = self.body.replayable();
+        let wait = self
+            .retries
+            .plan(reason, server, replayable, &origin.budget, clock)?;
+        self.waited += wait;
+        tracing::info!(
+            target: "authed::retry",
+            method = %self.method,
+            url = %self.redacted_url(),
+            reason = %reason,
+            retry = self.retries.made(),
+            wait_ms = millis(wait),
+            server_asked_ms = server.map(millis),
+            "retrying"
+        );
+        Ok(wait)
+    }
+
+    /// An idempotent method, or an `Idempotency-Key`: safe to send twice.
+    fn replay_safe(&self) -> bool {
+        retry::is_idempotent(&self.method) || self.has_idempotency_key
+    }
+
+    fn respond(&self, response: reqwest::Response) -> Response {
+        Response::new(
+            response,
+            self.method.clone(),
+            self.redactor.clone(),
+            self.attempts,
+            self.started,
+        )
+    }
+
+    fn redacted_url(&self) -> String {
+        self.redactor
+            .url(self.sent_url.as_ref().unwrap_or(&self.url))
+    }
+
+    fn info(&self) -> RequestInfo {
+        RequestInfo {
+            method: self.method.clone(),
+            url: self.redacted_url(),
+            attempts: self.attempts,
+            elapsed: self.started.elapsed(),
+            waited: self.waited,
+            last_status: self.status,
+            retry_stop: self.retry_stop,
+        }
+    }
+
+    fn rate_limited(
+        &self,
+        status: Option<StatusCode>,
+        retry_after: Duration,
+        source: Option<DelaySource>,
+        rate_limit: Option<RateLimitState>,
+    ) -> Error {
+        Error::RateLimited(Box::new(RateLimitedError {
+            request: self.info(),
+            status,
+            retry_after,
+            source,
+            rate_limit,
+        }))
+    }
+
+    fn redirect_error(&self, status: StatusCode, kind: RedirectKind) -> Error {
+        Error::Redirect(Box::new(RedirectError {
+            request: self.info(),
+            status,
+            kind,
+        }))
+    }
+
+    fn audit(&self, result: &Result<Response>) {
+        let outcome = match result {
+            Ok(_) => Outcome::Success,
+            Err(Error::Status(_)) => Outcome::Status,
+            Err(_) => Outcome::Failed,
+        };
+        let inner = &self.client.inner;
+        if !audit::wanted(inner.audit.as_ref()) {
+            return;
+        }
+        // A response reads the URL it was sent to from reqwest's answer.
+        let url = match result {
+            Ok(response) => response.redacted_url(),
+            Err(_) => self.redacted_url(),
+        };
+        audit_event(
+            inner,
+            AuditEvent {
+                at: SystemTime::now(),
+                method: self.method.clone(),
+                url,
+                status: self.status,
+                attempts: self.attempts,
+                elapsed: self.started.elapsed(),
+                credential: self.credential.to_string(),
+                outcome,
+            },
+        );
+    }
+}
+
+/// A request that failed before it was sent (its URL or a header did not build).
+struct Unsent<'a>(&'a Method);
+
+impl Unsent<'_> {
+    fn event(&self, url: String, credential: Arc<str>) -> AuditEvent {
+        AuditEvent {
+            at: SystemTime::now(),
+            method: self.0.clone(),
+            url,
+            status: None,
+            attempts: 0,
+            elapsed: Duration::ZERO,
+            credential: credential.to_string(),
+            outcome: Outcome::Failed,
+        }
+    }
+}
+
+fn audit_event(inner: &Inner, event: AuditEvent) {
+    if audit::wanted(inner.audit.as_ref()) {
+        audit::emit(&event, inner.audit.as_ref());
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+pub(crate) fn transport_kind(error: &reqwest::Error) -> TransportKind {
+    if error.is_connect() {
+        TransportKind::Connect
+    } else if error.is_timeout() {
+        TransportKind::Timeout
+    } else if error.is_body() || error.is_decode() {
+        TransportKind::Body
+    } else {
+        TransportKind::Request
+    }
+}

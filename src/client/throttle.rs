@@ -1,0 +1,172 @@
+//! The throttling stage: pace a request at its gate before it leaves, then tell the gate what
+//! the answer said and read the delay a throttled answer asks for.
+//!
+//! [`Throttle`] keeps the per-origin state (gates and retry budget) shared by every clone of a
+//! client, and by every request through a [`crate::middleware::ThrottleMiddleware`]. It takes
+//! plain values (method, URL, status, headers) and returns decisions; it knows nothing of the
+//! client.
+
+use std::{
+    collections::HashMap,
+    fmt,
+    sync::{Arc, Mutex},
+    time::{Duration, SystemTime},
+};
+
+use http::{HeaderMap, Method, StatusCode};
+use tokio::time::Instant;
+use url::{Origin, Url};
+
+use crate::{
+    ratelimit::{self, Buckets, DelaySource, Pacing, RateLimitState, Ticket, TooLong},
+    retry::Budget,
+};
+
+/// What a client keeps per origin: its pacing gates and its retry budget.
+#[derive(Debug, Default)]
+pub(crate) struct OriginState {
+    pub(crate) buckets: Buckets,
+    pub(crate) budget: Budget,
+}
+
+/// Per-origin pacing and retry budgets, shared by all clones of a client.
+pub(crate) struct Throttle {
+    pacing: Pacing,
+    /// The base URL's origin state, found without hashing (most requests go there).
+    home: Option<(Url, Arc<OriginState>)>,
+    origins: Mutex<HashMap<Origin, Arc<OriginState>>>,
+}
+
+impl fmt::Debug for Throttle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Throttle")
+            .field("pacing", &self.pacing)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A pacing decision that did not let the request go.
+pub(crate) type PaceResult<'a> = Result<Option<Ticket<'a>>, TooLong>;
+
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host() == b.host()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+impl Throttle {
+    /// `home`: the origin most requests go to (the base URL), if there is one.
+    pub(crate) fn new(pacing: Pacing, home: Option<&Url>) -> Self {
+        let mut origins = HashMap::new();
+        let home = home.map(|url| {
+            let state = Arc::new(OriginState::default());
+            origins.insert(url.origin(), Arc::clone(&state));
+            (url.clone(), state)
+        });
+        Self {
+            pacing,
+            home,
+            origins: Mutex::new(origins),
+        }
+    }
+
+    /// The state of `url`'s origin.
+    pub(crate) fn origin(&self, url: &Url) -> Arc<OriginState> {
+        if let Some((home, state)) = &self.home
+            && same_origin(home, url)
+        {
+            return Arc::clone(state);
+        }
+        let mut map = self.origins.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(url.origin()).or_default().clone()
+    }
+
+    fn known(&self, url: &Url) -> Option<Arc<OriginState>> {
+        let map = self.origins.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&url.origin()).cloned()
+    }
+
+    /// Waits at the request's gate (none with [`Pacing::off`]).
+    pub(crate) async fn pace<'o>(
+        &self,
+        origin: &'o OriginState,
+        method: &Method,
+        url: &Url,
+        max_wait: Duration,
+        waited: &mut Duration,
+    ) -> PaceResult<'o> {
+        if !self.pacing.enabled {
+            return Ok(None);
+        }
+        let gate = origin.buckets.select(&self.pacing, method, url);
+        gate.depart(max_wait, waited).await.map(Some)
+    }
+
+    /// Records an answer at its gate and returns the delay it asked for, if it is a redirect
+    /// or `throttled` (a 429, a 503, or whatever the retry classifier called throttled).
+    /// Servers such as Flask-Limiter send `Retry-After` on successes too: it means nothing
+    /// there.
+    pub(crate) fn observe(
+        &self,
+        origin: &OriginState,
+        ticket: Option<Ticket<'_>>,
+        path: &str,
+        status: StatusCode,
+        headers: &HeaderMap,
+        throttled: bool,
+    ) -> Option<(Duration, DelaySource)> {
+        let wall = SystemTime::now();
+        let server_delay = if throttled || status.is_redirection() {
+            ratelimit::server_delay(headers, wall)
+        } else {
+            None
+        };
+        let ticket = ticket?;
+        let state = RateLimitState::from_headers(headers, wall);
+        let block = server_delay
+            .filter(|_| !status.is_redirection())
+            .map(|(d, _)| d);
+        let now = Instant::now();
+        let success = status.is_success();
+        match state.bucket.as_deref() {
+            // The server counted it against a bucket other than the gate it waited at: its
+            // limits belong to that bucket, and the path's next requests wait there.
+            Some(bucket)
+                if self.pacing.learn
+                    && self.pacing.key.is_none()
+                    && !origin.buckets.is_gate_of(ticket.gate(), bucket) =>
+            {
+                let departed = ticket.departed();
+                ticket.release();
+                let gate = origin.buckets.learn(path, bucket);
+                gate.observe(state, block, success, false, departed, now);
+            }
+            _ => ticket.observe(state, block, success, now),
+        }
+        server_delay
+    }
+
+    /// The rate-limit state last reported by `url`'s origin (its default bucket).
+    pub(crate) fn snapshot(&self, url: &Url) -> Option<RateLimitState> {
+        self.known(url)?
+            .buckets
+            .default_gate()
+            .snapshot(Instant::now())
+    }
+
+    /// The state of `origin`'s default bucket, for an error.
+    pub(crate) fn snapshot_of(origin: &OriginState) -> Option<RateLimitState> {
+        origin.buckets.default_gate().snapshot(Instant::now())
+    }
+
+    /// Forgets what `url`'s origin said about its limits. `false` when it never said anything.
+    pub(crate) fn reset(&self, url: &Url) -> bool {
+        match self.known(url) {
+            Some(origin) => {
+                origin.buckets.reset();
+                true
+            }
+            None => false,
+        }
+    }
+}
