@@ -52,6 +52,9 @@ pub mod audit;
 pub mod auth;
 pub mod client;
 pub mod error;
+#[cfg(feature = "reqwest-middleware")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest-middleware")))]
+pub mod middleware;
 pub mod oauth2;
 pub mod path;
 pub mod ratelimit;
