@@ -148,19 +148,23 @@ impl Response {
         }
     }
 
-    /// The whole body, and what the request was (for errors built after reading it).
-    async fn read(self) -> Result<(Bytes, Sent, reqwest::Url)> {
-        let Self { inner, sent } = self;
-        let url = inner.url().clone();
-        match inner.bytes().await {
-            Ok(bytes) => Ok((bytes, sent, url)),
-            // The error details are built only on failure: a redacted URL costs more than
-            // reading a small body.
-            Err(e) => {
-                let kind = body_kind(&e);
-                Err(transport(info(&sent, &url, None), kind, e))
-            }
+    /// The whole body, read chunk by chunk so that the response (and its URL, for an
+    /// error) stays at hand without a copy. A body of one chunk, the usual API answer, is
+    /// returned as it came.
+    async fn read(&mut self) -> Result<Bytes> {
+        let Some(first) = self.chunk().await? else {
+            return Ok(Bytes::new());
+        };
+        let Some(second) = self.chunk().await? else {
+            return Ok(first);
+        };
+        let mut all = bytes::BytesMut::with_capacity(first.len() + second.len());
+        all.extend_from_slice(&first);
+        all.extend_from_slice(&second);
+        while let Some(more) = self.chunk().await? {
+            all.extend_from_slice(&more);
         }
+        Ok(all.freeze())
     }
 
     /// The whole body.
@@ -168,8 +172,8 @@ impl Response {
     /// # Errors
     ///
     /// [`Error::Transport`] with [`TransportKind::Body`] when the body could not be read.
-    pub async fn bytes(self) -> Result<Bytes> {
-        Ok(self.read().await?.0)
+    pub async fn bytes(mut self) -> Result<Bytes> {
+        self.read().await
     }
 
     /// The body as text (invalid UTF-8 is replaced with U+FFFD).
@@ -189,8 +193,8 @@ impl Response {
     ///
     /// [`Error::Decode`] naming the field that failed (`items[2].id`), with values from the
     /// body redacted; or an error of [`Response::bytes`].
-    pub async fn json<T: DeserializeOwned>(self) -> Result<T> {
-        let (bytes, sent, url) = self.read().await?;
+    pub async fn json<T: DeserializeOwned>(mut self) -> Result<T> {
+        let bytes = self.read().await?;
         let input: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
             b"null"
         } else {
@@ -200,8 +204,9 @@ impl Response {
         serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let path = e.path().to_string();
             let message = redact::serde_message(&e.into_inner().to_string());
+            let sent = &self.sent;
             Error::Decode(Box::new(DecodeError {
-                request: info(&sent, &url, None),
+                request: info(sent, self.inner.url(), None),
                 path: sent.redactor.scrub(&path).into_owned(),
                 message: sent.redactor.scrub(&message).into_owned(),
             }))

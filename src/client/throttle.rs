@@ -115,13 +115,25 @@ impl Throttle {
         headers: &HeaderMap,
         throttled: bool,
     ) -> Option<(Duration, DelaySource)> {
+        let asks_delay = throttled || status.is_redirection();
+        let Some(ticket) = ticket else {
+            // Pacing is off: no gate to tell, but the request that got the answer still
+            // obeys its delay.
+            return asks_delay
+                .then(|| ratelimit::server_delay(headers, SystemTime::now()))
+                .flatten();
+        };
+        if !asks_delay && !ticket.counted() && !ratelimit::mentions_limits(headers) {
+            // An origin that never spoke of limits, and still does not: nothing to record,
+            // no clock to read (the common case, on every request).
+            return None;
+        }
         let wall = SystemTime::now();
-        let server_delay = if throttled || status.is_redirection() {
+        let server_delay = if asks_delay {
             ratelimit::server_delay(headers, wall)
         } else {
             None
         };
-        let ticket = ticket?;
         let state = RateLimitState::from_headers(headers, wall);
         let block = server_delay
             .filter(|_| !status.is_redirection())

@@ -197,6 +197,11 @@ impl Ticket<'_> {
             .observe(state, block_for, success, counted, self.departed, now);
     }
 
+    /// `true` when the request was counted in flight at its gate (the gate tracks limits).
+    pub(crate) fn counted(&self) -> bool {
+        self.open
+    }
+
     /// When the request left.
     pub(crate) fn departed(&self) -> Instant {
         self.departed

@@ -145,6 +145,16 @@ pub fn parse_x_reset(value: &str, now: SystemTime) -> Option<Duration> {
     parse_seconds(value)
 }
 
+/// `true` when `headers` has any rate-limit field (one pass over the names).
+pub(crate) fn mentions_limits(headers: &HeaderMap) -> bool {
+    headers.keys().any(|name| {
+        let name = name.as_str();
+        name.starts_with("ratelimit")
+            || name.starts_with("x-ratelimit-")
+            || name.starts_with("x-rate-limit-")
+    })
+}
+
 /// One item of a structured-field list: its key and its `;name=value` parameters.
 #[derive(Debug, Default)]
 struct Item<'a> {
@@ -232,13 +242,7 @@ impl RateLimitState {
     pub fn from_headers(headers: &HeaderMap, now: SystemTime) -> Self {
         let mut state = Self::default();
         // Most responses carry none of these: one pass over the names says so cheaply.
-        let relevant = headers.keys().any(|name| {
-            let name = name.as_str();
-            name.starts_with("ratelimit")
-                || name.starts_with("x-ratelimit-")
-                || name.starts_with("x-rate-limit-")
-        });
-        if !relevant {
+        if !mentions_limits(headers) {
             return state;
         }
         state.bucket = header(headers, "x-ratelimit-resource")

@@ -52,6 +52,7 @@ mod pacing;
 
 pub use gate::FIRST_CONTACT_WAIT;
 pub(crate) use gate::{Ticket, TooLong};
+pub(crate) use headers::mentions_limits;
 pub use headers::{DelaySource, MAX_HINT, RateLimitState, server_delay};
 #[doc(hidden)]
 pub use headers::{parse_retry_after, parse_retry_after_ms, parse_x_reset};
