@@ -106,13 +106,7 @@ fn secrets_on_the_wire(wire: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_oauth_secret_escapes() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .init();
+    let capture = Capture::install_global_trace();
 
     let Some(server) = oidc::require().await else {
         return;
