@@ -10,6 +10,9 @@
 //! (see `probe_rejects_an_unreadable_kernel_keyring`); the tests want one that works.
 #![cfg(target_os = "linux")]
 
+#[path = "support/store_contract.rs"]
+mod store_contract;
+
 use std::{process::Command, time::Duration};
 
 use authed::{
@@ -81,36 +84,6 @@ async fn usable(store: &KeyringStore, what: &str) -> bool {
     }
 }
 
-async fn round_trip(store: &dyn CredentialStore) {
-    assert!(store.get("api-key").await.unwrap().is_none());
-    store.set("api-key", &Secret::from("first")).await.unwrap();
-    assert_eq!(
-        store.get("api-key").await.unwrap().unwrap().expose_secret(),
-        "first"
-    );
-    store
-        .set("api-key", &Secret::from("second, with ünïcode"))
-        .await
-        .unwrap();
-    store.set("other", &Secret::from("kept")).await.unwrap();
-    assert_eq!(
-        store.get("api-key").await.unwrap().unwrap().expose_secret(),
-        "second, with ünïcode"
-    );
-    store.delete("api-key").await.unwrap();
-    assert!(
-        store.get("api-key").await.unwrap().is_none(),
-        "not found after delete"
-    );
-    store.delete("api-key").await.unwrap(); // deleting nothing is fine
-    assert_eq!(
-        store.get("other").await.unwrap().unwrap().expose_secret(),
-        "kept"
-    );
-    store.delete("other").await.unwrap();
-    assert!(store.get("other").await.unwrap().is_none());
-}
-
 #[tokio::test]
 async fn kernel_keyring_round_trip() {
     join_fresh_session_keyring();
@@ -118,7 +91,7 @@ async fn kernel_keyring_round_trip() {
     if !usable(&store, "kernel keyring").await {
         return;
     }
-    round_trip(&store).await;
+    store_contract::round_trip(&store).await;
     assert_eq!(store.backend(), Some(KeyringBackend::Kernel));
     let status = store.status();
     assert_eq!(status.backend, "kernel keyring");
@@ -143,7 +116,7 @@ async fn secret_service_round_trip() {
     let Some(store) = secret_service("secret-service").await else {
         return;
     };
-    round_trip(&store).await;
+    store_contract::round_trip(&store).await;
     assert_eq!(store.backend(), Some(KeyringBackend::SecretService));
     let status = store.status();
     assert_eq!(status.backend, "Secret Service");

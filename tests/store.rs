@@ -1,6 +1,9 @@
 //! Credential stores: round trips, the file store's safety, token sets split across entries,
 //! persistence across clients, failures, and two processes sharing one session.
 
+#[path = "support/store_contract.rs"]
+mod store_contract;
+
 use std::{
     sync::{
         Arc,
@@ -32,35 +35,10 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
     dir
 }
 
-async fn round_trip(store: &dyn CredentialStore) {
-    assert!(store.get("api-key").await.unwrap().is_none());
-    store.set("api-key", &Secret::from("first")).await.unwrap();
-    assert_eq!(
-        store.get("api-key").await.unwrap().unwrap().expose_secret(),
-        "first"
-    );
-    store.set("api-key", &Secret::from("second")).await.unwrap();
-    store.set("other", &Secret::from("kept")).await.unwrap();
-    assert_eq!(
-        store.get("api-key").await.unwrap().unwrap().expose_secret(),
-        "second"
-    );
-    store.delete("api-key").await.unwrap();
-    assert!(
-        store.get("api-key").await.unwrap().is_none(),
-        "not found after delete"
-    );
-    store.delete("api-key").await.unwrap(); // deleting nothing is fine
-    assert_eq!(
-        store.get("other").await.unwrap().unwrap().expose_secret(),
-        "kept"
-    );
-}
-
 #[tokio::test]
 async fn memory_round_trip() {
     let store = MemoryStore::new();
-    round_trip(&store).await;
+    store_contract::round_trip(&store).await;
     assert_eq!(store.status().persistence, Persistence::Process);
 }
 
@@ -69,7 +47,8 @@ async fn file_round_trip_mode_and_atomic_replace() {
     let dir = temp_dir("file");
     let path = dir.join("nested").join("credentials.json");
     let store = FileStore::at(&path);
-    round_trip(&store).await;
+    store_contract::round_trip(&store).await;
+    store.set("other", &Secret::from("kept")).await.unwrap();
     let status = store.status();
     assert_eq!(status.backend, format!("file {}", path.display()));
     assert_eq!(status.persistence, Persistence::Persistent);
