@@ -13,8 +13,6 @@
 //! (see `probe_rejects_an_unreadable_kernel_keyring`); the tests want one that works.
 #![cfg(target_os = "linux")]
 
-#[path = "support/child.rs"]
-mod child;
 #[path = "support/secret_service.rs"]
 mod secret_service;
 #[path = "support/store_contract.rs"]
@@ -31,6 +29,7 @@ use authed::{
     },
 };
 use secrecy::ExposeSecret;
+use secret_service::child;
 
 /// What to do when the kernel keyring cannot be used.
 const KERNEL_FIX: &str = "Fix: run the tests where keyctl(2) is allowed (a container's seccomp \

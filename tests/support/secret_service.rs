@@ -21,8 +21,9 @@
 //! which filters out the tests in `needs_secret_service` modules and counts them as skipped.
 #![allow(dead_code)]
 
+/// Included here (use it as `secret_service::child`): a test binary may load a file once.
 #[path = "child.rs"]
-mod child;
+pub mod child;
 #[path = "lock.rs"]
 mod lock;
 
