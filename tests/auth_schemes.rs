@@ -300,11 +300,7 @@ fn secret_from_env() {
         child::run(command);
         return;
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    child::block_on(async {
         let api = api().await;
         let token = Secret::from_env(VAR).unwrap();
         let who: Who = client(&api, Bearer::new(token))

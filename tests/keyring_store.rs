@@ -140,11 +140,7 @@ mod needs_kernel_keyring {
             child::run(command);
             return;
         }
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
+        child::block_on(async {
             // The Secret Service alone: a typed error that names the fix, remembered for a
             // while.
             let only = KeyringStore::secret_service(&service("no-dbus"));

@@ -22,7 +22,10 @@
 //! ```
 #![allow(dead_code)]
 
-use std::process::{Command, Output};
+use std::{
+    future::Future,
+    process::{Command, Output},
+};
 
 /// Set in the child to the name of the test it runs.
 pub const CHILD_VAR: &str = "AUTHED_TEST_CHILD";
@@ -67,4 +70,14 @@ pub fn check(output: &Output) {
         stdout.contains("test result: ok. 1 passed"),
         "the child did not run its test:\n{stdout}\n{stderr}"
     );
+}
+
+/// Runs `body` to completion on a new single-threaded tokio runtime: the child's side of an
+/// async test written as a plain `#[test]` (which may not start a runtime in both roles).
+pub fn block_on<F: Future>(body: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(body)
 }

@@ -133,11 +133,7 @@ pub fn run(test: &str, body: impl Future<Output = ()>) {
             address.contains(PRIVATE_MARK),
             "refusing to run on a session bus that is not the private one: {address:?}"
         );
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(body);
+        child::block_on(body);
         return;
     }
     let service = PrivateSecretService::require();
