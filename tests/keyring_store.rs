@@ -140,6 +140,9 @@ mod needs_kernel_keyring {
             child::run(command);
             return;
         }
+        // Before the runtime starts any thread: a blocking-pool thread started earlier would
+        // keep the inherited session keyring, and the kernel keyring calls may run on it.
+        join_fresh_session_keyring();
         child::block_on(async {
             // The Secret Service alone: a typed error that names the fix, remembered for a
             // while.
@@ -155,7 +158,6 @@ mod needs_kernel_keyring {
             let again = only.get("k").await.unwrap_err();
             assert_eq!(again.to_string(), err.to_string());
 
-            join_fresh_session_keyring();
             require_kernel(&KeyringStore::kernel(&service("no-dbus-check"))).await;
             let store = KeyringStore::new(&service("no-dbus-probe"));
             store.set("k", &Secret::from("v")).await.unwrap();
