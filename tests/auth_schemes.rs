@@ -1,5 +1,7 @@
 //! Each auth scheme against a real HTTP server on loopback: success and rejection.
 
+#[path = "support/child.rs"]
+mod child;
 #[path = "support/demo_api.rs"]
 mod demo_api;
 
@@ -284,15 +286,40 @@ async fn credentials_over_plain_http_are_refused_unless_loopback_or_opted_in() {
     Client::builder("http://api.example.com/").build().unwrap();
 }
 
-#[tokio::test]
-async fn secret_from_env() {
-    // SAFETY of the test: the variable name is unique to this test.
-    unsafe { std::env::set_var("AUTHED_TEST_TOKEN_FROM_ENV", "demo-token") };
-    let api = api().await;
-    let token = Secret::from_env("AUTHED_TEST_TOKEN_FROM_ENV").unwrap();
-    client(&api, Bearer::new(token))
-        .get("bearer/me")
-        .send()
-        .await
-        .unwrap();
+/// `Secret::from_env` reads the process environment, and setting a variable in this process
+/// (`std::env::set_var`) is unsound while other test threads may read the environment. So the
+/// test runs again in a child process of this test binary, with the variable set (and another
+/// one removed) for that process only.
+#[test]
+fn secret_from_env() {
+    const VAR: &str = "AUTHED_TEST_TOKEN_FROM_ENV";
+    const UNSET: &str = "AUTHED_TEST_UNSET_VARIABLE";
+    if !child::is_child("secret_from_env") {
+        let mut command = child::command("secret_from_env");
+        command.env(VAR, "demo-token").env_remove(UNSET);
+        child::run(command);
+        return;
+    }
+    child::block_on(async {
+        let api = api().await;
+        let token = Secret::from_env(VAR).unwrap();
+        let who: Who = client(&api, Bearer::new(token))
+            .get("bearer/me")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(who.user, "ada");
+        assert_eq!(
+            api.requests().pop().unwrap().header("authorization"),
+            Some("Bearer demo-token")
+        );
+    });
+    let err = Secret::from_env(UNSET).unwrap_err();
+    assert!(
+        err.to_string().contains(UNSET),
+        "the error names the variable: {err}"
+    );
 }

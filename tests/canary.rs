@@ -47,13 +47,7 @@ struct QueryAsNumber {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_canary_never_escapes() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .init(); // also installs the log -> tracing bridge (feature tracing-log)
+    let capture = Capture::install_global_trace();
 
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

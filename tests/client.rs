@@ -5,7 +5,10 @@ mod demo_api;
 
 use std::{
     borrow::Cow,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
@@ -14,8 +17,9 @@ use authed::{
     audit::Outcome,
     auth::{ApiKey, Bearer},
     error::{RedirectKind, TransportKind},
+    oauth2::{Custom, Token},
 };
-use demo_api::{DemoApi, DemoConfig};
+use demo_api::{DemoApi, DemoConfig, LIMIT_RATE};
 use http::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
@@ -459,11 +463,28 @@ async fn a_supplied_reqwest_client_that_follows_redirects_is_caught() {
 #[tokio::test]
 async fn clients_are_cheap_clones_shared_across_tasks() {
     let api = api().await;
-    let client = Client::builder(api.url()).build().unwrap();
+    let logins = Arc::new(AtomicUsize::new(0));
+    let auth = Custom::new({
+        let logins = logins.clone();
+        move || {
+            logins.fetch_add(1, Ordering::SeqCst);
+            async {
+                tokio::task::yield_now().await; // let the other tasks queue up behind it
+                Ok(Token::bearer("demo-token"))
+            }
+        }
+    })
+    .into_auth();
+    let client = Client::builder(api.url()).auth(auth).build().unwrap();
+
+    // Clones in 16 tasks share one token cache: one login.
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..16 {
         let c = client.clone();
-        tasks.spawn(async move { c.call(&GetItem { id: &i.to_string() }).await });
+        tasks.spawn(async move {
+            c.get("bearer/me").send().await?;
+            c.call(&GetItem { id: &i.to_string() }).await
+        });
     }
     let mut ids = Vec::new();
     while let Some(r) = tasks.join_next().await {
@@ -471,6 +492,33 @@ async fn clients_are_cheap_clones_shared_across_tasks() {
     }
     ids.sort_unstable();
     assert_eq!(ids, (0..16).collect::<Vec<_>>());
+    assert_eq!(
+        logins.load(Ordering::SeqCst),
+        1,
+        "one login for every clone"
+    );
+
+    // They share one connection pool: new clones, one after another, reuse the connections
+    // already open instead of opening their own.
+    let connections = api.connections_accepted();
+    assert!(connections >= 1);
+    for i in 0..4 {
+        let c = client.clone();
+        c.call(&GetItem { id: &i.to_string() }).await.unwrap();
+    }
+    assert_eq!(api.connections_accepted(), connections, "no new connection");
+
+    // And one view of the server's rate limits: what one clone learned, the others see.
+    assert!(
+        client
+            .rate_limit(&api.url())
+            .is_none_or(|s| s.limit.is_none())
+    );
+    client.clone().get("limited/1").send().await.unwrap();
+    let state = client
+        .rate_limit(&api.url())
+        .expect("the state learned through a clone");
+    assert_eq!(state.limit, Some(LIMIT_RATE as u64));
 }
 
 #[tokio::test]

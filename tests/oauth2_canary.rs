@@ -104,149 +104,147 @@ fn secrets_on_the_wire(wire: &str) -> Vec<String> {
     found
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_oauth_secret_escapes() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .init();
+mod needs_oidc {
+    use super::*;
 
-    let Some(server) = oidc::require().await else {
-        return;
-    };
-    let server = Arc::new(server);
-    let wire = Capture::default();
-    let upstream = server.issuer.trim_start_matches("http://").to_owned();
-    let proxy = recording_proxy(upstream, wire.clone()).await;
-    let token_url = format!("{proxy}/token");
-    let mut shown = String::new();
-    let mut show = |label: &str, text: String| {
-        shown.push_str(label);
-        shown.push_str(&text);
-        shown.push('\n');
-    };
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_oauth_secret_escapes() {
+        let capture = Capture::install_global_trace();
 
-    // Client credentials, right and wrong secret.
-    let cc = ClientCredentials::new(&token_url, oidc::CC_BASIC, oidc::CC_SECRET).into_auth();
-    let token = cc.token().await.unwrap();
-    show("cc token", format!("{token:?}"));
-    show("cc auth", format!("{cc:?}"));
-    let err = ClientCredentials::new(&token_url, oidc::CC_BASIC, "wrong-s3cret-value")
-        .into_auth()
-        .token()
-        .await
-        .unwrap_err();
-    show("cc error", format!("{err} {err:?}"));
+        let server = oidc::require().await;
+        let server = Arc::new(server);
+        let wire = Capture::default();
+        let upstream = server.issuer.trim_start_matches("http://").to_owned();
+        let proxy = recording_proxy(upstream, wire.clone()).await;
+        let token_url = format!("{proxy}/token");
+        let mut shown = String::new();
+        let mut show = |label: &str, text: String| {
+            shown.push_str(label);
+            shown.push_str(&text);
+            shown.push('\n');
+        };
 
-    // Authorization code + PKCE (the browser talks to the server directly; the client's
-    // token requests go through the proxy).
-    let native = OAuthClient::new(&token_url, oidc::NATIVE);
-    show("client", format!("{native:?}"));
-    let flow = AuthorizationCode::new(native.clone(), server.authorization_endpoint())
-        .redirect_uri("http://127.0.0.1:9/callback")
-        .scopes(["openid", "offline_access"])
-        .param("prompt", "consent");
-    let pending = flow.begin().unwrap();
-    show("pending", format!("{pending:?}"));
-    let location = server
-        .approve_authorization(pending.url().as_str(), "ada")
-        .await
-        .unwrap();
-    let callback = authed::url::Url::parse(&location).unwrap();
-    let token = pending.exchange_callback(&callback).await.unwrap();
-    show("code token", format!("{token:?}"));
-    // Replaying the code is refused: an error that had a code in its request.
-    let replay = flow.begin().unwrap();
-    let err = replay.exchange_callback(&callback).await.unwrap_err();
-    show("replayed code (wrong state)", format!("{err} {err:?}"));
+        // Client credentials, right and wrong secret.
+        let cc = ClientCredentials::new(&token_url, oidc::CC_BASIC, oidc::CC_SECRET).into_auth();
+        let token = cc.token().await.unwrap();
+        show("cc token", format!("{token:?}"));
+        show("cc auth", format!("{cc:?}"));
+        let err = ClientCredentials::new(&token_url, oidc::CC_BASIC, "wrong-s3cret-value")
+            .into_auth()
+            .token()
+            .await
+            .unwrap_err();
+        show("cc error", format!("{err} {err:?}"));
 
-    // Refresh with rotation, through a client that calls the real API.
-    let auth = RefreshToken::new(native.clone()).into_auth();
-    auth.set_token(token.with_expires_in(Duration::ZERO))
-        .await
-        .unwrap();
-    let api = Client::builder(&server.issuer)
-        .auth(auth.clone())
-        .build()
-        .unwrap();
-    let response = api.get("me").send().await.unwrap();
-    show("response", format!("{response:?}"));
-    show("refreshed auth", format!("{auth:?}"));
-    let err = api
-        .get("me")
-        .auth(authed::auth::Bearer::new("not-a-real-token-value"))
-        .send()
-        .await
-        .unwrap_err();
-    show("401", format!("{err} {err:?}"));
+        // Authorization code + PKCE (the browser talks to the server directly; the client's
+        // token requests go through the proxy).
+        let native = OAuthClient::new(&token_url, oidc::NATIVE);
+        show("client", format!("{native:?}"));
+        let flow = AuthorizationCode::new(native.clone(), server.authorization_endpoint())
+            .redirect_uri("http://127.0.0.1:9/callback")
+            .scopes(["openid", "offline_access"])
+            .param("prompt", "consent");
+        let pending = flow.begin().unwrap();
+        show("pending", format!("{pending:?}"));
+        let location = server
+            .approve_authorization(pending.url().as_str(), "ada")
+            .await
+            .unwrap();
+        let callback = authed::url::Url::parse(&location).unwrap();
+        let token = pending.exchange_callback(&callback).await.unwrap();
+        show("code token", format!("{token:?}"));
+        // Replaying the code is refused: an error that had a code in its request.
+        let replay = flow.begin().unwrap();
+        let err = replay.exchange_callback(&callback).await.unwrap_err();
+        show("replayed code (wrong state)", format!("{err} {err:?}"));
 
-    // Device flow.
-    let device = DeviceAuthorization::new(
-        OAuthClient::new(&token_url, oidc::DEVICE),
-        format!("{proxy}/device/auth"),
-    )
-    .scopes(["openid", "offline_access"]);
-    let browser = server.clone();
-    let token: Token = device
-        .login(|code| {
-            show("device code", format!("{code:?}"));
-            let user_code = code.user_code.clone();
-            tokio::spawn(async move { browser.approve_device(&user_code, "ada").await.unwrap() });
-        })
-        .await
-        .unwrap();
-    show("device token", format!("{token:?}"));
+        // Refresh with rotation, through a client that calls the real API.
+        let auth = RefreshToken::new(native.clone()).into_auth();
+        auth.set_token(token.with_expires_in(Duration::ZERO))
+            .await
+            .unwrap();
+        let api = Client::builder(&server.issuer)
+            .auth(auth.clone())
+            .build()
+            .unwrap();
+        let response = api.get("me").send().await.unwrap();
+        show("response", format!("{response:?}"));
+        show("refreshed auth", format!("{auth:?}"));
+        let err = api
+            .get("me")
+            .auth(authed::auth::Bearer::new("not-a-real-token-value"))
+            .send()
+            .await
+            .unwrap_err();
+        show("401", format!("{err} {err:?}"));
 
-    // Revocation and logout.
-    let session = RefreshToken::new(OAuthClient::new(&token_url, oidc::DEVICE)).into_auth();
-    session.set_token(token).await.unwrap();
-    session
-        .logout(
-            &OAuthClient::new(&token_url, oidc::DEVICE),
-            &format!("{proxy}/token/revocation"),
+        // Device flow.
+        let device = DeviceAuthorization::new(
+            OAuthClient::new(&token_url, oidc::DEVICE),
+            format!("{proxy}/device/auth"),
         )
-        .await
-        .unwrap();
-    let err = session.token().await.unwrap_err();
-    show("after logout", format!("{err} {err:?}"));
+        .scopes(["openid", "offline_access"]);
+        let browser = server.clone();
+        let token: Token = device
+            .login(|code| {
+                show("device code", format!("{code:?}"));
+                let user_code = code.user_code.clone();
+                tokio::spawn(
+                    async move { browser.approve_device(&user_code, "ada").await.unwrap() },
+                );
+            })
+            .await
+            .unwrap();
+        show("device token", format!("{token:?}"));
 
-    // What crossed the wire, and what the client let out.
-    let wire = wire.text();
-    let mut secrets = secrets_on_the_wire(&wire);
-    secrets.push(oidc::CC_SECRET.to_owned());
-    assert!(
-        secrets.len() >= 10,
-        "the proxy saw the credentials ({} found):\n{wire}",
-        secrets.len()
-    );
-    for kind in [
-        "code_verifier",
-        "device_code",
-        "refresh_token",
-        "access_token",
-    ] {
-        assert!(wire.contains(kind), "the flows exercised {kind}");
-    }
-    let traced = capture.text();
-    assert!(
-        traced.contains("TRACE") && traced.contains("authed::audit"),
-        "capture works"
-    );
-    for secret in &secrets {
-        let encoded: String =
-            authed::url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
-        for form in [secret.as_str(), encoded.as_str()] {
-            assert!(
-                !shown.contains(form),
-                "a secret leaked into Debug/Display:\n{shown}"
-            );
-            assert!(
-                !traced.contains(form),
-                "a secret leaked into tracing output"
-            );
+        // Revocation and logout.
+        let session = RefreshToken::new(OAuthClient::new(&token_url, oidc::DEVICE)).into_auth();
+        session.set_token(token).await.unwrap();
+        session
+            .logout(
+                &OAuthClient::new(&token_url, oidc::DEVICE),
+                &format!("{proxy}/token/revocation"),
+            )
+            .await
+            .unwrap();
+        let err = session.token().await.unwrap_err();
+        show("after logout", format!("{err} {err:?}"));
+
+        // What crossed the wire, and what the client let out.
+        let wire = wire.text();
+        let mut secrets = secrets_on_the_wire(&wire);
+        secrets.push(oidc::CC_SECRET.to_owned());
+        assert!(
+            secrets.len() >= 10,
+            "the proxy saw the credentials ({} found):\n{wire}",
+            secrets.len()
+        );
+        for kind in [
+            "code_verifier",
+            "device_code",
+            "refresh_token",
+            "access_token",
+        ] {
+            assert!(wire.contains(kind), "the flows exercised {kind}");
+        }
+        let traced = capture.text();
+        assert!(
+            traced.contains("TRACE") && traced.contains("authed::audit"),
+            "capture works"
+        );
+        for secret in &secrets {
+            let encoded: String =
+                authed::url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+            for form in [secret.as_str(), encoded.as_str()] {
+                assert!(
+                    !shown.contains(form),
+                    "a secret leaked into Debug/Display:\n{shown}"
+                );
+                assert!(
+                    !traced.contains(form),
+                    "a secret leaked into tracing output"
+                );
+            }
         }
     }
 }

@@ -2,6 +2,9 @@
 //! `slow_down`, a missing `interval`, `access_denied`, `expired_token` and the code's own
 //! expiry. On tokio's paused clock: the waits are exact and take no real time.
 
+#[path = "support/paused.rs"]
+mod paused;
+
 use std::{
     sync::{
         Arc,
@@ -10,10 +13,7 @@ use std::{
     time::Duration,
 };
 
-use authed::{
-    Client,
-    oauth2::{DeviceAuthorization, OAuthClient},
-};
+use authed::oauth2::{DeviceAuthorization, OAuthClient};
 use tokio::time::Instant;
 use wiremock::{
     Mock, MockServer, Request, Respond, ResponseTemplate,
@@ -71,16 +71,7 @@ async fn server(
 /// A flow whose HTTP client has no timers of its own, so the paused clock only moves to the
 /// polling waits.
 fn flow(server: &MockServer) -> DeviceAuthorization {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .pool_idle_timeout(None)
-        .build()
-        .unwrap();
-    let client = Client::builder(server.uri())
-        .reqwest_client(http)
-        .no_timeout()
-        .build()
-        .unwrap();
+    let client = paused::builder(server.uri()).build().unwrap();
     let oauth = OAuthClient::new(format!("{}/token", server.uri()), "tv").http_client(client);
     DeviceAuthorization::new(oauth, format!("{}/device", server.uri()))
 }

@@ -523,12 +523,55 @@ async fn plain_http_to_a_remote_token_endpoint_is_refused() {
 
 #[tokio::test]
 async fn token_auth_works_as_a_shared_handle() {
-    let auth: TokenAuth = Custom::new(|| async { Ok(Token::bearer("x")) }).into_auth();
-    let other = auth.clone();
-    auth.token().await.unwrap();
+    // Each login hands out a new token, so a second login would show.
+    let logins = Arc::new(AtomicUsize::new(0));
+    let auth: TokenAuth = Custom::new({
+        let logins = logins.clone();
+        move || {
+            let n = logins.fetch_add(1, Ordering::SeqCst) + 1;
+            async move {
+                tokio::task::yield_now().await; // let the other handles queue up behind it
+                Ok(Token::bearer(format!("tok-{n}")))
+            }
+        }
+    })
+    .into_auth();
+
+    // Many uses through handles: clones asking for the token from tasks of their own, and
+    // two clients built with clones of it calling an API that accepts only the first token.
+    let api = api_accepting(&["tok-1"]).await;
+    let clients: Vec<Client> = (0..2)
+        .map(|_| {
+            Client::builder(api.uri())
+                .auth(auth.clone())
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let handle = auth.clone();
+        tasks.spawn(async move { handle.token().await });
+    }
+    for client in &clients {
+        for _ in 0..3 {
+            client.get("me").send().await.unwrap();
+        }
+    }
+    while let Some(token) = tasks.join_next().await {
+        assert_eq!(
+            token.unwrap().unwrap().access_token().expose_secret(),
+            "tok-1"
+        );
+    }
     assert_eq!(
-        other.token().await.unwrap().access_token().expose_secret(),
-        "x"
+        auth.token().await.unwrap().access_token().expose_secret(),
+        "tok-1"
+    );
+    assert_eq!(
+        logins.load(Ordering::SeqCst),
+        1,
+        "every handle shares one token cache: one login"
     );
 }
 

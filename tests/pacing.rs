@@ -4,32 +4,19 @@
 
 #[path = "support/demo_api.rs"]
 mod demo_api;
+#[path = "support/paused.rs"]
+mod paused;
 
 use std::time::Duration;
 
-use authed::{Client, RetryPolicy};
+use authed::RetryPolicy;
 use demo_api::{DemoApi, DemoConfig, LIMIT_BURST, LIMIT_RATE};
 use tokio::time::Instant;
-
-fn client(api: &DemoApi) -> Client {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .retry(reqwest::retry::never())
-        .pool_idle_timeout(None)
-        .build()
-        .unwrap();
-    Client::builder(api.url())
-        .reqwest_client(http)
-        .no_timeout()
-        .retry(RetryPolicy::default())
-        .build()
-        .unwrap()
-}
 
 #[tokio::test(start_paused = true)]
 async fn many_workers_stay_under_the_limit_without_429s() {
     let api = DemoApi::start(DemoConfig::default()).await.unwrap();
-    let c = client(&api);
+    let c = paused::client(api.url(), RetryPolicy::default());
     let calls = 60;
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();

@@ -180,36 +180,120 @@ const HTTPS_BASE: &str = "https://api.example.com/v1/";
 // 1. URL joining
 // ---------------------------------------------------------------------------------------------
 
-fn check_join(base: &BaseUrl, input: &str) -> Result<(), TestCaseError> {
-    let joined = base.join(input);
-    if let Ok(url) = &joined {
-        prop_assert_eq!(url.fragment(), None, "fragment kept for {:?}", input);
-        prop_assert!(matches!(url.scheme(), "http" | "https"), "{}", url);
-        prop_assert!(url.host_str().is_some_and(|h| !h.is_empty()), "{}", url);
-        prop_assert!(
-            url.username().is_empty() && url.password().is_none(),
-            "{}",
-            url
-        );
-        if !is_absolute(input) {
-            let b = base.as_url();
-            prop_assert_eq!(
-                url.origin(),
-                b.origin(),
-                "{:?} left the origin: {}",
-                input,
-                url
-            );
-            prop_assert!(
-                url.path().starts_with(b.path()),
-                "{:?} left the base path {}: {}",
-                input,
-                b.path(),
-                url
-            );
+/// Why the join rules of `authed::path` reject `input`, or `None` when they accept it. Written
+/// from the documentation (the module's table, and `join`'s promise that what stays is under
+/// the base), not from the crate's code: an absolute http(s) URL is used as is if it parses
+/// and has a host and no userinfo; a relative path is refused for a `\` in its path part, a
+/// `.` or `..` segment in any percent-encoded spelling, or an empty segment in the middle, and
+/// for ASCII control characters anywhere (URL parsers delete or trim them, which could turn
+/// `.\t.` into `..` after the checks; the error message says so).
+fn documented_rejection(input: &str) -> Option<&'static str> {
+    if is_absolute(input) {
+        return match Url::parse(input) {
+            Err(_) => Some("an absolute URL that does not parse"),
+            Ok(url) if url.host_str().is_none_or(str::is_empty) => Some("no host"),
+            Ok(url) if !url.username().is_empty() || url.password().is_some() => {
+                Some("a user name or password in the URL")
+            }
+            Ok(_) => None,
+        };
+    }
+    if input.chars().any(|c| c.is_ascii_control()) {
+        return Some("a control character");
+    }
+    let part = relative_path_part(input);
+    if part.contains('\\') {
+        return Some("a backslash in the path");
+    }
+    let segments: Vec<&str> = part.split('/').collect();
+    for (i, segment) in segments.iter().enumerate() {
+        if percent_decode(segment).is_some_and(|d| d == b"." || d == b"..") {
+            return Some("a dot segment");
+        }
+        if segment.is_empty() && i + 1 < segments.len() {
+            return Some("an empty segment in the middle");
         }
     }
+    None
+}
+
+/// A failed join is a typed `InvalidUrl` error for an input the documented rules reject.
+fn check_rejected(input: &str, err: &authed::Error) -> Result<(), TestCaseError> {
+    prop_assert!(
+        matches!(err, authed::Error::InvalidUrl { .. }),
+        "{:?}: not an InvalidUrl error: {:?}",
+        input,
+        err
+    );
+    prop_assert!(
+        documented_rejection(input).is_some(),
+        "{:?} was rejected ({}), but the documented rules accept it",
+        input,
+        err
+    );
     Ok(())
+}
+
+fn check_join(base: &BaseUrl, input: &str) -> Result<(), TestCaseError> {
+    let url = match base.join(input) {
+        Ok(url) => url,
+        Err(err) => return check_rejected(input, &err),
+    };
+    prop_assert_eq!(
+        documented_rejection(input),
+        None,
+        "{:?} was accepted as {}",
+        input,
+        url
+    );
+    prop_assert_eq!(url.fragment(), None, "fragment kept for {:?}", input);
+    prop_assert!(matches!(url.scheme(), "http" | "https"), "{}", url);
+    prop_assert!(url.host_str().is_some_and(|h| !h.is_empty()), "{}", url);
+    prop_assert!(
+        url.username().is_empty() && url.password().is_none(),
+        "{}",
+        url
+    );
+    if !is_absolute(input) {
+        let b = base.as_url();
+        prop_assert_eq!(
+            url.origin(),
+            b.origin(),
+            "{:?} left the origin: {}",
+            input,
+            url
+        );
+        prop_assert!(
+            url.path().starts_with(b.path()),
+            "{:?} left the base path {}: {}",
+            input,
+            b.path(),
+            url
+        );
+    }
+    Ok(())
+}
+
+/// A relative join never removes, merges or climbs over a segment: the joined path below the
+/// base has exactly as many segments as the input's path part. A failed join is a documented
+/// rejection.
+fn check_segments_kept(base: &BaseUrl, input: &str) -> Result<(), TestCaseError> {
+    match base.join(input) {
+        Ok(url) => {
+            let below = &url.path()[base.as_url().path().len()..];
+            let part = relative_path_part(input);
+            prop_assert_eq!(
+                below.split('/').count(),
+                part.split('/').count(),
+                "input {:?} (path part {:?}) joined to {}",
+                input,
+                part,
+                url
+            );
+            Ok(())
+        }
+        Err(err) => check_rejected(input, &err),
+    }
 }
 
 proptest! {
@@ -239,18 +323,7 @@ proptest! {
     #[test]
     fn join_keeps_every_segment(base in base(), input in any_or_urlish()) {
         prop_assume!(!is_absolute(&input));
-        if let Ok(url) = base.join(&input) {
-            let below = &url.path()[base.as_url().path().len()..];
-            let part = relative_path_part(&input);
-            prop_assert_eq!(
-                below.split('/').count(),
-                part.split('/').count(),
-                "input {:?} (path part {:?}) joined to {}",
-                input,
-                part,
-                url
-            );
-        }
+        check_segments_kept(&base, &input)?;
     }
 
     /// The same, for inputs built segment by segment, where a segment may be a dot or escaped
@@ -278,17 +351,7 @@ proptest! {
         if let Some(q) = &query {
             input = format!("{input}?{q}");
         }
-        if let Ok(url) = base.join(&input) {
-            let below = &url.path()[base.as_url().path().len()..];
-            let part = relative_path_part(&input);
-            prop_assert_eq!(
-                below.split('/').count(),
-                part.split('/').count(),
-                "input {:?} joined to {}",
-                input,
-                url
-            );
-        }
+        check_segments_kept(&base, &input)?;
     }
 
     /// A leading `/` is ignored: `join("/" + p)` is `join(p)` for any non-absolute `p`.

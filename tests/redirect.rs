@@ -107,20 +107,41 @@ async fn an_allowed_origin_gets_credentials() {
     let origin = other.url().trim_end_matches('/').to_owned();
     let client = Client::builder(home.url())
         .auth(Bearer::new("demo-token"))
+        .auth(ApiKey::header("X-API-Key", "demo-key"))
+        .auth(ApiKey::query("api_key", "demo-key"))
         .allow_origin(origin)
         .build()
         .unwrap();
-    client
+    // What the allowed origin received: every credential, on a redirect to it and on an
+    // absolute URL to it.
+    let assert_received = |how: &str| {
+        let seen = other.requests();
+        assert_eq!(seen.len(), 1, "{how}");
+        let seen = &seen[0];
+        assert_eq!(seen.path, "/bearer/me", "{how}");
+        assert_eq!(
+            seen.header("authorization"),
+            Some("Bearer demo-token"),
+            "{how}: {}",
+            seen.raw()
+        );
+        assert_eq!(seen.header("x-api-key"), Some("demo-key"), "{how}");
+        assert_eq!(seen.query.as_deref(), Some("api_key=demo-key"), "{how}");
+        other.clear_requests();
+    };
+    let response = client
         .get(&redirect_to(302, &format!("{}bearer/me", other.url())))
         .send()
         .await
         .unwrap();
-    // And an absolute URL to it works directly.
+    assert_eq!(response.attempts(), 2);
+    assert_received("redirect");
     client
         .get(&format!("{}bearer/me", other.url()))
         .send()
         .await
         .unwrap();
+    assert_received("absolute URL");
 }
 
 #[tokio::test]

@@ -2,6 +2,8 @@
 //! server on the same runtime, so waits are exact and instant, and the server's arrival
 //! times are the test clock's.
 
+#[path = "support/paused.rs"]
+mod paused;
 #[path = "support/scripted.rs"]
 mod scripted;
 
@@ -19,35 +21,11 @@ use authed::{
     retry::{RETRY_BUDGET_CAPACITY, RETRY_COST, RetryStop},
 };
 use http::StatusCode;
+use paused::exact;
 use scripted::{Reply, Scripted, Seen};
 use tokio::time::Instant;
 
 const MS: Duration = Duration::from_millis(1);
-
-/// Backoff of exactly 1 ms, so that the server's delay is what the test sees.
-fn exact() -> RetryPolicy {
-    RetryPolicy::default()
-        .initial_backoff(MS)
-        .max_backoff(MS)
-        .jitter(0.0)
-}
-
-/// A client whose only timers are the ones under test (no per-attempt timeout, no pool idle
-/// timer): tokio's paused clock then only moves to the waits being tested.
-fn client(server: &Scripted, policy: RetryPolicy) -> Client {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .retry(reqwest::retry::never())
-        .pool_idle_timeout(None)
-        .build()
-        .unwrap();
-    Client::builder(server.url())
-        .reqwest_client(http)
-        .no_timeout()
-        .retry(policy)
-        .build()
-        .unwrap()
-}
 
 /// Answers the first `n` requests with `first`, the rest with 200.
 fn first_n(n: usize, first: Reply) -> impl Fn(&Seen) -> Reply + Send + Sync {
@@ -67,7 +45,11 @@ fn gap(seen: &[Seen], i: usize) -> Duration {
 #[tokio::test(start_paused = true)]
 async fn retry_after_seconds_is_obeyed_exactly() {
     let server = Scripted::start(first_n(1, Reply::new(429).header("retry-after", "2"))).await;
-    let response = client(&server, exact()).get("x").send().await.unwrap();
+    let response = paused::client(server.url(), exact())
+        .get("x")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.attempts(), 2);
     let seen = server.seen();
     assert_eq!(seen.len(), 2);
@@ -130,7 +112,11 @@ async fn every_header_form_gives_its_delay() {
     for (reply, want) in cases {
         let label = format!("{reply:?}");
         let server = Scripted::start(first_n(1, reply)).await;
-        client(&server, exact()).get("x").send().await.unwrap();
+        paused::client(server.url(), exact())
+            .get("x")
+            .send()
+            .await
+            .unwrap();
         let seen = server.seen();
         assert_eq!(seen.len(), 2, "{label}");
         let waited = gap(&seen, 1);
@@ -153,7 +139,11 @@ async fn precedence_retry_after_wins_then_ms_then_ratelimit() {
         .header("ratelimit", "\"p\";r=0;t=9")
         .header("x-ratelimit-reset", "20");
     let server = Scripted::start(first_n(1, reply)).await;
-    client(&server, exact()).get("x").send().await.unwrap();
+    paused::client(server.url(), exact())
+        .get("x")
+        .send()
+        .await
+        .unwrap();
     let waited = gap(&server.seen(), 1);
     assert!(
         waited >= Duration::from_millis(2500) && waited < Duration::from_secs(3),
@@ -168,12 +158,16 @@ async fn never_sooner_than_the_server_nor_the_backoff() {
     let slow_backoff = RetryPolicy::default()
         .initial_backoff(Duration::from_secs(3))
         .jitter(0.0);
-    client(&server, slow_backoff).get("x").send().await.unwrap();
+    paused::client(server.url(), slow_backoff)
+        .get("x")
+        .send()
+        .await
+        .unwrap();
     assert!(gap(&server.seen(), 1) >= Duration::from_secs(3));
 
     // The server's 5 s is longer than the backoff: wait 5 s, even with jitter.
     let server = Scripted::start(first_n(1, Reply::new(429).header("retry-after", "5"))).await;
-    client(&server, RetryPolicy::default())
+    paused::client(server.url(), RetryPolicy::default())
         .get("x")
         .send()
         .await
@@ -192,11 +186,14 @@ async fn too_long_a_wait_fails_fast_with_rate_limited() {
     ))
     .await;
     let started = Instant::now();
-    let err = client(&server, exact().max_retry_after(Duration::from_secs(60)))
-        .get("x")
-        .send()
-        .await
-        .unwrap_err();
+    let err = paused::client(
+        server.url(),
+        exact().max_retry_after(Duration::from_secs(60)),
+    )
+    .get("x")
+    .send()
+    .await
+    .unwrap_err();
     assert_eq!(started.elapsed(), Duration::ZERO, "no sleeping");
     assert!(err.is_rate_limited(), "{err:?}");
     assert_eq!(err.retry_after(), Some(Duration::from_secs(120)));
@@ -219,7 +216,7 @@ async fn too_long_a_wait_fails_fast_with_rate_limited() {
 async fn retry_after_on_a_success_is_ignored() {
     // Flask-Limiter and others send Retry-After on 200s.
     let server = Scripted::start(|_: &Seen| Reply::ok().header("retry-after", "30")).await;
-    let c = client(&server, exact());
+    let c = paused::client(server.url(), exact());
     let started = Instant::now();
     c.get("a").send().await.unwrap();
     c.get("b").send().await.unwrap();
@@ -228,7 +225,7 @@ async fn retry_after_on_a_success_is_ignored() {
 
 async fn attempts(method: http::Method, reply: Reply, idempotency_key: bool) -> usize {
     let server = Scripted::start(first_n(1, reply)).await;
-    let mut request = client(&server, exact()).request(method, "x");
+    let mut request = paused::client(server.url(), exact()).request(method, "x");
     if idempotency_key {
         request = request.idempotency_key("key-1");
     }
@@ -287,7 +284,7 @@ async fn what_is_retried_depends_on_status_and_method() {
 #[tokio::test(start_paused = true)]
 async fn max_retries_then_the_error_carries_attempts_and_waits() {
     let server = Scripted::start(|_: &Seen| Reply::new(503).header("retry-after", "1")).await;
-    let err = client(&server, exact().max_retries(2))
+    let err = paused::client(server.url(), exact().max_retries(2))
         .get("x")
         .send()
         .await
@@ -305,7 +302,7 @@ async fn max_retries_then_the_error_carries_attempts_and_waits() {
     );
 
     let server = Scripted::start(|_: &Seen| Reply::new(503)).await;
-    client(&server, RetryPolicy::never())
+    paused::client(server.url(), RetryPolicy::never())
         .get("x")
         .send()
         .await
@@ -316,7 +313,7 @@ async fn max_retries_then_the_error_carries_attempts_and_waits() {
 #[tokio::test(start_paused = true)]
 async fn per_request_policy_overrides_the_client() {
     let server = Scripted::start(|_: &Seen| Reply::new(503)).await;
-    let c = client(&server, exact());
+    let c = paused::client(server.url(), exact());
     c.get("x")
         .retry(RetryPolicy::never())
         .send()
@@ -328,14 +325,7 @@ async fn per_request_policy_overrides_the_client() {
 #[tokio::test(start_paused = true)]
 async fn idempotency_keys_are_generated_once_and_never_replace_the_callers() {
     let server = Scripted::start(first_n(1, Reply::new(500))).await;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .pool_idle_timeout(None)
-        .build()
-        .unwrap();
-    let c = Client::builder(server.url())
-        .reqwest_client(http)
-        .no_timeout()
+    let c = paused::builder(server.url())
         .retry(exact())
         .idempotency_keys(true)
         .build()
@@ -366,7 +356,7 @@ fn uuid_version(key: &str) -> Option<char> {
 async fn a_stream_body_is_not_retried_and_the_error_says_so() {
     let server = Scripted::start(|_: &Seen| Reply::new(503)).await;
     let body = reqwest::Body::wrap(http_body_util::Full::new(bytes::Bytes::from_static(b"s")));
-    let err = client(&server, exact())
+    let err = paused::client(server.url(), exact())
         .post("x")
         .body_stream(body)
         .send()
@@ -383,7 +373,7 @@ async fn a_stream_body_is_not_retried_and_the_error_says_so() {
 #[tokio::test(start_paused = true)]
 async fn the_retry_budget_runs_dry_and_says_it_is_the_client() {
     let server = Scripted::start(|_: &Seen| Reply::new(503)).await;
-    let c = client(&server, exact().max_retries(3));
+    let c = paused::client(server.url(), exact().max_retries(3));
     let budget_retries = (RETRY_BUDGET_CAPACITY / RETRY_COST) as usize;
     let mut calls = 0;
     let err = loop {
@@ -412,7 +402,7 @@ async fn the_retry_budget_runs_dry_and_says_it_is_the_client() {
 #[tokio::test(start_paused = true)]
 async fn a_wait_past_the_deadline_or_time_budget_is_not_started() {
     let server = Scripted::start(|_: &Seen| Reply::new(503).header("retry-after", "10")).await;
-    let c = client(&server, exact());
+    let c = paused::client(server.url(), exact());
     let started = Instant::now();
     let err = c
         .get("x")
@@ -428,7 +418,7 @@ async fn a_wait_past_the_deadline_or_time_budget_is_not_started() {
     assert_eq!(err.status(), Some(StatusCode::SERVICE_UNAVAILABLE));
 
     let server = Scripted::start(|_: &Seen| Reply::new(503).header("retry-after", "10")).await;
-    let c = client(&server, exact().max_elapsed(Duration::from_secs(15)));
+    let c = paused::client(server.url(), exact().max_elapsed(Duration::from_secs(15)));
     let err = c.get("x").send().await.unwrap_err();
     assert_eq!(
         server.seen().len(),
@@ -450,7 +440,7 @@ async fn a_deadline_or_a_cancellation_stops_the_waiting_at_once() {
             .header("x-ratelimit-remaining", "5"),
     ))
     .await;
-    let c = client(&server, exact());
+    let c = paused::client(server.url(), exact());
     // A retries after 30 s; meanwhile the origin is blocked for everyone.
     let a = tokio::spawn({
         let c = c.clone();
@@ -488,7 +478,7 @@ async fn fifty_tasks_wait_out_one_429_together() {
             .header("x-ratelimit-remaining", "60"),
     ))
     .await;
-    let c = client(&server, exact());
+    let c = paused::client(server.url(), exact());
     let first = tokio::spawn({
         let c = c.clone();
         async move { c.get("t/0").send().await.map(|r| r.status()) }
@@ -540,7 +530,7 @@ async fn a_spent_quota_makes_the_next_requests_wait_for_the_reset() {
         }
     })
     .await;
-    let c = client(&server, exact());
+    let c = paused::client(server.url(), exact());
     c.get("a").send().await.unwrap();
     let state = c.rate_limit(&server.url()).unwrap();
     assert_eq!((state.limit, state.remaining), (Some(10), Some(0)));
@@ -570,7 +560,11 @@ async fn garbage_headers_mean_no_hint() {
             .header("x-ratelimit-reset", "NaN"),
     ))
     .await;
-    client(&server, exact()).get("x").send().await.unwrap();
+    paused::client(server.url(), exact())
+        .get("x")
+        .send()
+        .await
+        .unwrap();
     assert!(
         gap(&server.seen(), 1) < Duration::from_millis(10),
         "only the backoff"
@@ -595,10 +589,7 @@ async fn raw_server(
 }
 
 fn raw_client(base: String, policy: RetryPolicy, timeout: Option<Duration>) -> Client {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .retry(reqwest::retry::never())
-        .pool_idle_timeout(None)
+    let http = paused::reqwest_builder()
         .pool_max_idle_per_host(0)
         .build()
         .unwrap();
@@ -705,7 +696,7 @@ async fn a_new_origin_is_probed_with_one_request_first() {
             .header("x-ratelimit-reset", "5")
     })
     .await;
-    let c = client(&server, exact());
+    let c = paused::client(server.url(), exact());
     let t0 = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..10 {

@@ -5,33 +5,13 @@
 
 #[path = "support/capture.rs"]
 mod capture;
+#[path = "support/paused.rs"]
+mod paused;
 #[path = "support/scripted.rs"]
 mod scripted;
 
-use std::time::Duration;
-
-use authed::{Client, RetryPolicy};
 use capture::Capture;
 use scripted::{Reply, Scripted, Seen};
-
-fn client(server: &Scripted) -> Client {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .retry(reqwest::retry::never())
-        .pool_idle_timeout(None)
-        .build()
-        .unwrap();
-    let exact = RetryPolicy::default()
-        .initial_backoff(Duration::from_millis(1))
-        .max_backoff(Duration::from_millis(1))
-        .jitter(0.0);
-    Client::builder(server.url())
-        .reqwest_client(http)
-        .no_timeout()
-        .retry(exact)
-        .build()
-        .unwrap()
-}
 
 #[tokio::test(start_paused = true)]
 async fn each_retry_is_a_tracing_event_with_reason_and_wait() {
@@ -47,7 +27,11 @@ async fn each_retry_is_a_tracing_event_with_reason_and_wait() {
         }
     })
     .await;
-    client(&server).get("x").send().await.unwrap();
+    paused::client(server.url(), paused::exact())
+        .get("x")
+        .send()
+        .await
+        .unwrap();
     let text = buf.text();
     let retries: Vec<&str> = text.lines().filter(|l| l.contains("retrying")).collect();
     assert_eq!(retries.len(), 2, "{text}");

@@ -1,6 +1,11 @@
 //! Credential stores: round trips, the file store's safety, token sets split across entries,
 //! persistence across clients, failures, and two processes sharing one session.
 
+#[path = "support/child.rs"]
+mod child;
+#[path = "support/store_contract.rs"]
+mod store_contract;
+
 use std::{
     sync::{
         Arc,
@@ -32,35 +37,10 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
     dir
 }
 
-async fn round_trip(store: &dyn CredentialStore) {
-    assert!(store.get("api-key").await.unwrap().is_none());
-    store.set("api-key", &Secret::from("first")).await.unwrap();
-    assert_eq!(
-        store.get("api-key").await.unwrap().unwrap().expose_secret(),
-        "first"
-    );
-    store.set("api-key", &Secret::from("second")).await.unwrap();
-    store.set("other", &Secret::from("kept")).await.unwrap();
-    assert_eq!(
-        store.get("api-key").await.unwrap().unwrap().expose_secret(),
-        "second"
-    );
-    store.delete("api-key").await.unwrap();
-    assert!(
-        store.get("api-key").await.unwrap().is_none(),
-        "not found after delete"
-    );
-    store.delete("api-key").await.unwrap(); // deleting nothing is fine
-    assert_eq!(
-        store.get("other").await.unwrap().unwrap().expose_secret(),
-        "kept"
-    );
-}
-
 #[tokio::test]
 async fn memory_round_trip() {
     let store = MemoryStore::new();
-    round_trip(&store).await;
+    store_contract::round_trip(&store).await;
     assert_eq!(store.status().persistence, Persistence::Process);
 }
 
@@ -69,7 +49,8 @@ async fn file_round_trip_mode_and_atomic_replace() {
     let dir = temp_dir("file");
     let path = dir.join("nested").join("credentials.json");
     let store = FileStore::at(&path);
-    round_trip(&store).await;
+    store_contract::round_trip(&store).await;
+    store.set("other", &Secret::from("kept")).await.unwrap();
     let status = store.status();
     assert_eq!(status.backend, format!("file {}", path.display()));
     assert_eq!(status.persistence, Persistence::Persistent);
@@ -339,40 +320,16 @@ async fn debug_and_errors_never_show_stored_secrets() {
 
 // --- Two processes sharing one session -------------------------------------------------
 
-const CHILD_ENV: &str = "AUTHED_CROSS_PROCESS_CHILD";
+const TWO_PROCESSES: &str = "two_processes_refresh_once_against_a_rotating_server";
 
-/// The child side of `two_processes_refresh_once_against_a_rotating_server`, run by that
-/// test as a separate process (this test binary, filtered to this test, with the
-/// environment set). On its own (no environment) it returns at once.
-#[tokio::test]
-async fn cross_process_child_entry_point() {
-    let Ok(token_url) = std::env::var(CHILD_ENV) else {
-        return;
-    };
-    let store_path = std::env::var("AUTHED_STORE_PATH").unwrap();
-    let lock_dir = std::env::var("AUTHED_LOCK_DIR").unwrap();
-    let start_at: u128 = std::env::var("AUTHED_START_AT").unwrap().parse().unwrap();
-    let auth = RefreshToken::new(OAuthClient::new(token_url, "cli"))
-        .into_auth()
-        .store(CredentialTokenStore::new(FileStore::at(store_path), "default").lock_dir(lock_dir));
-    // Both processes ask at the same moment.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis();
-    if start_at > now {
-        tokio::time::sleep(Duration::from_millis((start_at - now) as u64)).await;
-    }
-    let token = auth.token().await.expect("the child gets a token");
-    // Print which token, not the token.
-    println!(
-        "CHILD-GOT {}",
-        authed::oauth2::pkce_challenge(token.access_token().expose_secret())
-    );
-}
-
+/// Two processes (this test binary twice, as children of this test) find the stored session
+/// expired at the same moment: one refreshes, the other waits on the file lock and uses the
+/// result, so the rotating refresh token is used once.
 #[tokio::test]
 async fn two_processes_refresh_once_against_a_rotating_server() {
+    if child::is_child(TWO_PROCESSES) {
+        return one_of_two_processes().await;
+    }
     use wiremock::{
         Mock, MockServer, ResponseTemplate,
         matchers::{body_string_contains, method},
@@ -419,41 +376,64 @@ async fn two_processes_refresh_once_against_a_rotating_server() {
         .unwrap()
         .as_millis()
         + 1500;
-    let exe = std::env::current_exe().unwrap();
     let mut children = Vec::new();
     for _ in 0..2 {
+        let mut command = child::command(TWO_PROCESSES);
+        command
+            .env("AUTHED_TOKEN_URL", format!("{}/token", server.uri()))
+            .env("AUTHED_STORE_PATH", &store_path)
+            .env("AUTHED_LOCK_DIR", &dir)
+            .env("AUTHED_START_AT", start_at.to_string());
         children.push(
-            tokio::process::Command::new(&exe)
-                .args(["--exact", "cross_process_child_entry_point", "--nocapture"])
-                .env(CHILD_ENV, format!("{}/token", server.uri()))
-                .env("AUTHED_STORE_PATH", &store_path)
-                .env("AUTHED_LOCK_DIR", &dir)
-                .env("AUTHED_START_AT", start_at.to_string())
+            tokio::process::Command::from(command)
                 .kill_on_drop(true)
                 .output(),
         );
     }
     let mut got = Vec::new();
-    for child in children {
-        let out = tokio::time::timeout(Duration::from_secs(60), child)
+    for process in children {
+        let out = tokio::time::timeout(Duration::from_secs(60), process)
             .await
             .expect("the child finishes")
             .unwrap();
+        child::check(&out);
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "child failed:\n{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let line = stdout
-            .lines()
-            .find(|l| l.starts_with("CHILD-GOT "))
+        // libtest may print `test <name> ... ` on the same line first.
+        let which = stdout
+            .split("CHILD-GOT ")
+            .nth(1)
+            .and_then(|rest| rest.lines().next())
             .unwrap_or_else(|| panic!("{stdout}"));
-        got.push(line.to_owned());
+        got.push(which.to_owned());
     }
     assert_eq!(got[0], got[1], "both processes use the one refreshed token");
     server.verify().await; // exactly one refresh, no reuse
     let stored = store.load().await.unwrap().unwrap();
     assert_eq!(stored.refresh_token().unwrap().expose_secret(), "r-2");
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// The child side of [`two_processes_refresh_once_against_a_rotating_server`].
+async fn one_of_two_processes() {
+    let token_url = std::env::var("AUTHED_TOKEN_URL").unwrap();
+    let store_path = std::env::var("AUTHED_STORE_PATH").unwrap();
+    let lock_dir = std::env::var("AUTHED_LOCK_DIR").unwrap();
+    let start_at: u128 = std::env::var("AUTHED_START_AT").unwrap().parse().unwrap();
+    let auth = RefreshToken::new(OAuthClient::new(token_url, "cli"))
+        .into_auth()
+        .store(CredentialTokenStore::new(FileStore::at(store_path), "default").lock_dir(lock_dir));
+    // Both processes ask at the same moment.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    if start_at > now {
+        tokio::time::sleep(Duration::from_millis((start_at - now) as u64)).await;
+    }
+    let token = auth.token().await.expect("the child gets a token");
+    // Print which token, not the token.
+    println!(
+        "CHILD-GOT {}",
+        authed::oauth2::pkce_challenge(token.access_token().expose_secret())
+    );
 }

@@ -32,6 +32,17 @@ impl Capture {
         self.0.lock().unwrap().extend_from_slice(bytes);
     }
 
+    /// Installs a subscriber at TRACE writing here as the process's global default, with the
+    /// `log` -> `tracing` bridge (so reqwest's and hyper's `log` records are captured too).
+    /// For a test binary of its own: there is one global default per process.
+    pub fn install_global_trace() -> Capture {
+        let capture = Capture::default();
+        tracing::subscriber::set_global_default(capture.subscriber(tracing::Level::TRACE))
+            .expect("no other global subscriber in this test binary");
+        tracing_log::LogTracer::init().expect("no other `log` logger in this test binary");
+        capture
+    }
+
     /// A subscriber at `level` writing here.
     pub fn subscriber(
         &self,

@@ -116,6 +116,8 @@ struct State {
     /// `/busy/...`: how many requests it has refused.
     busy_refusals: AtomicU64,
     limited_429s: AtomicU64,
+    /// TCP connections accepted.
+    connections: AtomicU64,
     /// Tokens issued by `/login`, `/refresh` and `/oauth/token`.
     tokens: Mutex<Tokens>,
 }
@@ -190,6 +192,7 @@ impl DemoApi {
             bucket: Mutex::new((LIMIT_BURST, tokio::time::Instant::now())),
             busy_refusals: AtomicU64::new(0),
             limited_429s: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
             tokens: Mutex::default(),
         });
         let task = tokio::spawn(accept_loop(listener, Arc::clone(&state)));
@@ -214,6 +217,12 @@ impl DemoApi {
     /// How many 429s `/limited/...` has sent.
     pub fn limited_429s(&self) -> u64 {
         self.state.limited_429s.load(Ordering::SeqCst)
+    }
+
+    /// How many TCP connections the server has accepted (requests on a kept-alive
+    /// connection do not count again).
+    pub fn connections_accepted(&self) -> u64 {
+        self.state.connections.load(Ordering::SeqCst)
     }
 
     pub fn clear_requests(&self) {
@@ -262,6 +271,7 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>) {
                         continue;
                     }
                 };
+                state.connections.fetch_add(1, Ordering::SeqCst);
                 let _ = stream.set_nodelay(true);
                 let state = Arc::clone(&state);
                 connections.spawn(async move {

@@ -6,13 +6,17 @@
 //! #[path = "support/oidc.rs"]
 //! mod oidc;
 //!
-//! let Some(server) = oidc::require().await else { return }; // skips without node
+//! let server = oidc::require().await; // fails the test if it cannot start
 //! let token_endpoint = server.url("/token");
 //! ```
 //!
-//! Setup once per checkout: `npm ci --prefix tests/oidc` (needs Node.js >= 18).
-//! Without it [`require`] prints a `skipping: ...` line and returns `None`,
-//! unless the `CI` environment variable is set, in which case it panics.
+//! Needs Node.js >= 18 with npm. The server's packages (pinned in
+//! `tests/oidc/package-lock.json`) are installed by the first test that needs
+//! them, with `npm ci --prefix tests/oidc` (one process at a time, under a lock
+//! in `target/`). A server that cannot be had fails the test with the fix; the
+//! only way around that is to opt out with `AUTHED_TEST_SKIP=oidc` and run
+//! `bash scripts/test.sh`, which then filters these tests out (they are in
+//! modules named `needs_oidc`) and counts them as skipped.
 //!
 //! What the server does (details and quirks are in the comments of
 //! `tests/oidc/server.mjs`):
@@ -31,6 +35,9 @@
 //!   [`OidcServer::approve_device`].
 
 #![allow(dead_code)]
+
+#[path = "lock.rs"]
+mod lock;
 
 use std::{
     path::Path,
@@ -96,8 +103,8 @@ pub struct OidcServer {
     log: Arc<Mutex<String>>,
 }
 
-/// Starts the server, or explains why it cannot: see [`OidcServer::require`].
-pub async fn require() -> Option<OidcServer> {
+/// Starts the server, or fails the test saying why: see [`OidcServer::require`].
+pub async fn require() -> OidcServer {
     OidcServer::require().await
 }
 
@@ -106,25 +113,61 @@ pub async fn start() -> Result<OidcServer, String> {
     OidcServer::start().await
 }
 
+/// Whether `npm ci` has completed in `dir` (`tests/oidc`): npm writes
+/// `node_modules/.package-lock.json` last.
+fn installed(dir: &Path) -> bool {
+    let modules = dir.join("node_modules");
+    modules.join(".package-lock.json").is_file()
+        && modules.join("oidc-provider").join("package.json").is_file()
+}
+
+/// Runs `npm ci --prefix tests/oidc` in `root` unless it has been done; one
+/// process at a time. The `NPM` environment variable overrides the `npm`
+/// executable.
+fn install(root: &Path) -> Result<(), String> {
+    let dir = root.join("tests").join("oidc");
+    let _lock = lock::exclusive("oidc-npm-ci")?;
+    if installed(&dir) {
+        return Ok(());
+    }
+    let npm = std::env::var_os("NPM").unwrap_or_else(|| "npm".into());
+    let output = std::process::Command::new(&npm)
+        .args(["ci", "--prefix", "tests/oidc", "--no-audit", "--no-fund"])
+        .current_dir(root)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                format!(
+                    "`{}` not found: install Node.js >= 18 with npm",
+                    npm.to_string_lossy()
+                )
+            } else {
+                format!("could not run `{}`: {e}", npm.to_string_lossy())
+            }
+        })?;
+    if !output.status.success() || !installed(&dir) {
+        return Err(format!(
+            "`npm ci --prefix tests/oidc --no-audit --no-fund` in {} failed ({}):\n{}\n{}",
+            root.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(())
+}
+
 impl OidcServer {
-    /// Runs `node tests/oidc/server.mjs 0` from the crate root and waits (at
-    /// most 20 s) for its `ISSUER http://127.0.0.1:PORT` line. The `NODE`
+    /// Installs the server's packages if needed (see the module docs), runs
+    /// `node tests/oidc/server.mjs 0` from the crate root and waits (at most
+    /// 20 s) for its `ISSUER http://127.0.0.1:PORT` line. The `NODE`
     /// environment variable overrides the `node` executable.
     pub async fn start() -> Result<OidcServer, String> {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let dir = root.join("tests").join("oidc");
-        if !dir
-            .join("node_modules")
-            .join("oidc-provider")
-            .join("package.json")
-            .is_file()
-        {
-            return Err(format!(
-                "{} has no oidc-provider installed: run `npm ci --prefix tests/oidc` in {}",
-                dir.join("node_modules").display(),
-                root.display()
-            ));
-        }
+        tokio::task::spawn_blocking(|| install(root))
+            .await
+            .map_err(|e| format!("installing the server's packages panicked: {e}"))??;
         let node = std::env::var_os("NODE").unwrap_or_else(|| "node".into());
         let mut child = Command::new(&node)
             .arg(Path::new("tests").join("oidc").join("server.mjs"))
@@ -200,25 +243,17 @@ impl OidcServer {
         Ok(OidcServer { issuer, child, log })
     }
 
-    /// [`start`](Self::start), for tests that need the server: on failure,
-    /// panics if the `CI` environment variable is set, otherwise prints
-    /// `skipping: ...` to stderr and returns `None`.
-    pub async fn require() -> Option<OidcServer> {
+    /// [`start`](Self::start), for tests that need the server: on failure the
+    /// test fails, saying why and what to do.
+    pub async fn require() -> OidcServer {
         match Self::start().await {
-            Ok(server) => Some(server),
-            Err(e) if std::env::var_os("CI").is_some() => {
-                panic!("OIDC test server unavailable, and CI is set so this is an error: {e}")
-            }
-            Err(e) => {
-                // Straight to the process's stderr, past the test harness's
-                // output capture, so the skip shows in a plain `cargo test`.
-                use std::io::Write as _;
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "skipping: OIDC test server unavailable: {e}"
-                );
-                None
-            }
+            Ok(server) => server,
+            Err(e) => panic!(
+                "the OIDC test server (node-oidc-provider) is needed and could not start: {e}\n\
+                 Fix: install Node.js >= 18 with npm (the tests run `npm ci --prefix tests/oidc` \
+                 themselves), or opt out with AUTHED_TEST_SKIP=oidc and run `bash scripts/test.sh`, \
+                 which reports these tests as skipped"
+            ),
         }
     }
 

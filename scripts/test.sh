@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The test command (README.md, .ci/run):
+#
+#     bash scripts/test.sh [cargo test options] [-- test binary options]
+#
+# Runs `cargo test`. The tests start what they need themselves: the OAuth tests install and
+# run node-oidc-provider (tests/support/oidc.rs), the keyring tests start a private Secret
+# Service (tests/support/secret_service.rs, via scripts/secret-service.sh). A component that
+# cannot be had fails its tests, with the fix in the message.
+#
+# The one way to skip: AUTHED_TEST_SKIP, a comma-separated list of components:
+#
+#     oidc              the tests in `needs_oidc` modules (Node.js, npm)
+#     secret-service    the tests in `needs_secret_service` modules (D-Bus, gnome-keyring)
+#     kernel-keyring    the tests in `needs_kernel_keyring` modules (keyctl)
+#
+# Their tests are filtered out with libtest's `--skip`, so that cargo's summaries count them
+# as "filtered out" rather than passed, and the last line says how many were skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+declare -A modules=(
+  [oidc]=needs_oidc
+  [secret-service]=needs_secret_service
+  [kernel-keyring]=needs_kernel_keyring
+)
+
+skip_modules=()
+IFS=',' read -ra requested <<<"${AUTHED_TEST_SKIP:-}"
+for component in "${requested[@]}"; do
+  component="${component//[[:space:]]/}"
+  [ -n "$component" ] || continue
+  if [ -z "${modules[$component]:-}" ]; then
+    echo "test.sh: unknown component '$component' in AUTHED_TEST_SKIP" \
+      "(known: oidc, secret-service, kernel-keyring)" >&2
+    exit 2
+  fi
+  skip_modules+=("${modules[$component]}")
+done
+
+# Our arguments: cargo's, then (after `--`) the test binaries'.
+cargo_args=()
+test_args=()
+after_dashes=""
+for arg in "$@"; do
+  if [ -z "$after_dashes" ] && [ "$arg" = "--" ]; then
+    after_dashes=1
+  elif [ -z "$after_dashes" ]; then
+    cargo_args+=("$arg")
+  else
+    test_args+=("$arg")
+  fi
+done
+
+skip_args=()
+skipped=0
+if ((${#skip_modules[@]})); then
+  for module in "${skip_modules[@]}"; do
+    skip_args+=(--skip "$module::")
+  done
+  # How many tests the filters take out: those that would run without them.
+  pattern="^($(IFS='|' && echo "${skip_modules[*]}"))::.*: test$"
+  skipped="$(cargo test "${cargo_args[@]}" -- --list "${test_args[@]}" 2>/dev/null |
+    grep -cE "$pattern" || true)"
+fi
+
+log="$(mktemp "${TMPDIR:-/tmp}/authed-test.XXXXXX")"
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test "${cargo_args[@]}" -- "${test_args[@]}" "${skip_args[@]}" 2>&1 | tee "$log" ||
+  status=$?
+
+# One line for the whole run: the sum of every test binary's summary.
+sum() { grep '^test result:' "$log" | grep -oE "[0-9]+ $1" | awk '{ n += $1 } END { print n + 0 }'; }
+echo
+echo "test.sh: $(sum passed) passed, $(sum failed) failed, $(sum ignored) ignored," \
+  "$(sum 'filtered out') filtered out"
+if ((${#skip_modules[@]})); then
+  echo "test.sh: skipped (AUTHED_TEST_SKIP=$AUTHED_TEST_SKIP): $skipped tests" \
+    "(in ${skip_modules[*]}; counted as filtered out above)"
+fi
+exit "$status"
