@@ -3,7 +3,7 @@
 #
 #     bash scripts/test.sh [cargo test options] [-- test binary options]
 #
-# Runs `cargo test`. The tests start what they need themselves: the OAuth tests install and
+# Runs `cargo test --all-features` (the middleware tests need the `reqwest-middleware` feature). The tests start what they need themselves: the OAuth tests install and
 # run node-oidc-provider (tests/support/oidc.rs), the keyring tests start a private Secret
 # Service (tests/support/secret_service.rs, via scripts/secret-service.sh). A component that
 # cannot be had fails its tests, with the fix in the message.
@@ -60,14 +60,14 @@ if ((${#skip_modules[@]})); then
   done
   # How many tests the filters take out: those that would run without them.
   pattern="^($(IFS='|' && echo "${skip_modules[*]}"))::.*: test$"
-  skipped="$(cargo test "${cargo_args[@]}" -- --list "${test_args[@]}" 2>/dev/null |
+  skipped="$(cargo test --all-features "${cargo_args[@]}" -- --list "${test_args[@]}" 2>/dev/null |
     grep -cE "$pattern" || true)"
 fi
 
 log="$(mktemp "${TMPDIR:-/tmp}/authed-test.XXXXXX")"
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test "${cargo_args[@]}" -- "${test_args[@]}" "${skip_args[@]}" 2>&1 | tee "$log" ||
+cargo test --all-features "${cargo_args[@]}" -- "${test_args[@]}" "${skip_args[@]}" 2>&1 | tee "$log" ||
   status=$?
 
 # One line for the whole run: the sum of every test binary's summary.
