@@ -27,9 +27,11 @@
 //!
 //! What the crate promises:
 //!
-//! - **One send loop** ([`client`]) owns redirects, retries ([`retry`]), rate-limit pacing
-//!   ([`ratelimit`]) and refresh-after-401, so every request follows the same rules, token
-//!   requests included.
+//! - **One send pipeline** ([`client`]): each attempt is paced, authenticated, sent and
+//!   classified in named phases, with open policies for retries ([`retry`]), redirects
+//!   ([`redirect`]) and rate-limit pacing ([`ratelimit`]), so every request follows the same
+//!   rules, token requests included. The same stages work in a `reqwest-middleware` stack
+//!   (`middleware`, behind the `reqwest-middleware` feature).
 //! - **Credentials go only where they belong** ([`auth`]): to the base URL's origin and the
 //!   origins you allow; never across a redirect to another origin, never over plain http to a
 //!   host that is not loopback unless you opt in.

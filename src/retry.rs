@@ -392,7 +392,8 @@ pub enum RetryClass {
     /// Retried only when the request is safe to send again: an idempotent method or an
     /// `Idempotency-Key` (408, 500, 502, 504).
     Transient,
-    /// Not retried.
+    /// Not retried. (A 429 or 503 that names a delay still holds the pacing gate for it,
+    /// whatever its class: the server said the origin is busy, not just this request.)
     Final,
 }
 

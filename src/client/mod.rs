@@ -27,9 +27,11 @@ use http::{HeaderMap, Method};
 use url::Url;
 
 pub use builder::{ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
+#[cfg(feature = "reqwest-middleware")]
 pub(crate) use request::IDEMPOTENCY_KEY;
 pub use request::{Endpoint, RequestBuilder};
 pub use response::{BodyStream, MAX_ERROR_BODY, Response};
+#[cfg(feature = "reqwest-middleware")]
 pub(crate) use send::transport_kind;
 
 use crate::{

@@ -354,7 +354,7 @@ impl RateLimitState {
     }
 }
 
-/// How long the server asked us to wait, by the precedence in the [module docs](self).
+/// How long the server asked us to wait, by the precedence in the [module docs](crate::ratelimit).
 /// Call it only for statuses where a delay is meaningful (429, 503, 3xx): servers such as
 /// Flask-Limiter send `Retry-After` on successes too.
 pub fn server_delay(headers: &HeaderMap, now: SystemTime) -> Option<(Duration, DelaySource)> {
