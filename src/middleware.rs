@@ -43,7 +43,7 @@
 use std::{fmt, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use http::{Extensions, Method, StatusCode};
+use http::{Extensions, Method};
 use reqwest_middleware::{Middleware, Next};
 use tokio::time::Instant;
 use url::Url;
@@ -53,12 +53,12 @@ use crate::{
     client::{
         credentials::{self, AuthList},
         redirect::Origins,
-        throttle::Throttle,
+        throttle::{Answer, OriginState, Throttle},
     },
-    error::{Error, RateLimitedError, RequestInfo, Result, TransportKind},
-    ratelimit::Pacing,
+    error::{Error, RateLimitedError, RequestInfo, Result},
+    ratelimit::{Pacing, Ticket},
     redact::{CredentialNames, Redactor},
-    retry::{self, Clock, ResponseHead, Retries, RetryClass, RetryPolicy, RetryReason},
+    retry::{self, Clock, Retries, RetryPolicy, RetryReason},
 };
 
 fn mw(e: Error) -> reqwest_middleware::Error {
@@ -296,47 +296,21 @@ impl Middleware for ThrottleMiddleware {
             attempts += 1;
             let (reason, server, last) = match next.clone().run(request, extensions).await {
                 Ok(response) => {
-                    let status = response.status();
-                    let class = if status.is_success() || status.is_redirection() {
-                        RetryClass::Final
-                    } else {
-                        let head = ResponseHead::new(&method, status, response.headers());
-                        self.policy.class_of(&head)
-                    };
-                    let throttled = class == RetryClass::Throttled
-                        || status == StatusCode::TOO_MANY_REQUESTS
-                        || status == StatusCode::SERVICE_UNAVAILABLE;
-                    let delay = self.throttle.observe(
-                        &origin,
-                        ticket,
-                        url.path(),
-                        status,
-                        response.headers(),
-                        throttled,
-                    );
-                    if status.is_success() {
+                    let judged = self.judge(&origin, ticket, &method, &url, replay_safe, &response);
+                    if response.status().is_success() {
                         retries.succeeded(&origin.budget);
                     }
-                    let server = delay.map(|(d, _)| d);
-                    if !class.retries(replay_safe) || server.is_some_and(|d| d > max_wait) {
-                        return Ok(response);
+                    match judged {
+                        Some((reason, server)) => (reason, server, Ok(response)),
+                        None => return Ok(response),
                     }
-                    (RetryReason::Status(status), server, Ok(response))
                 }
                 Err(reqwest_middleware::Error::Reqwest(e)) => {
                     drop(ticket);
                     let e = e.without_url();
-                    let reason = match crate::client::transport_kind(&e) {
-                        TransportKind::Connect if retry::is_tls_failure(&e) => None,
-                        TransportKind::Connect => Some(RetryReason::Connect),
-                        TransportKind::Timeout => Some(RetryReason::Timeout),
-                        TransportKind::Request | TransportKind::Body => Some(RetryReason::Dropped),
-                    };
-                    match reason {
-                        Some(reason) if retry::transport_is_retryable(reason, replay_safe) => {
-                            (reason, None, Err(reqwest_middleware::Error::Reqwest(e)))
-                        }
-                        _ => return Err(reqwest_middleware::Error::Reqwest(e)),
+                    match crate::client::transport_retry(&e, replay_safe) {
+                        Some(reason) => (reason, None, Err(reqwest_middleware::Error::Reqwest(e))),
+                        None => return Err(reqwest_middleware::Error::Reqwest(e)),
                     }
                 }
                 Err(other) => return Err(other),
@@ -355,6 +329,33 @@ impl Middleware for ThrottleMiddleware {
 }
 
 impl ThrottleMiddleware {
+    /// Records an answer at its gate and decides whether it is retried: `Some((reason,
+    /// server delay))` to retry, `None` to hand it back (a success, an answer the policy does
+    /// not retry, or a delay longer than `max_retry_after`).
+    fn judge(
+        &self,
+        origin: &OriginState,
+        ticket: Option<Ticket<'_>>,
+        method: &Method,
+        url: &Url,
+        replay_safe: bool,
+        response: &reqwest::Response,
+    ) -> Option<(RetryReason, Option<Duration>)> {
+        let status = response.status();
+        let Answer { class, delay } = self.throttle.answer(
+            origin,
+            ticket,
+            &self.policy,
+            method,
+            url.path(),
+            status,
+            response.headers(),
+        );
+        let server = delay.map(|(d, _)| d);
+        let too_long = server.is_some_and(|d| d > self.policy.max_retry_after);
+        (class.retries(replay_safe) && !too_long).then_some((RetryReason::Status(status), server))
+    }
+
     async fn retry_after(&self, method: &Method, url: &Url, reason: RetryReason, wait: Duration) {
         tracing::info!(
             target: "authed::retry",

@@ -32,7 +32,7 @@ pub(crate) use request::IDEMPOTENCY_KEY;
 pub use request::{Endpoint, RequestBuilder};
 pub use response::{BodyStream, MAX_ERROR_BODY, Response};
 #[cfg(feature = "reqwest-middleware")]
-pub(crate) use send::transport_kind;
+pub(crate) use send::transport_retry;
 
 use crate::{
     audit::AuditHook,

@@ -31,7 +31,7 @@ use super::{
     redirect::{self, Policy as RedirectPolicy},
     request::{Body, IDEMPOTENCY_KEY, RequestBuilder},
     response::{Response, status_error},
-    throttle::{OriginState, Throttle},
+    throttle::{Answer, OriginState, Throttle},
 };
 use crate::{
     audit::{self, AuditEvent, Outcome},
@@ -41,7 +41,7 @@ use crate::{
     },
     ratelimit::{DelaySource, RateLimitState, Ticket},
     redact::Redactor,
-    retry::{self, Clock, ResponseHead, Retries, RetryClass, RetryReason, RetryStop},
+    retry::{self, Clock, Retries, RetryReason, RetryStop},
 };
 
 /// What one attempt decided.
@@ -329,22 +329,14 @@ impl Call {
     ) -> Next {
         let status = response.status();
         self.status = Some(status);
-        let class = if status.is_success() || status.is_redirection() {
-            RetryClass::Final
-        } else {
-            let head = ResponseHead::new(&self.method, status, response.headers());
-            self.retries.policy.class_of(&head)
-        };
-        let throttled = class == RetryClass::Throttled
-            || status == StatusCode::TOO_MANY_REQUESTS
-            || status == StatusCode::SERVICE_UNAVAILABLE;
-        let delay = inner.throttle.observe(
+        let Answer { class, delay } = inner.throttle.answer(
             origin,
             ticket,
+            &self.retries.policy,
+            &self.method,
             self.url.path(),
             status,
             response.headers(),
-            throttled,
         );
         if inner.supplied_reqwest && response.url() != self.sent_url.as_ref().unwrap_or(&self.url) {
             return Next::Fail(self.redirect_error(status, RedirectKind::FollowedByReqwest));
@@ -427,15 +419,7 @@ impl Call {
 
     /// No answer: retry what may be retried, else fail with a redacted transport error.
     fn transport_failed(&mut self, error: reqwest::Error, origin: &OriginState) -> Next {
-        let reason = match transport_kind(&error) {
-            TransportKind::Connect if retry::is_tls_failure(&error) => None,
-            TransportKind::Connect => Some(RetryReason::Connect),
-            TransportKind::Timeout => Some(RetryReason::Timeout),
-            TransportKind::Request | TransportKind::Body => Some(RetryReason::Dropped),
-        };
-        if let Some(reason) = reason
-            && retry::transport_is_retryable(reason, self.replay_safe())
-        {
+        if let Some(reason) = transport_retry(&error, self.replay_safe()) {
             match self.plan(reason, None, origin) {
                 Ok(wait) => return Next::Retry(wait),
                 Err(stop) => self.retry_stop = Some(stop),
@@ -601,7 +585,19 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-pub(crate) fn transport_kind(error: &reqwest::Error) -> TransportKind {
+/// Why a request that got no answer may be retried; `None` when it may not (a TLS failure
+/// will not fix itself; a request dropped mid-way is replayed only when that is safe).
+pub(crate) fn transport_retry(error: &reqwest::Error, replay_safe: bool) -> Option<RetryReason> {
+    let reason = match transport_kind(error) {
+        TransportKind::Connect if retry::is_tls_failure(error) => return None,
+        TransportKind::Connect => RetryReason::Connect,
+        TransportKind::Timeout => RetryReason::Timeout,
+        TransportKind::Request | TransportKind::Body => RetryReason::Dropped,
+    };
+    retry::transport_is_retryable(reason, replay_safe).then_some(reason)
+}
+
+fn transport_kind(error: &reqwest::Error) -> TransportKind {
     if error.is_connect() {
         TransportKind::Connect
     } else if error.is_timeout() {

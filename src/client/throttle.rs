@@ -19,7 +19,7 @@ use url::{Origin, Url};
 
 use crate::{
     ratelimit::{self, Buckets, DelaySource, Pacing, RateLimitState, Ticket, TooLong},
-    retry::Budget,
+    retry::{Budget, ResponseHead, RetryClass, RetryPolicy},
 };
 
 /// What a client keeps per origin: its pacing gates and its retry budget.
@@ -43,6 +43,15 @@ impl fmt::Debug for Throttle {
             .field("pacing", &self.pacing)
             .finish_non_exhaustive()
     }
+}
+
+/// What an answer is, for the retry decision.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    /// How the retry policy classifies it.
+    pub(crate) class: RetryClass,
+    /// The delay it asked for (a throttled answer or a redirect), and where it said so.
+    pub(crate) delay: Option<(Duration, DelaySource)>,
 }
 
 /// A pacing decision that did not let the request go.
@@ -106,7 +115,7 @@ impl Throttle {
     /// or `throttled` (a 429, a 503, or whatever the retry classifier called throttled).
     /// Servers such as Flask-Limiter send `Retry-After` on successes too: it means nothing
     /// there.
-    pub(crate) fn observe(
+    fn observe(
         &self,
         origin: &OriginState,
         ticket: Option<Ticket<'_>>,
@@ -156,6 +165,32 @@ impl Throttle {
             _ => ticket.observe(state, block, success, now),
         }
         server_delay
+    }
+
+    /// Classifies an answer with `policy` and records it at its gate: the one place where an
+    /// answer's class and the delay it asks for are decided, for the client and the
+    /// middleware alike.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn answer(
+        &self,
+        origin: &OriginState,
+        ticket: Option<Ticket<'_>>,
+        policy: &RetryPolicy,
+        method: &Method,
+        path: &str,
+        status: StatusCode,
+        headers: &HeaderMap,
+    ) -> Answer {
+        let class = if status.is_success() || status.is_redirection() {
+            RetryClass::Final
+        } else {
+            policy.class_of(&ResponseHead::new(method, status, headers))
+        };
+        let throttled = class == RetryClass::Throttled
+            || status == StatusCode::TOO_MANY_REQUESTS
+            || status == StatusCode::SERVICE_UNAVAILABLE;
+        let delay = self.observe(origin, ticket, path, status, headers, throttled);
+        Answer { class, delay }
     }
 
     /// The rate-limit state last reported by `url`'s origin (its default bucket).

@@ -248,81 +248,95 @@ impl RateLimitState {
         state.bucket = header(headers, "x-ratelimit-resource")
             .filter(|v| !v.is_empty() && v.len() <= MAX_BUCKET_NAME)
             .map(str::to_owned);
-        // Draft 8+: RateLimit: "name";r=..;t=.. and RateLimit-Policy: "name";q=..;w=..
-        // Draft 7:  RateLimit: limit=.., remaining=.., reset=..; RateLimit-Policy: 100;w=60
         if let Some(value) = header(headers, "ratelimit") {
-            let items = parse_list(value);
-            let draft7 = items.iter().any(|i| {
-                let k = i.key.split_once('=').map_or("", |(k, _)| k.trim());
-                !i.quoted && matches!(k, "limit" | "remaining" | "reset")
-            });
-            if draft7 {
-                for item in items.iter().filter(|i| !i.quoted) {
-                    if let Some((k, v)) = item.key.split_once('=') {
-                        match k.trim() {
-                            "limit" => state.limit = parse_u64(v),
-                            "remaining" => state.remaining = parse_u64(v),
-                            "reset" => state.reset = parse_seconds(v),
-                            _ => {}
-                        }
-                    }
-                }
-            } else {
-                // Several policies: the most restrictive one governs.
-                for item in &items {
-                    if state.bucket.is_none() {
-                        state.bucket = item
-                            .param("pk")
-                            .filter(|pk| !pk.is_empty() && pk.len() <= MAX_BUCKET_NAME)
-                            .map(str::to_owned);
-                    }
-                    let r = item.param("r").and_then(parse_u64);
-                    let t = item.param("t").and_then(parse_seconds);
-                    let tighter = match (r, state.remaining) {
-                        (Some(r), Some(cur)) => r < cur,
-                        (Some(_), None) => true,
-                        _ => false,
-                    };
-                    if tighter {
-                        state.remaining = r;
-                        state.reset = t.or(state.reset);
-                    } else if state.reset.is_none() {
-                        state.reset = t;
-                    }
-                }
-            }
+            state.read_ratelimit(value);
         }
         if let Some(value) = header(headers, "ratelimit-policy") {
-            let items = parse_list(value);
-            // The policy with the shortest window paces us: it is the one we hit first.
-            let best = items
-                .iter()
-                .filter_map(|i| {
-                    let q = i
-                        .param("q")
-                        .and_then(parse_u64)
-                        .or_else(|| parse_u64(i.key))?;
-                    let w = i.param("w").and_then(parse_seconds)?;
-                    Some((q, w))
-                })
-                .filter(|(q, w)| *q > 0 && !w.is_zero())
-                .min_by_key(|(_, w)| *w);
-            if let Some((q, w)) = best {
-                state.limit = state.limit.or(Some(q));
-                state.window = Some(w);
+            state.read_policy(value);
+        }
+        state.read_separate_fields(headers, now);
+        state
+    }
+
+    /// `RateLimit`: draft 8+ (`"name";r=..;t=..`, several policies, the tightest governs) or
+    /// draft 7 (`limit=.., remaining=.., reset=..`).
+    fn read_ratelimit(&mut self, value: &str) {
+        let items = parse_list(value);
+        let draft7 = items.iter().any(|i| {
+            let k = i.key.split_once('=').map_or("", |(k, _)| k.trim());
+            !i.quoted && matches!(k, "limit" | "remaining" | "reset")
+        });
+        if draft7 {
+            for item in items.iter().filter(|i| !i.quoted) {
+                if let Some((k, v)) = item.key.split_once('=') {
+                    match k.trim() {
+                        "limit" => self.limit = parse_u64(v),
+                        "remaining" => self.remaining = parse_u64(v),
+                        "reset" => self.reset = parse_seconds(v),
+                        _ => {}
+                    }
+                }
+            }
+            return;
+        }
+        for item in &items {
+            if self.bucket.is_none() {
+                self.bucket = item
+                    .param("pk")
+                    .filter(|pk| !pk.is_empty() && pk.len() <= MAX_BUCKET_NAME)
+                    .map(str::to_owned);
+            }
+            let r = item.param("r").and_then(parse_u64);
+            let t = item.param("t").and_then(parse_seconds);
+            let tighter = match (r, self.remaining) {
+                (Some(r), Some(cur)) => r < cur,
+                (Some(_), None) => true,
+                _ => false,
+            };
+            if tighter {
+                self.remaining = r;
+                self.reset = t.or(self.reset);
+            } else if self.reset.is_none() {
+                self.reset = t;
             }
         }
-        // Draft 6: separate fields.
-        state.limit = state
+    }
+
+    /// `RateLimit-Policy` (draft 8+ `"name";q=..;w=..`, draft 7 `100;w=60`): the policy with
+    /// the shortest window paces us, it is the one we hit first.
+    fn read_policy(&mut self, value: &str) {
+        let items = parse_list(value);
+        let best = items
+            .iter()
+            .filter_map(|i| {
+                let q = i
+                    .param("q")
+                    .and_then(parse_u64)
+                    .or_else(|| parse_u64(i.key))?;
+                let w = i.param("w").and_then(parse_seconds)?;
+                Some((q, w))
+            })
+            .filter(|(q, w)| *q > 0 && !w.is_zero())
+            .min_by_key(|(_, w)| *w);
+        if let Some((q, w)) = best {
+            self.limit = self.limit.or(Some(q));
+            self.window = Some(w);
+        }
+    }
+
+    /// Draft 6 (`RateLimit-Limit`, `-Remaining`, `-Reset`) and the de-facto `X-RateLimit-*`
+    /// and `X-Rate-Limit-*` (GitHub, Twitter/X, many others), each filling only what the
+    /// fields above left empty.
+    fn read_separate_fields(&mut self, headers: &HeaderMap, now: SystemTime) {
+        self.limit = self
             .limit
             .or_else(|| header(headers, "ratelimit-limit").and_then(parse_u64));
-        state.remaining = state
+        self.remaining = self
             .remaining
             .or_else(|| header(headers, "ratelimit-remaining").and_then(parse_u64));
-        state.reset = state
+        self.reset = self
             .reset
             .or_else(|| header(headers, "ratelimit-reset").and_then(parse_seconds));
-        // De-facto X-RateLimit-* (GitHub, Twitter/X, many others).
         for [limit, remaining, reset] in [
             [
                 "x-ratelimit-limit",
@@ -335,17 +349,16 @@ impl RateLimitState {
                 "x-rate-limit-reset",
             ],
         ] {
-            state.limit = state
+            self.limit = self
                 .limit
                 .or_else(|| header(headers, limit).and_then(parse_u64));
-            state.remaining = state
+            self.remaining = self
                 .remaining
                 .or_else(|| header(headers, remaining).and_then(parse_u64));
-            state.reset = state
+            self.reset = self
                 .reset
                 .or_else(|| header(headers, reset).and_then(|v| parse_x_reset(v, now)));
         }
-        state
     }
 
     /// `true` when no field was found.
