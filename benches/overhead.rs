@@ -1,25 +1,36 @@
-//! Per-request overhead of `authed` compared with the clients it is built on.
+//! Per-request overhead of `authed` compared with the clients it is built on:
+//! time per request (criterion) and heap allocations per request (counted).
 //!
-//! What is measured: the wall-clock time of one authenticated `GET /v1/items`
-//! against a local HTTP/1.1 keep-alive server, body read to the end, for
-//! three clients that all end up on the same `reqwest` 0.13 connection pool:
+//! What is measured: one authenticated `GET /v1/items` against a local
+//! HTTP/1.1 keep-alive server, body read to the end, for clients that all end
+//! up on the same `reqwest` 0.13 connection pool:
 //!
 //! * `reqwest`: a bare `reqwest::Client`, `.bearer_auth("bench-token")` on
 //!   each request;
 //! * `reqwest_middleware`: a `reqwest_middleware::ClientWithMiddleware` with
 //!   an empty middleware chain, `.bearer_auth(..)` on each request;
 //! * `authed`: an `authed::Client` with `authed::auth::Bearer`, calling
-//!   `client.get("items").send().await?.bytes().await?`.
+//!   `client.get("items").send().await?.bytes().await?`;
+//! * `authed_middleware`: authed's stages as middleware (feature
+//!   `reqwest-middleware`): a `reqwest_middleware::ClientWithMiddleware` over
+//!   a `reqwest::Client` with `redirect(Policy::none())`, with
+//!   `ThrottleMiddleware::default()` then
+//!   `AuthMiddleware::builder("http://127.0.0.1:<port>").auth(Bearer::new(..))`,
+//!   fetching the full URL with no `.bearer_auth(..)` (the middleware writes
+//!   the header). Like bare reqwest it has no per-request timeout.
 //!
 //! Two more rows compare like with like on timeouts: `reqwest_30s_timeout` (bare
 //! reqwest with authed's default 30 s per-request timeout) and
 //! `authed_no_timeout` (authed with `.no_timeout()`, like bare reqwest).
 //!
-//! Each client is used as written in its docs, defaults included: the two
-//! reqwest clients parse the URL string on every request, authed joins
+//! Each client is used as written in its docs, defaults included: the
+//! reqwest-based clients parse the URL string on every request, authed joins
 //! `"items"` onto its base URL; authed's default 30 s per-attempt timeout is
 //! on (the reqwest clients have none), and its rate-limit, redirect and
-//! redaction bookkeeping runs on every request. That is the overhead measured.
+//! redaction bookkeeping runs on every request (in `authed_middleware`: the
+//! pacing gate, response-header checks and retry bookkeeping of
+//! `ThrottleMiddleware`, the origin check and redactor of `AuthMiddleware`).
+//! That is the overhead measured.
 //!
 //! Two groups:
 //!
@@ -28,7 +39,7 @@
 //!   `tokio::task::JoinSet` and awaits them all, reported per batch of 64
 //!   (the closing summary also divides by 64).
 //!
-//! Setup, identical for the three clients: one multi-thread tokio runtime
+//! Setup, identical for every client: one multi-thread tokio runtime
 //! with 2 worker threads runs the clients *and* the server (hyper 1,
 //! HTTP/1.1 keep-alive, bound to `127.0.0.1:0`, answering `200 {"ok":true}`
 //! when `Authorization: Bearer bench-token` is present and `401` otherwise).
@@ -44,22 +55,61 @@
 //! requests (so its pool holds live connections, and every answer is checked
 //! to be the authorized 200 body), then criterion's own warm-up runs.
 //!
-//! Run it (about two and a half minutes on 2 cores):
+//! # Allocations per request
+//!
+//! Before the timed runs, a table of heap allocations per request is printed.
+//! The binary's global allocator forwards to `std::alloc::System` and, while
+//! counting is switched on, adds one to a counter for every `alloc`,
+//! `alloc_zeroed` and `realloc` (frees are not counted). For each client: the
+//! same warm-up as above plus 200 sequential requests, then counting is
+//! switched on for 2,000 sequential requests (run, like the timed loop, in one
+//! task on the runtime) and the count is divided by 2,000.
+//!
+//! The server runs in the same process and on the same threads, so its
+//! allocations cannot be told apart from the client's and **are included in
+//! every row**. They are the same for every row (give or take what parsing
+//! the few request headers that differ between clients costs), so
+//! *differences between rows are the clients' own*. To show the server's
+//! share, the table has one more row, `raw_tcp (server baseline)`: HTTP/1.1
+//! written by hand on one keep-alive `TcpStream` with a fixed request and a
+//! stack buffer, which allocates nothing per request in its own code, so its
+//! count is the server's (and the runtime's) alone. The last column subtracts
+//! it: an estimate of each client's own allocations. Allocation counts do not
+//! depend on machine load and repeat from run to run, give or take one per
+//! request in an occasional run (the two workers' timing picks a path in a few
+//! places: in 30 runs, `reqwest` read 53 instead of 52 three times).
+//!
+//! Outside the counting window the allocator only does one relaxed load of a
+//! flag that stays off (and unwritten) during the timed runs, so the counter,
+//! a cache line the two workers would otherwise fight over, cannot slow them.
+//!
+//! Run it (12 benchmarks of 3 s warm-up + 10 s measurement, plus analysis:
+//! about three minutes on 2 cores):
 //!
 //! ```text
 //! cargo bench -p authed-benches --bench overhead
 //! ```
 //!
-//! A criterion filter works as usual, e.g. `... --bench overhead -- sequential`.
+//! A criterion filter works as usual, e.g. `... --bench overhead -- sequential`
+//! (the allocation table is printed first whatever the filter).
 //! At the end a markdown table of medians (with criterion's 95% confidence
 //! intervals) is printed from the `estimates.json` files written by this run.
+//!
+//! Only the allocation table, in a second or two (it does not depend on machine
+//! load, so it can be run while other work is going on):
+//!
+//! ```text
+//! AUTHED_BENCH_ALLOCS_ONLY=1 cargo bench -p authed-benches --bench overhead
+//! ```
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::convert::Infallible;
 use std::future::Future;
 use std::hint::black_box;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
@@ -71,6 +121,8 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 use tokio::task::JoinSet;
 
@@ -81,13 +133,73 @@ const BATCH: usize = 64;
 
 const GROUP_SEQUENTIAL: &str = "sequential";
 const GROUP_CONCURRENT: &str = "concurrent_64";
-const CLIENTS: [&str; 5] = [
+const CLIENTS: [&str; 6] = [
     "reqwest",
     "reqwest_middleware",
     "authed",
     "reqwest_30s_timeout",
     "authed_no_timeout",
+    "authed_middleware",
 ];
+
+/// Set to `1`: print only the allocation table, no timed runs.
+const ALLOCS_ONLY_ENV: &str = "AUTHED_BENCH_ALLOCS_ONLY";
+/// Sequential requests before counting (after the concurrent warm-up batch).
+const ALLOC_WARM_UP: u64 = 200;
+/// Sequential requests counted per client.
+const ALLOC_REQUESTS: u64 = 2_000;
+
+// ---------------------------------------------------------------------------
+// Allocation counter
+// ---------------------------------------------------------------------------
+
+/// The system allocator, plus a count of `alloc`, `alloc_zeroed` and `realloc`
+/// calls made by any thread while `COUNTING` is on. Frees are not counted.
+struct CountingAlloc;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+impl CountingAlloc {
+    #[inline]
+    fn count() {
+        // Off during the timed runs: a read of a line nobody writes, no contention.
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+// SAFETY: every method forwards its arguments unchanged to `System`, which
+// upholds `GlobalAlloc`'s contract; counting touches only two atomics and
+// never allocates.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        Self::count();
+        // SAFETY: our caller's guarantees for `alloc` are passed on as they are.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        Self::count();
+        // SAFETY: as for `alloc`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        Self::count();
+        // SAFETY: `ptr` came from this allocator, i.e. from `System`, with `layout`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from this allocator, i.e. from `System`, with `layout`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 // ---------------------------------------------------------------------------
 // Server
@@ -175,6 +287,26 @@ impl Fetch for Middleware {
         self.client
             .get(&self.url)
             .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+    }
+}
+
+/// authed's middleware in a `reqwest_middleware` stack: no `.bearer_auth(..)`,
+/// `AuthMiddleware` writes the header.
+struct AuthedMiddleware {
+    client: reqwest_middleware::ClientWithMiddleware,
+    url: String,
+}
+
+impl Fetch for AuthedMiddleware {
+    async fn fetch(&self) -> Bytes {
+        self.client
+            .get(&self.url)
             .send()
             .await
             .unwrap()
@@ -278,6 +410,112 @@ fn bench_concurrent<C: Fetch>(
             async move { rounds.await.expect("benchmark task panicked") }
         })
     });
+}
+
+// ---------------------------------------------------------------------------
+// Allocations per request
+// ---------------------------------------------------------------------------
+
+/// Warms `client` up, then counts the allocations (whole process, the
+/// in-process server included) of `ALLOC_REQUESTS` sequential requests made
+/// from one task on the runtime; returns the count per request.
+fn allocs_per_request<C: Fetch>(rt: &Runtime, client: &Arc<C>) -> f64 {
+    warm_up(rt, client);
+    let client = Arc::clone(client);
+    let counted = rt.block_on(rt.spawn(async move {
+        for _ in 0..ALLOC_WARM_UP {
+            black_box(client.fetch().await);
+        }
+        count_allocations(async {
+            for _ in 0..ALLOC_REQUESTS {
+                black_box(client.fetch().await);
+            }
+        })
+        .await
+    }));
+    counted.expect("allocation-count task panicked") as f64 / ALLOC_REQUESTS as f64
+}
+
+/// Allocations made by the whole process while `work` runs.
+async fn count_allocations(work: impl Future<Output = ()>) -> u64 {
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    COUNTING.store(true, Ordering::SeqCst);
+    work.await;
+    COUNTING.store(false, Ordering::SeqCst);
+    ALLOCATIONS.load(Ordering::SeqCst) - before
+}
+
+/// The request the `raw_tcp` baseline writes, byte for byte.
+const RAW_REQUEST: &[u8] =
+    b"GET /v1/items HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer bench-token\r\n\r\n";
+
+/// One request on a keep-alive connection, by hand: the fixed request out, the
+/// answer read into `buf` until its head and the 11-byte body are in, checked
+/// to be the authorized 200. Nothing here allocates.
+async fn raw_round_trip(stream: &mut TcpStream, buf: &mut [u8; 1024]) {
+    stream.write_all(RAW_REQUEST).await.expect("raw write");
+    let mut len = 0;
+    loop {
+        let n = stream.read(&mut buf[len..]).await.expect("raw read");
+        assert!(n > 0, "server closed the raw connection");
+        len += n;
+        let head_end = buf[..len]
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map(|i| i + 4);
+        if head_end.is_some_and(|end| len >= end + BODY.len()) {
+            break;
+        }
+    }
+    assert!(buf.starts_with(b"HTTP/1.1 200 OK\r\n"), "raw: not a 200");
+    assert!(buf[..len].ends_with(BODY), "raw: unexpected body");
+}
+
+/// The `raw_tcp` row: allocations per request with a client that allocates
+/// nothing per request, i.e. the server's (and the runtime's) own.
+fn server_allocs_per_request(rt: &Runtime, addr: SocketAddr) -> f64 {
+    let counted = rt.block_on(rt.spawn(async move {
+        let mut stream = TcpStream::connect(addr).await.expect("raw connect");
+        stream.set_nodelay(true).expect("raw nodelay");
+        let mut buf = [0u8; 1024];
+        for _ in 0..ALLOC_WARM_UP {
+            raw_round_trip(&mut stream, &mut buf).await;
+        }
+        count_allocations(async {
+            for _ in 0..ALLOC_REQUESTS {
+                raw_round_trip(&mut stream, &mut buf).await;
+            }
+        })
+        .await
+    }));
+    counted.expect("allocation-count task panicked") as f64 / ALLOC_REQUESTS as f64
+}
+
+fn print_allocations(rows: &[(&str, f64)], server: f64) {
+    let base = rows[0].1;
+    println!();
+    println!(
+        "Heap allocations per request (alloc + alloc_zeroed + realloc calls, whole process, \
+         {ALLOC_REQUESTS} sequential requests after warm-up). The in-process server's \
+         allocations are included in every row (about the same for each), so differences \
+         between rows are the clients' own; the raw_tcp row is the server's share alone:"
+    );
+    println!();
+    println!("| client | allocs/request | vs reqwest | minus server baseline |");
+    println!("|---|---|---|---|");
+    for &(id, n) in rows {
+        println!(
+            "| {id} | {n:.2} | {:+.2} ({:+.1}%) | {:.2} |",
+            n - base,
+            (n / base - 1.0) * 100.0,
+            n - server
+        );
+    }
+    println!(
+        "| raw_tcp (server baseline) | {server:.2} | {:+.2} | 0.00 |",
+        server - base
+    );
+    println!();
 }
 
 // ---------------------------------------------------------------------------
@@ -419,6 +657,23 @@ fn main() {
     });
     let middleware = Arc::new(Middleware {
         client: reqwest_middleware::ClientBuilder::new(reqwest::Client::new()).build(),
+        url: url.clone(),
+    });
+    let authed_middleware = Arc::new(AuthedMiddleware {
+        client: reqwest_middleware::ClientBuilder::new(
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("reqwest client"),
+        )
+        .with(authed::middleware::ThrottleMiddleware::default())
+        .with(
+            authed::middleware::AuthMiddleware::builder(format!("http://{addr}"))
+                .auth(authed::auth::Bearer::new(TOKEN))
+                .build()
+                .expect("auth middleware"),
+        )
+        .build(),
         url,
     });
     let authed = Arc::new(Authed {
@@ -435,6 +690,19 @@ fn main() {
             .expect("authed client"),
     });
 
+    let allocations = [
+        (CLIENTS[0], allocs_per_request(&rt, &bare)),
+        (CLIENTS[1], allocs_per_request(&rt, &middleware)),
+        (CLIENTS[2], allocs_per_request(&rt, &authed)),
+        (CLIENTS[3], allocs_per_request(&rt, &bare_timeout)),
+        (CLIENTS[4], allocs_per_request(&rt, &authed_no_timeout)),
+        (CLIENTS[5], allocs_per_request(&rt, &authed_middleware)),
+    ];
+    print_allocations(&allocations, server_allocs_per_request(&rt, addr));
+    if std::env::var_os(ALLOCS_ONLY_ENV).is_some_and(|v| v == "1") {
+        return;
+    }
+
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_secs(3))
         .measurement_time(Duration::from_secs(10))
@@ -449,6 +717,7 @@ fn main() {
         bench_sequential(&mut group, &rt, CLIENTS[2], &authed);
         bench_sequential(&mut group, &rt, CLIENTS[3], &bare_timeout);
         bench_sequential(&mut group, &rt, CLIENTS[4], &authed_no_timeout);
+        bench_sequential(&mut group, &rt, CLIENTS[5], &authed_middleware);
         group.finish();
     }
     {
@@ -459,6 +728,7 @@ fn main() {
         bench_concurrent(&mut group, &rt, CLIENTS[2], &authed);
         bench_concurrent(&mut group, &rt, CLIENTS[3], &bare_timeout);
         bench_concurrent(&mut group, &rt, CLIENTS[4], &authed_no_timeout);
+        bench_concurrent(&mut group, &rt, CLIENTS[5], &authed_middleware);
         group.finish();
     }
 

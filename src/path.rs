@@ -29,7 +29,7 @@
 //! segment in any URL (parsers remove it), so it is written as `%2E` / `%2E%2E`, which the join
 //! above rejects.
 
-use std::fmt;
+use std::{borrow::Cow, fmt};
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use url::Url;
@@ -143,14 +143,14 @@ impl BaseUrl {
                 "path contains '\\', which URL parsers read as '/'; encode it with authed::path::Segment",
             ));
         }
-        let segments: Vec<&str> = path_part.split('/').collect();
-        for (i, segment) in segments.iter().enumerate() {
+        let mut segments = path_part.split('/').peekable();
+        while let Some(segment) = segments.next() {
             if is_dot_segment(segment) {
                 return Err(Error::invalid_url(
                     "path has a '.' or '..' segment (possibly percent-encoded), which would change the path; encode parameters with authed::path::Segment",
                 ));
             }
-            if segment.is_empty() && i + 1 < segments.len() {
+            if segment.is_empty() && segments.peek().is_some() {
                 return Err(Error::invalid_url(
                     "path has an empty segment ('//'), usually an empty path parameter",
                 ));
@@ -158,13 +158,17 @@ impl BaseUrl {
         }
         // "./" keeps a first segment such as "user:42" from being read as a scheme; spaces are
         // encoded here because the parser would trim a trailing one (turning `.. ` into `..`).
-        let path_part = path_part.replace(' ', "%20");
+        let path_part: Cow<'_, str> = if path_part.contains(' ') {
+            Cow::Owned(path_part.replace(' ', "%20"))
+        } else {
+            Cow::Borrowed(path_part)
+        };
         let joined = self
             .url
             .join(&format!("./{path_part}{rest}"))
             .map_err(|e| Error::invalid_url(format!("path does not join to the base URL: {e}")))?;
         let joined = without_fragment(joined);
-        if !joined.path().starts_with(self.url.path()) || joined.origin() != self.url.origin() {
+        if !joined.path().starts_with(self.url.path()) || !same_origin(&joined, &self.url) {
             return Err(Error::invalid_url("path would leave the base URL"));
         }
         Ok(joined)
@@ -172,8 +176,18 @@ impl BaseUrl {
 }
 
 fn is_absolute(path: &str) -> bool {
-    let lower = path.get(..8).unwrap_or(path).to_ascii_lowercase();
-    lower.starts_with("http://") || lower.starts_with("https://")
+    let starts = |prefix: &str| {
+        path.get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+    };
+    starts("http://") || starts("https://")
+}
+
+/// Scheme, host and port equal (what `Url::origin` compares, without allocating).
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host() == b.host()
+        && a.port_or_known_default() == b.port_or_known_default()
 }
 
 fn without_fragment(mut url: Url) -> Url {

@@ -258,9 +258,13 @@ impl Call {
     /// The headers of this attempt: the client's defaults, the request's own over them, minus
     /// what redirects took away.
     fn headers(&self, inner: &Inner) -> HeaderMap {
-        let mut headers = inner.default_headers.clone();
-        for name in self.headers.keys() {
-            headers.remove(name);
+        let defaults = &inner.default_headers;
+        // Room for the credential headers too, so that authentication does not grow the map.
+        let mut headers = HeaderMap::with_capacity(defaults.len() + self.headers.len() + 2);
+        for (name, value) in defaults {
+            if !self.headers.contains_key(name) {
+                headers.append(name.clone(), value.clone());
+            }
         }
         for (name, value) in &self.headers {
             headers.append(name.clone(), value.clone());
