@@ -158,14 +158,16 @@ impl BaseUrl {
         }
         // "./" keeps a first segment such as "user:42" from being read as a scheme; spaces are
         // encoded here because the parser would trim a trailing one (turning `.. ` into `..`).
-        let path_part: Cow<'_, str> = if path_part.contains(' ') {
-            Cow::Owned(path_part.replace(' ', "%20"))
+        let first_segment = path_part.split('/').next().unwrap_or("");
+        let reference: Cow<'_, str> = if path_part.contains(' ') || first_segment.contains(':') {
+            Cow::Owned(format!("./{}{rest}", path_part.replace(' ', "%20")))
         } else {
-            Cow::Borrowed(path_part)
+            // Nothing the parser could misread: join as given, without a copy.
+            Cow::Borrowed(relative)
         };
         let joined = self
             .url
-            .join(&format!("./{path_part}{rest}"))
+            .join(&reference)
             .map_err(|e| Error::invalid_url(format!("path does not join to the base URL: {e}")))?;
         let joined = without_fragment(joined);
         if !joined.path().starts_with(self.url.path()) || !same_origin(&joined, &self.url) {

@@ -312,8 +312,6 @@ impl ClientBuilder {
             }
         }
         let labels = Labels {
-            none: Arc::from("none"),
-            withheld: Arc::from("withheld"),
             auth: credentials::label(&self.auth),
         };
         let throttle = Throttle::new(self.pacing, Some(base_url));

@@ -90,8 +90,7 @@ pub(crate) struct Inner {
 
 /// Credential labels for the audit trail, built once.
 pub(crate) struct Labels {
-    pub(crate) none: Arc<str>,
-    pub(crate) withheld: Arc<str>,
+    /// The client's schemes (`"bearer"`, `"basic + api-key header x-api-key"`).
     pub(crate) auth: Arc<str>,
 }
 

@@ -82,19 +82,18 @@ impl RequestBuilder {
             (_, error) => {
                 let error = error.unwrap_or_else(|| Error::invalid_url("the request has no URL"));
                 let inner = &request.client.inner;
-                let none = Arc::clone(&inner.labels.none);
-                let unsent = Unsent(&request.method);
-                audit_event(inner, unsent.event("(invalid URL)".into(), none));
+                audit_event(inner, Unsent(&request.method).event("(invalid URL)".into()));
                 return Err(error);
             }
         };
-        let mut call = Call::new(request, url);
+        let (client, mut call) = Call::new(request, url);
+        let inner = &*client.inner;
         // The loop's future is large (it holds reqwest's); boxing it once keeps `send()`'s own
         // future small, so callers do not copy kilobytes each time they move it.
         let result = match call.deadline {
-            None => Box::pin(call.run()).await,
+            None => Box::pin(call.run(inner)).await,
             Some(limit) => {
-                let outcome = tokio::time::timeout(limit, Box::pin(call.run())).await;
+                let outcome = tokio::time::timeout(limit, Box::pin(call.run(inner))).await;
                 outcome.unwrap_or_else(|_| {
                     Err(Error::Deadline {
                         request: call.info(),
@@ -103,7 +102,7 @@ impl RequestBuilder {
                 })
             }
         };
-        call.audit(&result);
+        call.audit(inner, &result);
         result
     }
 }
@@ -111,7 +110,6 @@ impl RequestBuilder {
 /// One call: what it sends, and what has happened so far (read by errors, the deadline and
 /// the audit event).
 struct Call {
-    client: Client,
     method: Method,
     /// The hop's URL, before authentication.
     url: Url,
@@ -137,7 +135,7 @@ struct Call {
     redactor: Redactor,
     attempts: u32,
     status: Option<StatusCode>,
-    credential: Arc<str>,
+    credential: Credential,
     started: Instant,
     deadline: Option<Duration>,
     deadline_at: Option<Instant>,
@@ -146,7 +144,7 @@ struct Call {
 }
 
 impl Call {
-    fn new(b: RequestBuilder, url: Url) -> Self {
+    fn new(b: RequestBuilder, url: Url) -> (Client, Self) {
         let inner = &b.client.inner;
         let mut headers = b.headers;
         let mut has_idempotency_key = headers.contains_key(IDEMPOTENCY_KEY)
@@ -164,7 +162,7 @@ impl Call {
         }
         let started = Instant::now();
         let deadline = b.deadline.or(inner.deadline);
-        Self {
+        let call = Self {
             method: b.method,
             url,
             sent_url: None,
@@ -184,20 +182,20 @@ impl Call {
             redactor: Redactor::new(Arc::clone(&inner.names)),
             attempts: 0,
             status: None,
-            credential: Arc::clone(&inner.labels.none),
+            credential: Credential::None,
             started,
             deadline,
             deadline_at: deadline.and_then(|d| started.checked_add(d)),
             waited: Duration::ZERO,
             retry_stop: None,
-            client: b.client,
-        }
+        };
+        (b.client, call)
     }
 
     /// The loop: one attempt after another until one decides it is over.
-    async fn run(&mut self) -> Result<Response> {
+    async fn run(&mut self, inner: &Inner) -> Result<Response> {
         loop {
-            match self.attempt().await {
+            match self.attempt(inner).await {
                 Next::Done(response) => return Ok(self.respond(response)),
                 Next::Follow(next, wait) => {
                     let previous = std::mem::replace(&mut self.url, next);
@@ -216,9 +214,7 @@ impl Call {
     }
 
     /// One attempt: pace → credentials → authenticate → transmit → classify.
-    async fn attempt(&mut self) -> Next {
-        let client = self.client.clone();
-        let inner = &*client.inner;
+    async fn attempt(&mut self, inner: &Inner) -> Next {
         let origin = inner.throttle.origin(&self.url);
         let max_wait = self.retries.policy.max_retry_after;
         let paced = inner
@@ -291,7 +287,7 @@ impl Call {
         if !self.allowed {
             // Another origin: no scheme is asked, and credentials set by hand stay home.
             redirect::strip_credential_headers(&mut headers, &self.redactor);
-            self.credential = Arc::clone(&inner.labels.withheld);
+            self.credential = Credential::Withheld;
         }
         let mut request = reqwest::Request::new(self.method.clone(), self.url.clone());
         *request.headers_mut() = headers;
@@ -309,11 +305,14 @@ impl Call {
         }
         let schemes: &[_] = if self.allowed { &self.auth } else { &[] };
         let applied = credentials::authenticate(schemes, &mut request, &mut self.redactor).await?;
-        if self.allowed && !self.auth.is_empty() {
+        if self.allowed
+            && !self.auth.is_empty()
+            && !matches!(self.credential, Credential::Request(_))
+        {
             self.credential = if Arc::ptr_eq(&self.auth, &inner.auth) {
-                Arc::clone(&inner.labels.auth)
+                Credential::Client
             } else {
-                credentials::label(&self.auth)
+                Credential::Request(credentials::label(&self.auth))
             };
         }
         if applied.url_written {
@@ -530,13 +529,12 @@ impl Call {
         }))
     }
 
-    fn audit(&self, result: &Result<Response>) {
+    fn audit(&self, inner: &Inner, result: &Result<Response>) {
         let outcome = match result {
             Ok(_) => Outcome::Success,
             Err(Error::Status(_)) => Outcome::Status,
             Err(_) => Outcome::Failed,
         };
-        let inner = &self.client.inner;
         if !audit::wanted(inner.audit.as_ref()) {
             return;
         }
@@ -554,10 +552,33 @@ impl Call {
                 status: self.status,
                 attempts: self.attempts,
                 elapsed: self.started.elapsed(),
-                credential: self.credential.to_string(),
+                credential: self.credential.label(inner).to_owned(),
                 outcome,
             },
         );
+    }
+}
+
+/// Which credential a request carried, for the audit trail (labels are resolved only when
+/// an event is written).
+enum Credential {
+    None,
+    /// The origin was not allowed to get credentials.
+    Withheld,
+    /// The client's schemes.
+    Client,
+    /// The request's own schemes ([`RequestBuilder::auth`]).
+    Request(Arc<str>),
+}
+
+impl Credential {
+    fn label<'a>(&'a self, inner: &'a Inner) -> &'a str {
+        match self {
+            Self::None => "none",
+            Self::Withheld => "withheld",
+            Self::Client => &inner.labels.auth,
+            Self::Request(label) => label,
+        }
     }
 }
 
@@ -565,7 +586,7 @@ impl Call {
 struct Unsent<'a>(&'a Method);
 
 impl Unsent<'_> {
-    fn event(&self, url: String, credential: Arc<str>) -> AuditEvent {
+    fn event(&self, url: String) -> AuditEvent {
         AuditEvent {
             at: SystemTime::now(),
             method: self.0.clone(),
@@ -573,7 +594,7 @@ impl Unsent<'_> {
             status: None,
             attempts: 0,
             elapsed: Duration::ZERO,
-            credential: credential.to_string(),
+            credential: "none".to_owned(),
             outcome: Outcome::Failed,
         }
     }

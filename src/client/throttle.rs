@@ -29,6 +29,24 @@ pub(crate) struct OriginState {
     pub(crate) budget: Budget,
 }
 
+/// An origin's state: the home origin's borrowed, another's shared.
+#[derive(Debug)]
+pub(crate) enum OriginRef<'a> {
+    Home(&'a OriginState),
+    Other(Arc<OriginState>),
+}
+
+impl std::ops::Deref for OriginRef<'_> {
+    type Target = OriginState;
+
+    fn deref(&self) -> &OriginState {
+        match self {
+            Self::Home(s) => s,
+            Self::Other(s) => s,
+        }
+    }
+}
+
 /// Per-origin pacing and retry budgets, shared by all clones of a client.
 pub(crate) struct Throttle {
     pacing: Pacing,
@@ -79,15 +97,15 @@ impl Throttle {
         }
     }
 
-    /// The state of `url`'s origin.
-    pub(crate) fn origin(&self, url: &Url) -> Arc<OriginState> {
+    /// The state of `url`'s origin (the home origin's borrowed: no shared count to touch).
+    pub(crate) fn origin(&self, url: &Url) -> OriginRef<'_> {
         if let Some((home, state)) = &self.home
             && same_origin(home, url)
         {
-            return Arc::clone(state);
+            return OriginRef::Home(state);
         }
         let mut map = self.origins.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry(url.origin()).or_default().clone()
+        OriginRef::Other(map.entry(url.origin()).or_default().clone())
     }
 
     fn known(&self, url: &Url) -> Option<Arc<OriginState>> {
