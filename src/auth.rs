@@ -80,6 +80,14 @@ pub trait Authenticate: fmt::Debug + Send + Sync {
     async fn unauthorized(&self, _rejected: &Unauthorized<'_>) -> Result<bool> {
         Ok(false)
     }
+
+    /// Whether [`Authenticate::unauthorized`] can ever renew the credential (default `true`).
+    /// A scheme whose credential is fixed says `false`, so that
+    /// `authed::middleware::AuthMiddleware` keeps no copy of each request for a replay that
+    /// cannot happen.
+    fn can_renew(&self) -> bool {
+        true
+    }
 }
 
 /// What [`Authenticate::unauthorized`] learns about the rejected request.
@@ -119,6 +127,9 @@ impl<T: Authenticate + ?Sized> Authenticate for Arc<T> {
     async fn unauthorized(&self, rejected: &Unauthorized<'_>) -> Result<bool> {
         (**self).unauthorized(rejected).await
     }
+    fn can_renew(&self) -> bool {
+        (**self).can_renew()
+    }
 }
 
 #[async_trait]
@@ -134,6 +145,9 @@ impl<T: Authenticate + ?Sized> Authenticate for Box<T> {
     }
     async fn unauthorized(&self, rejected: &Unauthorized<'_>) -> Result<bool> {
         (**self).unauthorized(rejected).await
+    }
+    fn can_renew(&self) -> bool {
+        (**self).can_renew()
     }
 }
 
@@ -382,6 +396,10 @@ impl Authenticate for Basic {
         Cow::Borrowed("basic")
     }
 
+    fn can_renew(&self) -> bool {
+        false
+    }
+
     fn validate(&self) -> Result<()> {
         let user = self.user_id.expose_secret();
         if user.contains(':') {
@@ -513,6 +531,10 @@ impl Authenticate for ApiKey {
         }
     }
 
+    fn can_renew(&self) -> bool {
+        false
+    }
+
     fn validate(&self) -> Result<()> {
         match &self.place {
             KeyPlace::Header(name) => {
@@ -573,6 +595,10 @@ impl Authenticate for Bearer {
         Cow::Borrowed("bearer")
     }
 
+    fn can_renew(&self) -> bool {
+        false
+    }
+
     fn validate(&self) -> Result<()> {
         let token = self.token.expose_secret();
         if token.is_empty() {
@@ -603,6 +629,10 @@ impl Authenticate for NoAuth {
 
     fn label(&self) -> Cow<'static, str> {
         Cow::Borrowed("none")
+    }
+
+    fn can_renew(&self) -> bool {
+        false
     }
 }
 

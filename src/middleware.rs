@@ -185,8 +185,13 @@ impl Middleware for AuthMiddleware {
             return next.run(req, extensions).await;
         }
         let mut redactor = Redactor::new(Arc::clone(&self.names));
-        // A copy to replay after a 401 (none for a streaming body).
-        let replay = req.try_clone();
+        // A copy to replay after a 401 (none for a streaming body, or when no scheme can
+        // renew its credential).
+        let replay = if self.schemes.iter().any(|s| s.can_renew()) {
+            req.try_clone()
+        } else {
+            None
+        };
         let applied = credentials::authenticate(&self.schemes, &mut req, &mut redactor)
             .await
             .map_err(mw)?;
@@ -265,7 +270,6 @@ impl Middleware for ThrottleMiddleware {
     ) -> reqwest_middleware::Result<reqwest::Response> {
         let origin = self.throttle.origin(req.url());
         let method = req.method().clone();
-        let url = req.url().clone();
         let replay_safe = retry::is_idempotent(&method)
             || req.headers().contains_key(crate::client::IDEMPOTENCY_KEY);
         let clock = Clock {
@@ -280,23 +284,28 @@ impl Middleware for ThrottleMiddleware {
         loop {
             let ticket = self
                 .throttle
-                .pace(&origin, &method, &url, max_wait, &mut waited)
+                .pace(&origin, &method, request.url(), max_wait, &mut waited)
                 .await
                 .map_err(|too_long| {
                     mw(Error::RateLimited(Box::new(RateLimitedError {
-                        request: self.info(&method, &url, attempts, clock.started),
+                        request: self.info(&method, request.url(), attempts, clock.started),
                         status: None,
                         retry_after: too_long.wait,
                         source: None,
                         rate_limit: too_long.snapshot,
                     })))
                 })?;
-            // The next attempt's copy (none for a streaming body: it is sent once).
-            let spare = request.try_clone();
+            // The next attempt's copy (none for a streaming body: it is sent once; none when
+            // no retry is left to make).
+            let spare = if retries.made() < self.policy.max_retries {
+                request.try_clone()
+            } else {
+                None
+            };
             attempts += 1;
             let (reason, server, last) = match next.clone().run(request, extensions).await {
                 Ok(response) => {
-                    let judged = self.judge(&origin, ticket, &method, &url, replay_safe, &response);
+                    let judged = self.judge(&origin, ticket, &method, replay_safe, &response);
                     if response.status().is_success() {
                         retries.succeeded(&origin.budget);
                     }
@@ -319,7 +328,7 @@ impl Middleware for ThrottleMiddleware {
             match retries.plan(reason, server, true, &origin.budget, clock) {
                 Ok(wait) => {
                     drop(last);
-                    self.retry_after(&method, &url, reason, wait).await;
+                    self.retry_after(&method, again.url(), reason, wait).await;
                     request = again;
                 }
                 Err(_) => return last,
@@ -337,7 +346,6 @@ impl ThrottleMiddleware {
         origin: &OriginState,
         ticket: Option<Ticket<'_>>,
         method: &Method,
-        url: &Url,
         replay_safe: bool,
         response: &reqwest::Response,
     ) -> Option<(RetryReason, Option<Duration>)> {
@@ -347,7 +355,7 @@ impl ThrottleMiddleware {
             ticket,
             &self.policy,
             method,
-            url.path(),
+            response.url().path(),
             status,
             response.headers(),
         );

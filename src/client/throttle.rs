@@ -7,15 +7,14 @@
 //! client.
 
 use std::{
-    collections::HashMap,
     fmt,
-    sync::{Arc, Mutex},
+    sync::{Arc, RwLock},
     time::{Duration, SystemTime},
 };
 
 use http::{HeaderMap, Method, StatusCode};
 use tokio::time::Instant;
-use url::{Origin, Url};
+use url::Url;
 
 use crate::{
     ratelimit::{self, Buckets, DelaySource, Pacing, RateLimitState, Ticket, TooLong},
@@ -50,10 +49,19 @@ impl std::ops::Deref for OriginRef<'_> {
 /// Per-origin pacing and retry budgets, shared by all clones of a client.
 pub(crate) struct Throttle {
     pacing: Pacing,
-    /// The base URL's origin state, found without hashing (most requests go there).
+    /// The base URL's origin state, found without a lock (most requests go there).
     home: Option<(Url, Arc<OriginState>)>,
-    origins: Mutex<HashMap<Origin, Arc<OriginState>>>,
+    /// Every other origin, found by comparing scheme, host and port (no allocation, a read
+    /// lock): a client talks to a handful of origins.
+    others: RwLock<Vec<(Url, Arc<OriginState>)>>,
+    /// Shared by the origins past [`MAX_ORIGINS`].
+    overflow: Arc<OriginState>,
 }
+
+/// Origins a client keeps state for, besides its base URL's. Past it, the rest share one
+/// state (their pacing and retry budget are pooled): a client that follows links to
+/// thousands of hosts must not grow without bound.
+pub const MAX_ORIGINS: usize = 256;
 
 impl fmt::Debug for Throttle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -84,16 +92,11 @@ fn same_origin(a: &Url, b: &Url) -> bool {
 impl Throttle {
     /// `home`: the origin most requests go to (the base URL), if there is one.
     pub(crate) fn new(pacing: Pacing, home: Option<&Url>) -> Self {
-        let mut origins = HashMap::new();
-        let home = home.map(|url| {
-            let state = Arc::new(OriginState::default());
-            origins.insert(url.origin(), Arc::clone(&state));
-            (url.clone(), state)
-        });
         Self {
             pacing,
-            home,
-            origins: Mutex::new(origins),
+            home: home.map(|url| (url.clone(), Arc::default())),
+            others: RwLock::default(),
+            overflow: Arc::default(),
         }
     }
 
@@ -104,13 +107,39 @@ impl Throttle {
         {
             return OriginRef::Home(state);
         }
-        let mut map = self.origins.lock().unwrap_or_else(|e| e.into_inner());
-        OriginRef::Other(map.entry(url.origin()).or_default().clone())
+        if let Some(state) = self.known(url) {
+            return OriginRef::Other(state);
+        }
+        let mut others = self.others.write().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, state)) = others.iter().find(|(o, _)| same_origin(o, url)) {
+            return OriginRef::Other(Arc::clone(state));
+        }
+        if others.len() >= MAX_ORIGINS {
+            return OriginRef::Other(Arc::clone(&self.overflow));
+        }
+        let state = Arc::new(OriginState::default());
+        let mut key = url.clone();
+        key.set_path("");
+        key.set_query(None);
+        key.set_fragment(None);
+        // Userinfo is not part of an origin (and may be a secret): not kept.
+        let _ = key.set_username("");
+        let _ = key.set_password(None);
+        others.push((key, Arc::clone(&state)));
+        OriginRef::Other(state)
     }
 
     fn known(&self, url: &Url) -> Option<Arc<OriginState>> {
-        let map = self.origins.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(&url.origin()).cloned()
+        if let Some((home, state)) = &self.home
+            && same_origin(home, url)
+        {
+            return Some(Arc::clone(state));
+        }
+        let others = self.others.read().unwrap_or_else(|e| e.into_inner());
+        others
+            .iter()
+            .find(|(o, _)| same_origin(o, url))
+            .map(|(_, state)| Arc::clone(state))
     }
 
     /// Waits at the request's gate (none with [`Pacing::off`]).
