@@ -436,6 +436,23 @@ fn allocs_per_request<C: Fetch>(rt: &Runtime, client: &Arc<C>) -> f64 {
     counted.expect("allocation-count task panicked") as f64 / ALLOC_REQUESTS as f64
 }
 
+/// `AUTHED_BENCH_RUN=<client>:<n>`: warm `client` up, make `n` sequential requests, exit.
+/// For instruction counts under `valgrind --tool=callgrind` (see `benches/instructions.sh`):
+/// two runs with different `n` differ only by the requests, so their difference divided by
+/// the difference in `n` is the instructions of one request, setup excluded.
+const RUN_ENV: &str = "AUTHED_BENCH_RUN";
+
+fn run_only<C: Fetch>(rt: &Runtime, client: &Arc<C>, n: u64) {
+    warm_up(rt, client);
+    let client = Arc::clone(client);
+    rt.block_on(rt.spawn(async move {
+        for _ in 0..n {
+            black_box(client.fetch().await);
+        }
+    }))
+    .expect("run task panicked");
+}
+
 /// Allocations made by the whole process while `work` runs.
 async fn count_allocations(work: impl Future<Output = ()>) -> u64 {
     let before = ALLOCATIONS.load(Ordering::SeqCst);
@@ -689,6 +706,23 @@ fn main() {
             .build()
             .expect("authed client"),
     });
+
+    if let Some(spec) = std::env::var(RUN_ENV).ok() {
+        let (name, n) = spec
+            .split_once(':')
+            .and_then(|(name, n)| Some((name.to_owned(), n.parse::<u64>().ok()?)))
+            .expect("AUTHED_BENCH_RUN=<client>:<requests>");
+        match name.as_str() {
+            "reqwest" => run_only(&rt, &bare, n),
+            "reqwest_middleware" => run_only(&rt, &middleware, n),
+            "authed" => run_only(&rt, &authed, n),
+            "reqwest_30s_timeout" => run_only(&rt, &bare_timeout, n),
+            "authed_no_timeout" => run_only(&rt, &authed_no_timeout, n),
+            "authed_middleware" => run_only(&rt, &authed_middleware, n),
+            other => panic!("unknown client {other}; one of {CLIENTS:?}"),
+        }
+        return;
+    }
 
     let allocations = [
         (CLIENTS[0], allocs_per_request(&rt, &bare)),

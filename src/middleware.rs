@@ -271,7 +271,7 @@ impl Middleware for ThrottleMiddleware {
         let origin = self.throttle.origin(req.url());
         let method = req.method().clone();
         let replay_safe = retry::is_idempotent(&method)
-            || req.headers().contains_key(crate::client::IDEMPOTENCY_KEY);
+            || req.headers().contains_key(&crate::client::IDEMPOTENCY_KEY);
         let clock = Clock {
             started: Instant::now(),
             deadline: None,

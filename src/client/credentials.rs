@@ -27,8 +27,10 @@ pub(crate) struct Applied {
     pub(crate) url_written: bool,
 }
 
-/// Lets every scheme write its credentials onto `request`, then marks every credential header
-/// sensitive (so that hyper and reqwest never print them).
+/// Lets every scheme write its credentials onto `request`. Every credential header is marked
+/// sensitive (so that hyper and reqwest never print it) where it is set: by `AuthRequest`
+/// for the schemes, by `RequestBuilder::header` and `ClientBuilder::default_header` for the
+/// names in the credential list.
 ///
 /// # Errors
 ///
@@ -65,17 +67,7 @@ pub(crate) async fn authenticate(
         result?;
         applied.authorization = request.headers().get(http::header::AUTHORIZATION).cloned();
     }
-    mark_sensitive(request.headers_mut(), redactor);
     Ok(applied)
-}
-
-/// Marks every credential header sensitive.
-pub(crate) fn mark_sensitive(headers: &mut HeaderMap, redactor: &Redactor) {
-    for (name, value) in headers.iter_mut() {
-        if !value.is_sensitive() && redactor.is_header(name) {
-            value.set_sensitive(true);
-        }
-    }
 }
 
 /// After a `401` to a request that carried the schemes' credentials: asks each scheme to

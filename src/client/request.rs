@@ -17,7 +17,7 @@ use crate::{
 
 /// The header a caller (or [`crate::ClientBuilder::idempotency_keys`]) sets to make a POST
 /// safe to retry.
-pub(crate) const IDEMPOTENCY_KEY: &str = "idempotency-key";
+pub(crate) const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
 /// A request body.
 pub(crate) enum Body {

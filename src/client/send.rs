@@ -147,8 +147,10 @@ impl Call {
     fn new(b: RequestBuilder, url: Url) -> (Client, Self) {
         let inner = &b.client.inner;
         let mut headers = b.headers;
-        let mut has_idempotency_key = headers.contains_key(IDEMPOTENCY_KEY)
-            || inner.default_headers.contains_key(IDEMPOTENCY_KEY);
+        // Only a method that is not idempotent needs the key to be retried.
+        let mut has_idempotency_key = !retry::is_idempotent(&b.method)
+            && (headers.contains_key(&IDEMPOTENCY_KEY)
+                || inner.default_headers.contains_key(&IDEMPOTENCY_KEY));
         if inner.idempotency_keys
             && (b.method == Method::POST || b.method == Method::PATCH)
             && !has_idempotency_key
@@ -255,8 +257,9 @@ impl Call {
     /// what redirects took away.
     fn headers(&self, inner: &Inner) -> HeaderMap {
         let defaults = &inner.default_headers;
-        // Room for the credential headers too, so that authentication does not grow the map.
-        let mut headers = HeaderMap::with_capacity(defaults.len() + self.headers.len() + 2);
+        // Room for the credential headers and reqwest's own defaults too, so that neither
+        // grows the map.
+        let mut headers = HeaderMap::with_capacity(defaults.len() + self.headers.len() + 4);
         for (name, value) in defaults {
             if !self.headers.contains_key(name) {
                 headers.append(name.clone(), value.clone());
@@ -278,12 +281,13 @@ impl Call {
     /// lets the schemes write them.
     async fn prepare(&mut self, inner: &Inner) -> Result<(reqwest::Request, Applied)> {
         let mut headers = self.headers(inner);
-        let carries_manual = headers.keys().any(|n| self.redactor.is_header(n));
-        self.allowed = if self.auth.is_empty() && !carries_manual {
-            true
-        } else {
-            inner.origins.allows(&self.url)?
-        };
+        // Without schemes, only credentials set by hand make the origin matter.
+        self.allowed =
+            if self.auth.is_empty() && !headers.keys().any(|n| self.redactor.is_header(n)) {
+                true
+            } else {
+                inner.origins.allows(&self.url)?
+            };
         if !self.allowed {
             // Another origin: no scheme is asked, and credentials set by hand stay home.
             redirect::strip_credential_headers(&mut headers, &self.redactor);
@@ -291,7 +295,10 @@ impl Call {
         }
         let mut request = reqwest::Request::new(self.method.clone(), self.url.clone());
         *request.headers_mut() = headers;
-        *request.timeout_mut() = self.timeout;
+        if self.timeout.is_some() {
+            // reqwest keeps it in the request's extensions: no map for no timeout.
+            *request.timeout_mut() = self.timeout;
+        }
         match &mut self.body {
             Body::Empty => {}
             Body::Bytes(b) => *request.body_mut() = Some(reqwest::Body::from(b.clone())),
