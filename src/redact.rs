@@ -138,7 +138,8 @@ impl CredentialNames {
 /// computed only when text is scrubbed, which happens on errors, not on the hot path.
 #[derive(Clone, Debug)]
 pub(crate) struct Redactor {
-    base: Arc<CredentialNames>,
+    /// `None` once [`Redactor::take`] moved it on.
+    base: Option<Arc<CredentialNames>>,
     extra: Option<Arc<Additions>>,
 }
 
@@ -204,11 +205,23 @@ impl Additions {
 
 impl Redactor {
     pub(crate) fn new(base: Arc<CredentialNames>) -> Self {
-        Self { base, extra: None }
+        Self {
+            base: Some(base),
+            extra: None,
+        }
     }
 
     fn extra_mut(&mut self) -> &mut Additions {
         Arc::make_mut(self.extra.get_or_insert_with(Arc::default))
+    }
+
+    /// Moves everything this redactor knows to a new one (a finished request hands it to its
+    /// response without touching the shared counts), leaving this one knowing nothing.
+    pub(crate) fn take(&mut self) -> Self {
+        Self {
+            base: self.base.take(),
+            extra: self.extra.take(),
+        }
     }
 
     /// Adds what a credential registered once for itself.
@@ -257,7 +270,7 @@ impl Redactor {
     }
 
     pub(crate) fn is_header(&self, name: &HeaderName) -> bool {
-        self.base.is_header(name)
+        self.base.as_ref().is_some_and(|b| b.is_header(name))
             || self
                 .extra
                 .as_ref()
@@ -265,7 +278,7 @@ impl Redactor {
     }
 
     pub(crate) fn is_query(&self, name: &str) -> bool {
-        self.base.is_query(name)
+        self.base.as_ref().is_some_and(|b| b.is_query(name))
             || self
                 .auth_query_names()
                 .iter()

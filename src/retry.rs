@@ -66,7 +66,10 @@
 
 use std::{
     fmt,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    },
     time::Duration,
 };
 
@@ -565,16 +568,17 @@ impl Retries {
     }
 }
 
-/// A per-origin retry budget.
+/// A per-origin retry budget. Lock-free: every success deposits into it, from every task at
+/// once, so a full budget is only read, never written.
 #[derive(Debug)]
 pub(crate) struct Budget {
-    tokens: Mutex<u32>,
+    tokens: AtomicU32,
 }
 
 impl Default for Budget {
     fn default() -> Self {
         Self {
-            tokens: Mutex::new(RETRY_BUDGET_CAPACITY),
+            tokens: AtomicU32::new(RETRY_BUDGET_CAPACITY),
         }
     }
 }
@@ -582,24 +586,26 @@ impl Default for Budget {
 impl Budget {
     /// Takes `cost` tokens; `false` when there are not enough.
     pub(crate) fn withdraw(&self, cost: u32) -> bool {
-        let mut t = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
-        if *t >= cost {
-            *t -= cost;
-            true
-        } else {
-            false
-        }
+        self.tokens
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| t.checked_sub(cost))
+            .is_ok()
     }
 
     /// Gives back `amount` tokens (capped at capacity).
     pub(crate) fn deposit(&self, amount: u32) {
-        let mut t = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
-        *t = (*t + amount).min(RETRY_BUDGET_CAPACITY);
+        if self.tokens.load(Ordering::Relaxed) >= RETRY_BUDGET_CAPACITY {
+            return;
+        }
+        let _ = self
+            .tokens
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
+                Some(t.saturating_add(amount).min(RETRY_BUDGET_CAPACITY))
+            });
     }
 
     #[cfg(test)]
     pub(crate) fn available(&self) -> u32 {
-        *self.tokens.lock().unwrap()
+        self.tokens.load(Ordering::Acquire)
     }
 }
 

@@ -485,11 +485,12 @@ impl Call {
         retry::is_idempotent(&self.method) || self.has_idempotency_key
     }
 
-    fn respond(&self, response: reqwest::Response) -> Response {
+    /// The final answer. The call is over: its redactor moves to the response.
+    fn respond(&mut self, response: reqwest::Response) -> Response {
         Response::new(
             response,
             self.method.clone(),
-            self.redactor.clone(),
+            self.redactor.take(),
             self.attempts,
             self.started,
         )
