@@ -707,7 +707,7 @@ fn main() {
             .expect("authed client"),
     });
 
-    if let Some(spec) = std::env::var(RUN_ENV).ok() {
+    if let Ok(spec) = std::env::var(RUN_ENV) {
         let (name, n) = spec
             .split_once(':')
             .and_then(|(name, n)| Some((name.to_owned(), n.parse::<u64>().ok()?)))
