@@ -74,9 +74,16 @@ pub mod redirect {
 pub use error::{Error, Result};
 pub use ratelimit::RateLimitState;
 pub use retry::{RetryClass, RetryPolicy};
-pub use secret::Secret;
+pub use secret::{MAX_SECRET_FILE, Secret};
 
+/// Re-exported so that implementing [`auth::Authenticate`], [`oauth2::TokenStore`] or
+/// [`store::CredentialStore`] needs no `async-trait` dependency of your own:
+/// `#[authed::async_trait]` on the `impl`.
+pub use async_trait::async_trait;
 pub use http;
+/// Re-exported: reqwest types appear in the API ([`ClientBuilder::reqwest_client`],
+/// [`RequestBuilder::body_stream`], transport error sources).
+pub use reqwest;
 /// Re-exported so that reading a [`Secret`] needs no `secrecy` dependency of your own.
 pub use secrecy::ExposeSecret;
 pub use url;
