@@ -66,7 +66,7 @@ mod secret;
 pub mod store;
 
 pub use audit::AuditEvent;
-pub use client::{Client, ClientBuilder, Endpoint, RequestBuilder, Response};
+pub use client::{Client, ClientBuilder, Endpoint, Pages, RequestBuilder, Response};
 /// Redirect policies ([`redirect::Policy`]), in the shape of `reqwest::redirect`.
 pub mod redirect {
     pub use crate::client::redirect::{Action, Attempt, DEFAULT_MAX_REDIRECTS, Policy};

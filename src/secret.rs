@@ -113,7 +113,9 @@ impl Secret {
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true);
         let mut child = command.spawn().map_err(|e| {
-            Error::config(format!("secret command {program:?} could not be started: {e}"))
+            Error::config(format!(
+                "secret command {program:?} could not be started: {e}"
+            ))
         })?;
         let stdout = child.stdout.take();
         let run = async move {
@@ -121,7 +123,10 @@ impl Secret {
             let mut out = Vec::new();
             if let Some(stdout) = stdout {
                 // One byte past the limit says "too long" without reading a flood.
-                stdout.take(MAX_SECRET_FILE + 1).read_to_end(&mut out).await?;
+                stdout
+                    .take(MAX_SECRET_FILE + 1)
+                    .read_to_end(&mut out)
+                    .await?;
             }
             if out.len() as u64 > MAX_SECRET_FILE {
                 // It would block on a full pipe: stop it rather than wait for the timeout.
@@ -152,7 +157,9 @@ impl Secret {
                  shown: it may contain the secret)"
             )));
         }
-        secret_from_bytes(stdout, || format!("the output of secret command {program:?}"))
+        secret_from_bytes(stdout, || {
+            format!("the output of secret command {program:?}")
+        })
     }
 
     /// `true` when the secret is the empty string.
@@ -168,13 +175,22 @@ pub const MAX_SECRET_FILE: u64 = 64 * 1024;
 fn read_secret_file(path: &std::path::Path, check_mode: bool) -> Result<Secret> {
     use std::io::Read as _;
     let shown = path.display();
-    let file = std::fs::File::open(path)
-        .map_err(|e| Error::config(format!("secret file {shown} could not be opened: {}", e.kind())))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| Error::config(format!("secret file {shown} could not be read: {}", e.kind())))?;
+    let file = std::fs::File::open(path).map_err(|e| {
+        Error::config(format!(
+            "secret file {shown} could not be opened: {}",
+            e.kind()
+        ))
+    })?;
+    let meta = file.metadata().map_err(|e| {
+        Error::config(format!(
+            "secret file {shown} could not be read: {}",
+            e.kind()
+        ))
+    })?;
     if !meta.is_file() {
-        return Err(Error::config(format!("secret file {shown} is not a regular file")));
+        return Err(Error::config(format!(
+            "secret file {shown} is not a regular file"
+        )));
     }
     #[cfg(unix)]
     if check_mode {
@@ -197,7 +213,12 @@ fn read_secret_file(path: &std::path::Path, check_mode: bool) -> Result<Secret> 
     let mut bytes = Vec::new();
     file.take(MAX_SECRET_FILE + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| Error::config(format!("secret file {shown} could not be read: {}", e.kind())))?;
+        .map_err(|e| {
+            Error::config(format!(
+                "secret file {shown} could not be read: {}",
+                e.kind()
+            ))
+        })?;
     if bytes.len() as u64 > MAX_SECRET_FILE {
         return Err(Error::config(format!(
             "secret file {shown} is larger than {MAX_SECRET_FILE} bytes"
@@ -210,7 +231,10 @@ fn read_secret_file(path: &std::path::Path, check_mode: bool) -> Result<Secret> 
 fn secret_from_bytes(mut bytes: Vec<u8>, what: impl Fn() -> String) -> Result<Secret> {
     if bytes.len() as u64 > MAX_SECRET_FILE {
         secrecy::zeroize::Zeroize::zeroize(&mut bytes);
-        return Err(Error::config(format!("{} is larger than {MAX_SECRET_FILE} bytes", what())));
+        return Err(Error::config(format!(
+            "{} is larger than {MAX_SECRET_FILE} bytes",
+            what()
+        )));
     }
     if bytes.ends_with(b"\r\n") {
         bytes.truncate(bytes.len() - 2);

@@ -15,6 +15,7 @@
 
 mod builder;
 pub(crate) mod credentials;
+mod paginate;
 pub(crate) mod redirect;
 mod request;
 mod response;
@@ -27,6 +28,7 @@ use http::{HeaderMap, Method};
 use url::Url;
 
 pub use builder::{ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
+pub use paginate::{MAX_PAGES, Pages};
 #[cfg(feature = "reqwest-middleware")]
 pub(crate) use request::IDEMPOTENCY_KEY;
 pub use request::{Endpoint, RequestBuilder};

@@ -98,6 +98,11 @@ impl Response {
         self.inner.headers()
     }
 
+    /// The URL as sent (credentials included: never show it).
+    pub(crate) fn url(&self) -> &url::Url {
+        self.inner.url()
+    }
+
     /// The URL of the last hop, with credentials redacted.
     pub fn redacted_url(&self) -> String {
         self.sent.redactor.url(self.inner.url())
