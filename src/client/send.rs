@@ -23,6 +23,7 @@ use std::{
 
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use tokio::time::Instant;
+use tracing::Instrument as _;
 use url::Url;
 
 use super::{
@@ -88,12 +89,14 @@ impl RequestBuilder {
         };
         let (client, mut call) = Call::new(request, url);
         let inner = &*client.inner;
+        let span = call.span();
         // The loop's future is large (it holds reqwest's); boxing it once keeps `send()`'s own
         // future small, so callers do not copy kilobytes each time they move it.
         let result = match call.deadline {
-            None => Box::pin(call.run(inner)).await,
+            None => Box::pin(call.run(inner).instrument(span.clone())).await,
             Some(limit) => {
-                let outcome = tokio::time::timeout(limit, Box::pin(call.run(inner))).await;
+                let run = Box::pin(call.run(inner).instrument(span.clone()));
+                let outcome = tokio::time::timeout(limit, run).await;
                 outcome.unwrap_or_else(|_| {
                     Err(Error::Deadline {
                         request: call.info(),
@@ -102,8 +105,83 @@ impl RequestBuilder {
                 })
             }
         };
+        call.close(&span, &result);
         call.audit(inner, &result);
         result
+    }
+}
+
+impl Call {
+    /// The request's span, with OpenTelemetry's HTTP client field names
+    /// (`http.request.method`, `url.full` redacted, `server.address`, `server.port`,
+    /// `http.response.status_code`, `http.request.resend_count`). Retries, waits and
+    /// redirects are events inside it. Nothing is computed when no subscriber wants it.
+    fn span(&self) -> tracing::Span {
+        let span = tracing::info_span!(
+            target: "authed::client",
+            "request",
+            otel.name = %self.method,
+            otel.kind = "client",
+            http.request.method = %self.method,
+            url.full = tracing::field::Empty,
+            server.address = tracing::field::Empty,
+            server.port = tracing::field::Empty,
+            http.response.status_code = tracing::field::Empty,
+            http.request.resend_count = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
+        if !span.is_disabled() {
+            span.record("url.full", self.redactor.url(&self.url).as_str());
+            if let Some(host) = self.url.host_str() {
+                span.record("server.address", host);
+            }
+            if let Some(port) = self.url.port_or_known_default() {
+                span.record("server.port", port);
+            }
+        }
+        span
+    }
+
+    /// Records how the request ended on its span.
+    fn close(&self, span: &tracing::Span, result: &Result<Response>) {
+        if span.is_disabled() {
+            return;
+        }
+        // The URL as finally sent (after redirects, with query credentials redacted).
+        match result {
+            Ok(response) => span.record("url.full", response.redacted_url().as_str()),
+            Err(_) => span.record("url.full", self.redacted_url().as_str()),
+        };
+        if let Some(status) = self.status {
+            span.record("http.response.status_code", status.as_u16());
+        }
+        if self.attempts > 1 {
+            span.record("http.request.resend_count", self.attempts - 1);
+        }
+        if let Err(e) = result {
+            span.record("error.type", error_type(e));
+            span.record("otel.status_code", "ERROR");
+        }
+    }
+}
+
+/// A low-cardinality name for an error, for `error.type`.
+fn error_type(error: &Error) -> &'static str {
+    match error {
+        Error::Status(_) => "status",
+        Error::Transport(e) => match e.kind {
+            TransportKind::Connect => "connect",
+            TransportKind::Timeout => "timeout",
+            _ => "transport",
+        },
+        Error::Redirect(_) => "redirect",
+        Error::Decode(_) => "decode",
+        Error::RateLimited(_) => "rate_limited",
+        Error::Deadline { .. } => "deadline",
+        Error::Auth { .. } | Error::OAuth(_) | Error::ReauthRequired { .. } => "auth",
+        Error::Config { .. } | Error::InvalidUrl { .. } => "config",
+        _ => "other",
     }
 }
 

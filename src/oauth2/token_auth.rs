@@ -445,7 +445,17 @@ impl Shared {
         }
         let current = previous.as_ref().map(|e| &e.token);
         tracing::debug!(target: "authed::oauth2", forced, refresh = current.is_some(), "token request");
-        match self.source.fetch(current).await {
+        // One span per token request (its HTTP request is a child span): a refresh can be
+        // followed in a trace like any call.
+        let span = tracing::info_span!(
+            target: "authed::oauth2",
+            "token refresh",
+            grant = %self.source.label(),
+            refresh = current.is_some(),
+            forced,
+        );
+        let fetched = tracing::Instrument::instrument(self.source.fetch(current), span).await;
+        match fetched {
             Ok(token) => {
                 let token = token.inherit_refresh_token(current);
                 let entry = Arc::new(Entry::new(token, self.skew)?);
