@@ -1,7 +1,11 @@
-//! Hardening (issue 10, item 6): the size cap on bodies the client reads from the
-//! authorization server.
+//! Hardening (issue 10, items 6 and 8): the size cap on bodies the client reads from the
+//! authorization server, and `FileStore` under concurrent writers (tasks and processes).
+
+#[path = "support/child.rs"]
+mod child;
 
 use std::{
+    path::{Path, PathBuf},
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -12,11 +16,32 @@ use std::{
 use authed::{
     Error, Secret,
     oauth2::{ClientCredentials, DeviceAuthorization, MAX_OAUTH_BODY, OAuthClient, ServerMetadata},
+    store::{CredentialStore, FileStore},
 };
+use secrecy::ExposeSecret;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpListener,
 };
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "authed-hardening-{name}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
 
 // ---------------------------------------------------------------------------------------
 // Item 6: bodies read from the authorization server are capped.
@@ -176,4 +201,161 @@ async fn oauth_bodies_past_the_cap_are_refused_and_not_read_whole() {
         .await
         .expect("discovery finishes");
     assert_capped(result, &written);
+}
+
+// ---------------------------------------------------------------------------------------
+// Item 8: FileStore keeps every write of concurrent writers.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn file_store_keeps_every_write_of_64_concurrent_tasks() {
+    let dir = temp_dir("tasks");
+    let path = dir.join("credentials.json");
+    let store = FileStore::at(&path);
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        // Half share one store value, half make their own: both must be serialised.
+        let store = if i % 2 == 0 {
+            store.clone()
+        } else {
+            FileStore::at(&path)
+        };
+        tasks.push(tokio::spawn(async move {
+            store
+                .set(&format!("key-{i}"), &Secret::from(format!("value-{i}")))
+                .await
+        }));
+    }
+    let mut failures = Vec::new();
+    for task in tasks {
+        if let Err(e) = task.await.unwrap() {
+            failures.push(e.to_string());
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} writes failed: {failures:?}",
+        failures.len()
+    );
+    for i in 0..64 {
+        let got = store.get(&format!("key-{i}")).await.unwrap();
+        assert_eq!(
+            got.as_ref().map(|s| s.expose_secret()),
+            Some(format!("value-{i}").as_str()),
+            "key-{i} was lost"
+        );
+    }
+    #[cfg(unix)]
+    assert_eq!(mode(&path), 0o600, "only the owner may read the file");
+    let strays: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(strays.is_empty(), "temporary files left behind: {strays:?}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+const FOUR_PROCESSES: &str = "file_store_keeps_every_write_of_4_processes";
+const KEYS_PER_PROCESS: usize = 16;
+
+#[tokio::test]
+async fn file_store_keeps_every_write_of_4_processes() {
+    if child::is_child(FOUR_PROCESSES) {
+        // One of the four: its keys one after the other, all four processes at once.
+        let path = std::env::var("AUTHED_STORE_PATH").unwrap();
+        let me = std::env::var("AUTHED_PROCESS").unwrap();
+        let start_at: u128 = std::env::var("AUTHED_START_AT").unwrap().parse().unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis();
+        if start_at > now {
+            tokio::time::sleep(Duration::from_millis((start_at - now) as u64)).await;
+        }
+        let store = FileStore::at(path);
+        for k in 0..KEYS_PER_PROCESS {
+            store
+                .set(&format!("p{me}-k{k}"), &Secret::from(format!("v{me}-{k}")))
+                .await
+                .expect("the write succeeds");
+        }
+        return;
+    }
+    let dir = temp_dir("processes");
+    let path = dir.join("credentials.json");
+    let start_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        + 1500;
+    let mut children = Vec::new();
+    for p in 0..4 {
+        let mut command = child::command(FOUR_PROCESSES);
+        command
+            .env("AUTHED_STORE_PATH", &path)
+            .env("AUTHED_PROCESS", p.to_string())
+            .env("AUTHED_START_AT", start_at.to_string());
+        children.push(
+            tokio::process::Command::from(command)
+                .kill_on_drop(true)
+                .output(),
+        );
+    }
+    for process in children {
+        let out = tokio::time::timeout(Duration::from_secs(60), process)
+            .await
+            .expect("the child finishes")
+            .unwrap();
+        child::check(&out);
+    }
+    let store = FileStore::at(&path);
+    let mut lost = Vec::new();
+    for p in 0..4 {
+        for k in 0..KEYS_PER_PROCESS {
+            let got = store.get(&format!("p{p}-k{k}")).await.unwrap();
+            if got.as_ref().map(|s| s.expose_secret().to_owned()) != Some(format!("v{p}-{k}")) {
+                lost.push(format!("p{p}-k{k}"));
+            }
+        }
+    }
+    assert!(lost.is_empty(), "{} entries lost: {lost:?}", lost.len());
+    #[cfg(unix)]
+    assert_eq!(mode(&path), 0o600, "only the owner may read the file");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn file_store_never_writes_through_a_symlink_planted_at_a_temp_path() {
+    let dir = temp_dir("symlink");
+    let path = dir.join("credentials.json");
+    let victim = dir.join("victim");
+    std::fs::write(&victim, b"untouched").unwrap();
+    // The name the store used to write through, predictable from the process id.
+    let planted = dir.join(format!(".credentials.json.{}.tmp", std::process::id()));
+    std::os::unix::fs::symlink(&victim, &planted).unwrap();
+
+    let store = FileStore::at(&path);
+    store
+        .set("k", &Secret::from("v-canary-symlink"))
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read(&victim).unwrap(),
+        b"untouched",
+        "the store wrote through the planted symlink"
+    );
+    assert!(
+        !std::fs::symlink_metadata(&path)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the credentials file became a symlink"
+    );
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(
+        store.get("k").await.unwrap().unwrap().expose_secret(),
+        "v-canary-symlink"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
 }
