@@ -1,5 +1,6 @@
-//! Hardening (issue 10, items 6 and 8): the size cap on bodies the client reads from the
-//! authorization server, and `FileStore` under concurrent writers (tasks and processes).
+//! Hardening (issue 10, items 6, 8 and 9): the size cap on bodies the client reads from the
+//! authorization server, `FileStore` under concurrent writers (tasks and processes), and the
+//! private cross-process lock file of `CredentialTokenStore`.
 
 #[path = "support/child.rs"]
 mod child;
@@ -15,8 +16,11 @@ use std::{
 
 use authed::{
     Error, Secret,
-    oauth2::{ClientCredentials, DeviceAuthorization, MAX_OAUTH_BODY, OAuthClient, ServerMetadata},
-    store::{CredentialStore, FileStore},
+    oauth2::{
+        ClientCredentials, DeviceAuthorization, MAX_OAUTH_BODY, OAuthClient, ServerMetadata,
+        TokenStore,
+    },
+    store::{CredentialStore, CredentialTokenStore, FileStore, MemoryStore},
 };
 use secrecy::ExposeSecret;
 use tokio::{
@@ -357,5 +361,139 @@ async fn file_store_never_writes_through_a_symlink_planted_at_a_temp_path() {
         store.get("k").await.unwrap().unwrap().expose_secret(),
         "v-canary-symlink"
     );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// Item 9: the cross-process lock file is private.
+
+/// Every `*.lock` file under `dir`.
+fn lock_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            found.extend(lock_files(&path));
+        } else if path.extension().is_some_and(|e| e == "lock") {
+            found.push(path);
+        }
+    }
+    found
+}
+
+const NO_RUNTIME_DIR: &str = "lock_file_without_xdg_runtime_dir_is_private_to_the_user";
+
+#[cfg(unix)]
+#[test]
+fn lock_file_without_xdg_runtime_dir_is_private_to_the_user() {
+    if child::is_child(NO_RUNTIME_DIR) {
+        child::block_on(async {
+            let store = CredentialTokenStore::new(MemoryStore::new(), "session");
+            let lock = store.lock().await.expect("the lock is taken");
+            assert!(lock.is_some());
+        });
+        return;
+    }
+    let dir = temp_dir("runtime");
+    let home = dir.join("home");
+    let tmp = dir.join("tmp");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(&tmp).unwrap();
+    // A shared temporary directory, as /tmp is: anyone may create files in it.
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    }
+    let mut command = child::command(NO_RUNTIME_DIR);
+    command
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("XDG_CACHE_HOME")
+        .env("HOME", &home)
+        .env("TMPDIR", &tmp);
+    child::run(command);
+
+    let in_tmp = lock_files(&tmp);
+    assert!(
+        in_tmp.is_empty(),
+        "lock file in the shared temporary directory: {in_tmp:?}"
+    );
+    let in_home = lock_files(&home);
+    assert_eq!(in_home.len(), 1, "one lock file under $HOME: {in_home:?}");
+    let lock = &in_home[0];
+    assert_eq!(mode(lock), 0o600, "{}", lock.display());
+    let parent = lock.parent().unwrap();
+    assert_eq!(mode(parent), 0o700, "{}", parent.display());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_lock_file_owned_by_another_user_is_refused() {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    let dir = temp_dir("owner");
+    let store = CredentialTokenStore::new(MemoryStore::new(), "session").lock_dir(&dir);
+    drop(store.lock().await.expect("the first lock is taken"));
+    let locks = lock_files(&dir);
+    assert_eq!(locks.len(), 1, "{locks:?}");
+    let lock = &locks[0];
+    let me = std::fs::metadata(lock).unwrap().uid();
+    if me == 0 {
+        // Root can give the file away, as another user's own file would be.
+        std::os::unix::fs::chown(lock, Some(65534), Some(65534)).unwrap();
+        std::fs::set_permissions(lock, std::fs::Permissions::from_mode(0o666)).unwrap();
+    } else {
+        // Anyone else: the lock path names a file of root's.
+        std::fs::remove_file(lock).unwrap();
+        assert_ne!(std::fs::metadata("/etc/passwd").unwrap().uid(), me);
+        std::os::unix::fs::symlink("/etc/passwd", lock).unwrap();
+    }
+    let err = store
+        .lock()
+        .await
+        .expect_err("a lock file of another user's must be refused");
+    assert!(matches!(&err, Error::Store(_)), "{err:?}");
+    assert!(err.to_string().contains("another user"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_lock_dir_others_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = temp_dir("shared-lock-dir");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let store = CredentialTokenStore::new(MemoryStore::new(), "session").lock_dir(&dir);
+    let err = store
+        .lock()
+        .await
+        .expect_err("a lock directory anyone can write must be refused");
+    assert!(matches!(&err, Error::Store(_)), "{err:?}");
+    assert!(lock_files(&dir).is_empty(), "a lock file was created");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_lock_file_that_is_a_symlink_is_refused() {
+    let dir = temp_dir("lock-symlink");
+    let store = CredentialTokenStore::new(MemoryStore::new(), "session").lock_dir(&dir);
+    drop(store.lock().await.expect("the first lock is taken"));
+    let locks = lock_files(&dir);
+    assert_eq!(locks.len(), 1, "{locks:?}");
+    let victim = dir.join("elsewhere");
+    std::fs::write(&victim, b"").unwrap();
+    std::fs::remove_file(&locks[0]).unwrap();
+    std::os::unix::fs::symlink(&victim, &locks[0]).unwrap();
+    let err = store
+        .lock()
+        .await
+        .expect_err("a symbolic link at the lock path must be refused");
+    assert!(err.to_string().contains("symbolic link"), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
 }
