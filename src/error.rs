@@ -574,17 +574,15 @@ impl fmt::Display for Error {
                 Ok(())
             }
             Self::BodyTooLarge(e) => {
-                write!(f, "{}: the response body is longer than ", e.request)?;
-                if let Some(declared) = e.declared {
-                    write!(f, "the client's limit ({declared} bytes declared, ")?;
-                } else {
-                    write!(f, "the client's limit (")?;
-                }
                 write!(
                     f,
-                    "limit {} bytes); stopped reading it (client-side)",
-                    e.limit
-                )
+                    "{}: the response body is longer than the client's limit of {} bytes",
+                    e.request, e.limit
+                )?;
+                if let Some(declared) = e.declared {
+                    write!(f, " ({declared} bytes declared)")?;
+                }
+                write!(f, "; stopped reading it (client-side)")
             }
             Self::Store(e) => write!(f, "credential store: {}", e.message),
             Self::ReauthRequired { reason, .. } => {

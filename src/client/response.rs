@@ -440,7 +440,7 @@ mod tests {
             };
             assert_eq!(e.limit, 9);
             assert_eq!(e.request.last_status, Some(StatusCode::OK));
-            assert!(err.to_string().contains("limit 9 bytes"), "{err}");
+            assert!(err.to_string().contains("limit of 9 bytes"), "{err}");
         }
         assert!(
             response(b"", false)
