@@ -80,6 +80,12 @@ pub enum Error {
         /// The authorization server's error, when the redirect carried one.
         error: Option<OAuthError>,
     },
+    /// A response body the client reads for itself (a token, device authorization, discovery
+    /// or revocation answer) was longer than the client's limit for it
+    /// ([`crate::oauth2::MAX_OAUTH_BODY`]). The client stopped reading at the limit (or
+    /// before reading, when `Content-Length` said so) and closed the connection. Raised by
+    /// the client, not the server.
+    BodyTooLarge(Box<BodyTooLargeError>),
     /// A credential store failed (see [`crate::store`]).
     Store(Box<StoreError>),
     /// The session cannot be renewed (the refresh token was refused with `invalid_grant`, or
@@ -264,6 +270,18 @@ pub struct DecodeError {
     pub message: String,
 }
 
+/// A response body past the client's limit ([`Error::BodyTooLarge`]).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct BodyTooLargeError {
+    /// The request, with the status of its answer.
+    pub request: RequestInfo,
+    /// The limit, in bytes.
+    pub limit: usize,
+    /// The length the server declared in `Content-Length`, if it declared one.
+    pub declared: Option<u64>,
+}
+
 /// What failed in a store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -352,6 +370,7 @@ impl Error {
             Self::RateLimited(e) => Some(&e.request),
             Self::OAuth(e) => Some(&e.request),
             Self::Deadline { request, .. } => Some(request),
+            Self::BodyTooLarge(e) => Some(&e.request),
             Self::Config { .. }
             | Self::InvalidUrl { .. }
             | Self::Auth { .. }
@@ -368,6 +387,7 @@ impl Error {
             Self::Redirect(e) => Some(e.status),
             Self::RateLimited(e) => e.status,
             Self::OAuth(e) => Some(e.status),
+            Self::BodyTooLarge(e) => e.request.last_status,
             _ => None,
         }
     }
@@ -433,6 +453,12 @@ impl Error {
     /// `true` for a body that did not decode.
     pub fn is_decode(&self) -> bool {
         matches!(self, Self::Decode(_))
+    }
+
+    /// `true` when a response body the client reads for itself was past its limit
+    /// ([`Error::BodyTooLarge`]).
+    pub fn is_body_too_large(&self) -> bool {
+        matches!(self, Self::BodyTooLarge(_))
     }
 
     /// `true` for a redirect that could not be followed.
@@ -546,6 +572,17 @@ impl fmt::Display for Error {
                     write!(f, " ({e})")?;
                 }
                 Ok(())
+            }
+            Self::BodyTooLarge(e) => {
+                write!(
+                    f,
+                    "{}: the response body is longer than the client's limit of {} bytes",
+                    e.request, e.limit
+                )?;
+                if let Some(declared) = e.declared {
+                    write!(f, " ({declared} bytes declared)")?;
+                }
+                write!(f, "; stopped reading it (client-side)")
             }
             Self::Store(e) => write!(f, "credential store: {}", e.message),
             Self::ReauthRequired { reason, .. } => {

@@ -60,12 +60,13 @@ async fn file_round_trip_mode_and_atomic_replace() {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "only the owner may read the file");
     }
-    // No temporary files are left next to it.
-    let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+    // No temporary files are left next to it; the writers' lock file stays.
+    let mut names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(names, ["credentials.json"]);
+    names.sort();
+    assert_eq!(names, [".credentials.json.lock", "credentials.json"]);
     // Another store on the same file sees the same entries (it is the disk, not memory).
     let again = FileStore::at(&path);
     assert_eq!(

@@ -14,7 +14,10 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
 use crate::{
-    error::{DecodeError, Error, RequestInfo, Result, StatusError, TransportError, TransportKind},
+    error::{
+        BodyTooLargeError, DecodeError, Error, RequestInfo, Result, StatusError, TransportError,
+        TransportKind,
+    },
     redact::{self, REDACTED, Redactor},
 };
 
@@ -172,6 +175,44 @@ impl Response {
         Ok(all.freeze())
     }
 
+    /// The whole body, if it is at most `limit` bytes: [`Error::BodyTooLarge`] for a
+    /// `Content-Length` above it (nothing is read), or as soon as the bytes read pass it (the
+    /// rest is never read: the connection is closed when the response is dropped). For the
+    /// bodies the client reads for itself ([`crate::oauth2::MAX_OAUTH_BODY`]).
+    pub(crate) async fn bytes_limited(mut self, limit: usize) -> Result<Bytes> {
+        self.read_limited(limit).await
+    }
+
+    /// [`Response::json`] for a body of at most `limit` bytes (see
+    /// [`Response::bytes_limited`]).
+    pub(crate) async fn json_limited<T: DeserializeOwned>(mut self, limit: usize) -> Result<T> {
+        let bytes = self.read_limited(limit).await?;
+        self.decode(&bytes)
+    }
+
+    async fn read_limited(&mut self, limit: usize) -> Result<Bytes> {
+        let declared = self.inner.content_length();
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(self.too_large(limit, declared));
+        }
+        let mut all = bytes::BytesMut::new();
+        while let Some(more) = self.chunk().await? {
+            if more.len() > limit - all.len() {
+                return Err(self.too_large(limit, declared));
+            }
+            all.extend_from_slice(&more);
+        }
+        Ok(all.freeze())
+    }
+
+    fn too_large(&self, limit: usize, declared: Option<u64>) -> Error {
+        Error::BodyTooLarge(Box::new(BodyTooLargeError {
+            request: self.info(),
+            limit,
+            declared,
+        }))
+    }
+
     /// The whole body.
     ///
     /// # Errors
@@ -200,10 +241,14 @@ impl Response {
     /// body redacted; or an error of [`Response::bytes`].
     pub async fn json<T: DeserializeOwned>(mut self) -> Result<T> {
         let bytes = self.read().await?;
+        self.decode(&bytes)
+    }
+
+    fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T> {
         let input: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
             b"null"
         } else {
-            &bytes
+            bytes
         };
         let mut de = serde_json::Deserializer::from_slice(input);
         serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -362,4 +407,52 @@ pub(crate) async fn status_error(
         www_authenticate,
         headers,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(body: &'static [u8], declare: bool) -> Response {
+        let mut builder = http::Response::builder().status(200);
+        if declare {
+            builder = builder.header(http::header::CONTENT_LENGTH, body.len());
+        }
+        let inner = reqwest::Response::from(builder.body(body).expect("a response"));
+        Response::new(
+            inner,
+            Method::POST,
+            Redactor::new(Arc::default()),
+            1,
+            Instant::now(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_body_at_the_limit_is_read_and_one_byte_more_is_refused() {
+        for declare in [false, true] {
+            let body = response(b"0123456789", declare)
+                .bytes_limited(10)
+                .await
+                .expect("at the limit");
+            assert_eq!(&body[..], b"0123456789");
+            let err = response(b"0123456789", declare)
+                .bytes_limited(9)
+                .await
+                .expect_err("past the limit");
+            let Error::BodyTooLarge(e) = &err else {
+                panic!("{err:?}")
+            };
+            assert_eq!(e.limit, 9);
+            assert_eq!(e.request.last_status, Some(StatusCode::OK));
+            assert!(err.to_string().contains("limit of 9 bytes"), "{err}");
+        }
+        assert!(
+            response(b"", false)
+                .bytes_limited(0)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
 }

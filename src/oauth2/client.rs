@@ -19,6 +19,14 @@ use crate::{
     redact::REDACTED,
 };
 
+/// The longest body the client reads from the authorization server, in bytes: token, device
+/// authorization, revocation and discovery answers (1 MiB). A real answer is a few kilobytes
+/// (a token set with a large ID token stays under 16 KiB, a discovery document under 64 KiB);
+/// the cap keeps a hostile or broken server from making the client hold an unbounded body.
+/// Past it the client stops reading (a `Content-Length` above it is refused before reading)
+/// and returns [`Error::BodyTooLarge`].
+pub const MAX_OAUTH_BODY: usize = 1024 * 1024;
+
 /// How the client authenticates to the token endpoint (RFC 6749 §2.3.1). Exactly one is used
 /// on every request. The variants are named after the `token_endpoint_auth_method` values of
 /// OpenID Connect Dynamic Client Registration (`client_secret_basic`, `client_secret_post`,
@@ -172,6 +180,7 @@ impl OAuthClient {
     }
 
     /// Posts a form to an endpoint of the authorization server, authenticating the client.
+    /// The answer's body is read up to [`MAX_OAUTH_BODY`] bytes, whatever its status.
     pub(crate) async fn post(
         &self,
         url: &Url,
@@ -208,7 +217,7 @@ impl OAuthClient {
             .await?;
         let status = response.status();
         let info = response.info();
-        let body = response.bytes().await?;
+        let body = response.bytes_limited(MAX_OAUTH_BODY).await?;
         Ok((status, body, info))
     }
 }

@@ -98,7 +98,8 @@ impl DeviceAuthorization {
     ///
     /// # Errors
     ///
-    /// [`Error::OAuth`] for an error answer or one without the required fields.
+    /// [`Error::OAuth`] for an error answer or one without the required fields;
+    /// [`Error::BodyTooLarge`] for one longer than [`crate::oauth2::MAX_OAUTH_BODY`].
     pub async fn start(&self) -> Result<DeviceCode> {
         let url = self.endpoint.as_ref().map_err(Clone::clone)?;
         let scope = self.scopes.join(" ");

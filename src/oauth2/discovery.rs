@@ -7,7 +7,7 @@ use crate::{
     error::{Error, Result},
     oauth2::{
         authorization_code::AuthorizationCode,
-        client::{OAuthClient, parse_endpoint},
+        client::{MAX_OAUTH_BODY, OAuthClient, parse_endpoint},
         device::DeviceAuthorization,
     },
 };
@@ -55,7 +55,8 @@ impl ServerMetadata {
     /// # Errors
     ///
     /// [`Error::Config`] for an issuer that is not an https URL (or http on loopback); the
-    /// request's errors; [`Error::Authorization`] when the document's issuer differs.
+    /// request's errors; [`Error::Authorization`] when the document's issuer differs;
+    /// [`Error::BodyTooLarge`] for a document longer than [`MAX_OAUTH_BODY`].
     pub async fn discover(issuer: &str) -> Result<Self> {
         let url = parse_endpoint(issuer, "issuer")?;
         if url.query().is_some() || url.fragment().is_some() {
@@ -74,7 +75,7 @@ impl ServerMetadata {
         for candidate in candidates {
             match http.get(&candidate).send().await {
                 Ok(response) => {
-                    let metadata: Self = response.json().await?;
+                    let metadata: Self = response.json_limited(MAX_OAUTH_BODY).await?;
                     if metadata.issuer != issuer {
                         return Err(Error::authorization(
                             format!(

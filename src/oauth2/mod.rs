@@ -25,7 +25,7 @@ mod token_auth;
 pub use authorization_code::{
     AuthorizationCode, DEFAULT_LOGIN_TIMEOUT, PendingAuthorization, pkce_challenge,
 };
-pub use client::{ClientAuth, OAuthClient};
+pub use client::{ClientAuth, MAX_OAUTH_BODY, OAuthClient};
 pub use device::{DEFAULT_INTERVAL, DeviceAuthorization, DeviceCode, SLOW_DOWN_STEP};
 pub use discovery::ServerMetadata;
 pub use grants::{ClientCredentials, Custom, Password, RefreshToken};

@@ -20,7 +20,9 @@ impl OAuthClient {
     ///
     /// # Errors
     ///
-    /// [`Error::OAuth`](crate::Error::OAuth) for an error answer; the request's errors.
+    /// [`Error::OAuth`](crate::Error::OAuth) for an error answer;
+    /// [`Error::BodyTooLarge`](crate::Error::BodyTooLarge) for an answer longer than
+    /// [`MAX_OAUTH_BODY`](crate::oauth2::MAX_OAUTH_BODY); the request's errors.
     pub async fn revoke(&self, endpoint: &str, token: &Secret, hint: &str) -> Result<()> {
         let url: Url = parse_endpoint(endpoint, "revocation endpoint")?;
         let (status, body, request) = self

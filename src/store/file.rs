@@ -1,10 +1,14 @@
-//! [`FileStore`]: secrets in a file of the user's, mode 0600, replaced atomically.
+//! [`FileStore`]: secrets in a file of the user's, mode 0600, replaced atomically, one
+//! writer at a time.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     fmt,
+    fs::{File, OpenOptions},
     io::Write as _,
     path::{Path, PathBuf},
+    sync::{Arc, Mutex, OnceLock},
+    time::{Duration, Instant},
 };
 
 use async_trait::async_trait;
@@ -19,6 +23,18 @@ use crate::{
 /// Keeps secrets in one JSON file, readable and writable by its owner only (mode 0600 on
 /// Unix), replaced by writing a temporary file next to it and renaming it over the old one,
 /// so a crash never leaves half a file.
+///
+/// Writers ([`CredentialStore::set`], [`CredentialStore::delete`]) take turns, so that none
+/// loses another's entry: within the process (every `FileStore` of the same path shares one
+/// async lock) and across processes (an advisory lock, [`File::lock`], on a lock file beside
+/// the store, `.<file name>.lock`, mode 0600, left in place). Each write then reads the
+/// file, writes a temporary file created exclusively (`O_CREAT | O_EXCL`, so a symbolic link
+/// or a leftover file planted at its name is never followed or reused) with a random name and
+/// mode 0600, flushes it to disk, renames it over the store and flushes the directory.
+/// Readers take no lock: the rename replaces the file at once. A directory the store creates
+/// is made with mode 0700. Waiting for the lock counts against [`STORE_TIMEOUT`]; a write that
+/// times out while waiting is not made. Temporary files of a process killed mid-write stay
+/// behind as `.<file name>.<pid>.<random>.tmp`.
 ///
 /// Use it only deliberately: anything running as the same user can read the file. It is never
 /// chosen as a silent fallback.
@@ -84,6 +100,41 @@ impl FileStore {
     ) -> Result<T> {
         let path = self.path.clone();
         let task = tokio::task::spawn_blocking(move || f(&path));
+        self.within_timeout(what, task).await
+    }
+
+    /// Reads the entries, lets `change` edit them, and writes them back if it says so: one
+    /// writer at a time in this process (an async lock per path, waited for under the
+    /// timeout) and across processes (the lock file, waited for until the same deadline).
+    async fn update(
+        &self,
+        what: &'static str,
+        change: impl FnOnce(&mut Entries) -> bool + Send + 'static,
+    ) -> Result<()> {
+        let path = self.path.clone();
+        let deadline = Instant::now() + LOCK_WAIT;
+        let writers = writers_of(&path);
+        let work = async move {
+            let turn = writers.lock_owned().await;
+            tokio::task::spawn_blocking(move || {
+                let _turn = turn;
+                let _lock = lock_writers(&path, deadline)?;
+                let mut entries = read(&path)?;
+                if change(&mut entries) {
+                    write(&path, &entries)?;
+                }
+                Ok(())
+            })
+            .await
+        };
+        self.within_timeout(what, work).await
+    }
+
+    async fn within_timeout<T>(
+        &self,
+        what: &'static str,
+        task: impl Future<Output = std::result::Result<Result<T>, tokio::task::JoinError>>,
+    ) -> Result<T> {
         match tokio::time::timeout(STORE_TIMEOUT, task).await {
             Ok(Ok(result)) => result,
             Ok(Err(e)) => Err(Error::store(
@@ -99,6 +150,95 @@ impl FileStore {
 }
 
 type Entries = BTreeMap<String, String>;
+
+/// How long a writer waits for another process's write: a little less than
+/// [`STORE_TIMEOUT`], so that a writer that gives up does so itself, before the caller stops
+/// waiting for it, and never writes afterwards.
+const LOCK_WAIT: Duration = STORE_TIMEOUT.saturating_sub(Duration::from_millis(500));
+
+/// The in-process lock of the writers of `path` (shared by every `FileStore` of that path).
+fn writers_of(path: &Path) -> Arc<tokio::sync::Mutex<()>> {
+    static WRITERS: OnceLock<Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>> =
+        OnceLock::new();
+    let key = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut writers = WRITERS
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if writers.len() >= 64 {
+        // Forget the locks nobody holds or waits for.
+        writers.retain(|_, lock| Arc::strong_count(lock) > 1);
+    }
+    writers.entry(key).or_default().clone()
+}
+
+/// The directory of `path`.
+fn dir_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// `path`'s file name, for the names of the files beside it.
+fn file_name(path: &Path) -> &str {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("credentials")
+}
+
+/// Creates `dir` and its missing parents (mode 0700 on Unix: they will hold secrets).
+fn create_dir(dir: &Path) -> Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .map_err(|e| io_error(dir, "creating", &e))
+}
+
+/// Opens (creating it, mode 0600) the lock file beside `path` and locks it, waiting until
+/// `deadline` for another process to finish. Released when the file is closed.
+fn lock_writers(path: &Path, deadline: Instant) -> Result<File> {
+    let dir = dir_of(path);
+    create_dir(dir)?;
+    let lock_path = dir.join(format!(".{}.lock", file_name(path)));
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let file = options
+        .open(&lock_path)
+        .map_err(|e| io_error(&lock_path, "opening the lock file", &e))?;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(25));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::store(
+                    StoreErrorKind::Timeout,
+                    format!(
+                        "another process held {} for longer than {LOCK_WAIT:?}; nothing was written",
+                        lock_path.display()
+                    ),
+                ));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(io_error(&lock_path, "locking", &e));
+            }
+        }
+    }
+}
 
 fn read(path: &Path) -> Result<Entries> {
     match std::fs::read(path) {
@@ -116,42 +256,82 @@ fn read(path: &Path) -> Result<Entries> {
     }
 }
 
+/// Replaces the file at `path` with `entries`: a new temporary file beside it (exclusive
+/// create, random name, mode 0600), flushed, renamed over `path`, and the directory flushed.
+/// The caller holds the writers' lock.
 fn write(path: &Path, entries: &Entries) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| io_error(dir, "creating", &e))?;
+    let dir = dir_of(path);
+    create_dir(dir)?;
     let bytes = serde_json::to_vec_pretty(entries).map_err(|e| {
         Error::store(
             StoreErrorKind::Io,
             format!("credentials did not serialize: {e}"),
         )
     })?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("credentials"),
-        std::process::id()
-    ));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    let (tmp, mut file) = create_temp(dir, file_name(path))?;
+    let result = (|| {
+        file.write_all(&bytes)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io_error(path, "writing", &e));
+    }
+    sync_dir(dir).map_err(|e| io_error(dir, "flushing the directory of", &e))
+}
+
+/// A new temporary file in `dir`, created exclusively: `create_new` fails on any existing
+/// name, symbolic links included, so nothing planted there is followed or reused, and the
+/// file gets our mode (0600), never a leftover file's.
+fn create_temp(dir: &Path, name: &str) -> Result<(PathBuf, File)> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt as _;
         options.mode(0o600);
     }
-    let result = (|| {
-        let mut file = options.open(&tmp)?;
-        file.write_all(&bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io_error(path, "writing", &e)
-    })
+    let mut last = None;
+    for _ in 0..8 {
+        let tmp = dir.join(format!(
+            ".{name}.{}.{}.tmp",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        match options.open(&tmp) {
+            Ok(file) => return Ok((tmp, file)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(io_error(&tmp, "creating", &e)),
+        }
+    }
+    let e = last.unwrap_or_else(|| std::io::Error::from(std::io::ErrorKind::AlreadyExists));
+    Err(io_error(dir, "creating a temporary file in", &e))
+}
+
+/// Flushes `dir`'s entries (the rename) to disk, where the platform can.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        match File::open(dir).and_then(|d| d.sync_all()) {
+            // Some file systems cannot flush a directory; the rename is made all the same.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::InvalidInput | std::io::ErrorKind::Unsupported
+                ) =>
+            {
+                Ok(())
+            }
+            other => other,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
 }
 
 fn io_error(path: &Path, doing: &str, e: &std::io::Error) -> Error {
@@ -179,24 +359,17 @@ impl CredentialStore for FileStore {
 
     async fn set(&self, name: &str, value: &Secret) -> Result<()> {
         let (name, value) = (name.to_owned(), value.clone());
-        self.blocking("wrote", move |path| {
-            let mut entries = read(path)?;
+        self.update("wrote", move |entries| {
             entries.insert(name, value.expose_secret().to_owned());
-            write(path, &entries)
+            true
         })
         .await
     }
 
     async fn delete(&self, name: &str) -> Result<()> {
         let name = name.to_owned();
-        self.blocking("deleted", move |path| {
-            let mut entries = read(path)?;
-            if entries.remove(&name).is_some() {
-                write(path, &entries)?;
-            }
-            Ok(())
-        })
-        .await
+        self.update("deleted", move |entries| entries.remove(&name).is_some())
+            .await
     }
 
     fn status(&self) -> StoreStatus {

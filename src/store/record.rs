@@ -36,16 +36,39 @@ const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 /// (access token, refresh token, ID token, scope, times). A record larger than the backend's
 /// entry limit is split across `name#1`, `name#2`, ... and joined back on reading.
 ///
-/// Refreshes are serialised across processes with an advisory lock on a file named after
-/// the entry (in `$XDG_RUNTIME_DIR`, else the temporary directory): the cache takes it,
-/// re-reads the store, refreshes only if the stored token is still stale, writes, and
-/// releases. Two runs of a CLI sharing a session then make one refresh between them, and
-/// with a server that rotates refresh tokens neither presents one that was already used.
+/// Refreshes are serialised across processes with an advisory lock ([`std::fs::File::lock`])
+/// on a file named after the entry: the cache takes it, re-reads the store, refreshes only if
+/// the stored token is still stale, writes, and releases. Two runs of a CLI sharing a session
+/// then make one refresh between them, and with a server that rotates refresh tokens neither
+/// presents one that was already used.
+///
+/// # The lock file
+///
+/// Whoever can open the lock file can hold it and stall every refresh of the session (for up
+/// to a minute each), so it lives where only the user can reach it:
+///
+/// - by default in a directory of the user's: `$XDG_RUNTIME_DIR/authed/` (per-user by the
+///   XDG specification), else `$XDG_CACHE_HOME/authed/locks/`, else
+///   `$HOME/.cache/authed/locks/`, else, without a home, `<temp dir>/authed-<uid>-locks/`
+///   (on Windows, the temporary directory, which is per-user there); never the shared
+///   temporary directory itself;
+/// - or in the directory given to [`CredentialTokenStore::lock_dir`].
+///
+/// Directories it creates get mode 0700; the lock file gets mode 0600. On Unix, before it
+/// takes the lock, it refuses ([`StoreErrorKind::Io`], naming the path and the fix) a lock
+/// directory that belongs to another user or that group or others may write (a sticky
+/// `/tmp` included: anyone could create the lock file first), and a lock file that belongs
+/// to another user, is a symbolic link, or is not a regular file. "The user" is the owner
+/// of a file the store has just created in the lock directory: the crate has no `unsafe`
+/// code to ask the OS for its uid, and the owner the file system gives new files is the
+/// one that matters (it is also right on file systems that map owners, such as NFS with
+/// root squashing).
 #[derive(Clone)]
 pub struct CredentialTokenStore {
     store: Arc<dyn CredentialStore>,
     name: String,
-    lock_dir: PathBuf,
+    /// `None`: the default, found when the lock is first taken.
+    lock_dir: Option<PathBuf>,
 }
 
 impl fmt::Debug for CredentialTokenStore {
@@ -60,20 +83,20 @@ impl fmt::Debug for CredentialTokenStore {
 impl CredentialTokenStore {
     /// The token set called `name` in `store`.
     pub fn new(store: impl CredentialStore + 'static, name: impl Into<String>) -> Self {
-        let lock_dir = std::env::var_os("XDG_RUNTIME_DIR")
-            .filter(|d| !d.is_empty())
-            .map_or_else(std::env::temp_dir, PathBuf::from);
         Self {
             store: Arc::new(store),
             name: name.into(),
-            lock_dir,
+            lock_dir: None,
         }
     }
 
-    /// Puts the lock files in `dir` instead.
+    /// Puts the lock files in `dir` instead (created with mode 0700 if missing), for example
+    /// beside a [`crate::store::FileStore`]'s file. On Unix it must belong to the user and be
+    /// writable by nobody else, or taking the lock fails (see [the lock
+    /// file](CredentialTokenStore#the-lock-file)).
     #[must_use]
     pub fn lock_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.lock_dir = dir.into();
+        self.lock_dir = Some(dir.into());
         self
     }
 
@@ -81,7 +104,8 @@ impl CredentialTokenStore {
         format!("{}#{i}", self.name)
     }
 
-    fn lock_path(&self) -> PathBuf {
+    /// The lock file's name in the lock directory.
+    fn lock_name(&self) -> String {
         let safe: String = self
             .name
             .chars()
@@ -95,7 +119,7 @@ impl CredentialTokenStore {
             .collect();
         // The name alone could collide after sanitising; a hash of the exact name does not.
         let digest = short_hash(self.name.as_bytes());
-        self.lock_dir.join(format!("authed-{safe}-{digest}.lock"))
+        format!("authed-{safe}-{digest}.lock")
     }
 
     fn corrupted(&self, what: &str) -> Error {
@@ -211,8 +235,14 @@ impl TokenStore for CredentialTokenStore {
     }
 
     async fn lock(&self) -> Result<Option<TokenStoreLock>> {
-        let path = self.lock_path();
-        let task = tokio::task::spawn_blocking(move || lock_file(&path));
+        let (dir, name) = (self.lock_dir.clone(), self.lock_name());
+        let task = tokio::task::spawn_blocking(move || {
+            let dir = match dir {
+                Some(dir) => dir,
+                None => default_lock_dir()?,
+            };
+            lock_file(&dir, &name)
+        });
         match tokio::time::timeout(LOCK_TIMEOUT, task).await {
             Ok(Ok(result)) => result.map(|file| Some(TokenStoreLock::new(file))),
             Ok(Err(e)) => Err(Error::store(
@@ -230,25 +260,177 @@ impl TokenStore for CredentialTokenStore {
     }
 }
 
-fn lock_file(path: &Path) -> Result<std::fs::File> {
+fn lock_error(path: &Path, what: impl fmt::Display) -> Error {
+    Error::store(
+        StoreErrorKind::Io,
+        format!("the refresh lock {}: {what}", path.display()),
+    )
+}
+
+/// The default directory of the lock files (see [`CredentialTokenStore`]): the user's, never
+/// the shared temporary directory.
+fn default_lock_dir() -> Result<PathBuf> {
+    let var = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    if let Some(runtime) = var("XDG_RUNTIME_DIR") {
+        return Ok(runtime.join("authed"));
+    }
+    if !cfg!(unix) {
+        // Per-user on Windows (%LOCALAPPDATA%\Temp).
+        return Ok(std::env::temp_dir());
+    }
+    if let Some(cache) = var("XDG_CACHE_HOME") {
+        return Ok(cache.join("authed").join("locks"));
+    }
+    if let Some(home) = var("HOME") {
+        return Ok(home.join(".cache").join("authed").join("locks"));
+    }
+    // No home: a directory of our own in the temporary directory, named for the user so that
+    // users do not collide; one planted by someone else is refused by its owner.
+    let tmp = std::env::temp_dir();
+    let uid = owner_of_new_file(&tmp).map_err(|e| lock_error(&tmp, e))?;
+    Ok(tmp.join(format!("authed-{uid}-locks")))
+}
+
+/// The owner the file system gives a file this process creates in `dir`: a file is created
+/// there exclusively under a random name, looked at and removed.
+#[cfg(unix)]
+fn owner_of_new_file(dir: &Path) -> std::io::Result<u32> {
+    use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
+    let probe = dir.join(format!(
+        ".authed-owner-{}.tmp",
+        uuid::Uuid::new_v4().simple()
+    ));
     let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
         .write(true)
-        .open(path)
-        .map_err(|e| {
-            Error::store(
-                StoreErrorKind::Io,
-                format!("cannot open the lock file {}: {e}", path.display()),
-            )
-        })?;
-    file.lock().map_err(|e| {
-        Error::store(
-            StoreErrorKind::Io,
-            format!("cannot lock {}: {e}", path.display()),
+        .create_new(true)
+        .mode(0o600)
+        .open(&probe)?;
+    let uid = file.metadata().map(|m| m.uid());
+    drop(file);
+    let _ = std::fs::remove_file(&probe);
+    uid
+}
+
+#[cfg(not(unix))]
+fn owner_of_new_file(_dir: &Path) -> std::io::Result<u32> {
+    Ok(0)
+}
+
+/// Creates `dir` (mode 0700) if missing, checks that only the user can write it, then opens
+/// (mode 0600), checks and locks the lock file `name` in it, waiting for another process.
+fn lock_file(dir: &Path, name: &str) -> Result<std::fs::File> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .map_err(|e| lock_error(dir, format_args!("cannot create the directory: {e}")))?;
+    let path = dir.join(name);
+    #[cfg(unix)]
+    check_lock_dir(dir, &path)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let file = options
+        .open(&path)
+        .map_err(|e| lock_error(&path, format_args!("cannot open it: {e}")))?;
+    #[cfg(unix)]
+    check_lock_file(&file, &path)?;
+    file.lock()
+        .map_err(|e| lock_error(&path, format_args!("cannot lock it: {e}")))?;
+    Ok(file)
+}
+
+/// The user's uid (the owner of a file just created in `dir`); refuses `dir` if it is
+/// another user's or others may write it, and a lock file already at `path` that is a
+/// symbolic link or another user's.
+#[cfg(unix)]
+fn check_lock_dir(dir: &Path, path: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt as _;
+    let me = owner_of_new_file(dir).map_err(|e| {
+        lock_error(
+            path,
+            format_args!(
+                "cannot create a file in its directory ({e}); choose a directory of your own with CredentialTokenStore::lock_dir"
+            ),
         )
     })?;
-    Ok(file)
+    let meta = std::fs::metadata(dir)
+        .map_err(|e| lock_error(path, format_args!("cannot read its directory: {e}")))?;
+    if meta.uid() != me {
+        return Err(lock_error(
+            path,
+            format_args!(
+                "its directory belongs to another user (uid {}, not {me}); refusing it: choose a directory of your own with CredentialTokenStore::lock_dir",
+                meta.uid()
+            ),
+        ));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(lock_error(
+            path,
+            format_args!(
+                "its directory can be written by other users (mode {:o}), who could hold the lock; refusing it: `chmod 700 {}` or choose another with CredentialTokenStore::lock_dir",
+                meta.mode() & 0o7777,
+                dir.display()
+            ),
+        ));
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(existing) if existing.file_type().is_symlink() => Err(lock_error(
+            path,
+            "it is a symbolic link (another user could point it at a file of theirs); refusing it: remove it",
+        )),
+        Ok(existing) if existing.uid() != me => Err(owned_by_another(path, existing.uid(), me)),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses an opened lock file that is another user's or not a regular file; makes one of
+/// ours private (mode 0600) if it is not.
+#[cfg(unix)]
+fn check_lock_file(file: &std::fs::File, path: &Path) -> Result<()> {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    let meta = file
+        .metadata()
+        .map_err(|e| lock_error(path, format_args!("cannot read it: {e}")))?;
+    let me = std::fs::metadata(path.parent().unwrap_or(Path::new(".")))
+        .map(|d| d.uid())
+        .map_err(|e| lock_error(path, format_args!("cannot read its directory: {e}")))?;
+    if meta.uid() != me {
+        return Err(owned_by_another(path, meta.uid(), me));
+    }
+    if !meta.is_file() {
+        return Err(lock_error(path, "it is not a regular file; refusing it"));
+    }
+    if meta.mode() & 0o077 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| lock_error(path, format_args!("cannot make it private: {e}")))?;
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn owned_by_another(path: &Path, owner: u32, me: u32) -> Error {
+    lock_error(
+        path,
+        format_args!(
+            "it belongs to another user (uid {owner}, not {me}), who could hold it and stall every refresh; refusing it: remove it"
+        ),
+    )
 }
 
 /// The compact record a [`CredentialTokenStore`] keeps: short keys, times as Unix seconds,
