@@ -73,10 +73,16 @@ fn a_file_others_can_read_is_refused_unless_shared_is_asked_for() {
         let err = Secret::from_file(&path).unwrap_err();
         let text = err.to_string();
         assert!(err.is_config(), "{text}");
-        assert!(text.contains(&path.display().to_string()), "names the path: {text}");
+        assert!(
+            text.contains(&path.display().to_string()),
+            "names the path: {text}"
+        );
         assert!(text.contains("chmod 600"), "says what to do: {text}");
         assert!(!text.contains(CANARY), "never the content: {text}");
-        assert_eq!(Secret::from_shared_file(&path).unwrap().expose_secret(), CANARY);
+        assert_eq!(
+            Secret::from_shared_file(&path).unwrap().expose_secret(),
+            CANARY
+        );
     }
 }
 
@@ -88,11 +94,21 @@ fn missing_empty_huge_binary_and_directory_files_are_typed_errors_without_conten
     assert!(err.is_config() && err.to_string().contains("nope"), "{err}");
 
     let (_d1, empty) = secret_file("empty", b"\n", 0o600);
-    assert!(Secret::from_file(&empty).unwrap_err().to_string().contains("empty"));
+    assert!(
+        Secret::from_file(&empty)
+            .unwrap_err()
+            .to_string()
+            .contains("empty")
+    );
 
     let big = vec![b'x'; usize::try_from(MAX_SECRET_FILE).unwrap() + 1];
     let (_d2, huge) = secret_file("huge", &big, 0o600);
-    assert!(Secret::from_file(&huge).unwrap_err().to_string().contains("larger"));
+    assert!(
+        Secret::from_file(&huge)
+            .unwrap_err()
+            .to_string()
+            .contains("larger")
+    );
 
     let mut binary = CANARY.as_bytes().to_vec();
     binary.push(0xff);
@@ -100,7 +116,9 @@ fn missing_empty_huge_binary_and_directory_files_are_typed_errors_without_conten
     let err = Secret::from_file(&bin).unwrap_err().to_string();
     assert!(err.contains("UTF-8") && !err.contains(CANARY), "{err}");
 
-    let err = Secret::from_shared_file(dir.path()).unwrap_err().to_string();
+    let err = Secret::from_shared_file(dir.path())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("not a regular file"), "{err}");
 }
 
@@ -120,7 +138,10 @@ async fn a_failing_command_does_not_leak_its_error_output() {
         .unwrap_err();
     let text = err.to_string();
     assert!(err.is_config(), "{text}");
-    assert!(text.contains("\"sh\"") && text.contains('3'), "names program and status: {text}");
+    assert!(
+        text.contains("\"sh\"") && text.contains('3'),
+        "names program and status: {text}"
+    );
     assert!(!text.contains(CANARY), "neither stderr nor stdout: {text}");
     assert!(!format!("{err:?}").contains(CANARY));
 }
@@ -132,7 +153,11 @@ async fn a_slow_command_is_killed_at_its_timeout() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("did not finish"), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -154,5 +179,8 @@ async fn missing_silent_and_flooding_commands_are_typed_errors() {
     let text = err.to_string();
     assert!(text.contains("larger"), "{text}");
     assert!(!text.contains(CANARY));
-    assert!(started.elapsed() < Duration::from_secs(5), "stopped, not timed out");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "stopped, not timed out"
+    );
 }
