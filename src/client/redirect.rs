@@ -10,7 +10,9 @@
 //!   set by hand stay behind for good, and credential values copied into the `Location`'s
 //!   query are removed;
 //! - credentials go only to the base URL's origin and the origins allowed on the builder, and
-//!   never over plain `http://` to a host that is not loopback unless the builder allows it.
+//!   never over plain `http://` to a host that is not loopback unless the builder allows it
+//!   (loopback means `127.0.0.0/8`, `::1` or exactly `localhost`; `*.localhost` is not: see
+//!   [`is_loopback`]).
 
 use std::{fmt, sync::Arc};
 
@@ -275,15 +277,20 @@ pub(crate) fn strip_credential_query(url: &mut Url, redactor: &Redactor) {
     }
 }
 
-/// `true` for loopback hosts: 127.0.0.0/8, ::1, `localhost` and `*.localhost`.
+/// `true` for the hosts that may get credentials over plain `http://` without an opt-in: the IP
+/// literals 127.0.0.0/8 and `::1`, and the exact name `localhost` (any case).
+///
+/// Names are not resolved here, so a name counts only if every resolver maps it to loopback.
+/// RFC 6761 reserves `*.localhost` for loopback, but nothing enforces it: a resolver that does
+/// not special-case it (or a `/etc/hosts` or DNS search-domain entry) may send
+/// `api.localhost` anywhere, and the credentials with it. So `*.localhost` and `localhost.`
+/// are ordinary hosts: plain http to them needs `allow_http_credentials(true)`. IPv4-mapped
+/// IPv6 (`::ffff:127.0.0.1`) is not accepted either; write `127.0.0.1`.
 pub(crate) fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => {
-            let d = d.trim_end_matches('.');
-            d.eq_ignore_ascii_case("localhost") || d.to_ascii_lowercase().ends_with(".localhost")
-        }
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         None => false,
     }
 }
@@ -415,6 +422,31 @@ mod tests {
         let local = Origins::new(&url("http://127.0.0.1:8080/"), &[], false).unwrap();
         assert!(local.allows(&url("http://127.0.0.1:8080/a")).unwrap());
         assert!(Origins::new(&url("https://a/"), &["ftp://x".into()], false).is_err());
+    }
+
+    #[test]
+    fn loopback_is_an_address_or_exactly_localhost() {
+        for yes in [
+            "http://127.0.0.1/",
+            "http://127.255.0.1:9/",
+            "http://[::1]:8080/",
+            "http://localhost/",
+            "http://LocalHost:1/",
+        ] {
+            assert!(is_loopback(&url(yes)), "{yes}");
+        }
+        for no in [
+            "http://api.localhost/",
+            "http://localhost./",
+            "http://localhost.evil.example/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://10.0.0.1/",
+            "http://0.0.0.0/",
+        ] {
+            assert!(!is_loopback(&url(no)), "{no}");
+        }
+        let named = Origins::new(&url("http://api.localhost:8080/"), &[], false).unwrap();
+        assert!(named.allows(&url("http://api.localhost:8080/a")).is_err());
     }
 
     #[test]

@@ -231,6 +231,8 @@ impl Registration {
 }
 
 /// Parses an OAuth endpoint URL: https, or http on loopback (credentials travel there).
+/// Loopback is decided as for the client ([`crate::client::redirect::is_loopback`]): an IP
+/// literal in 127.0.0.0/8, `::1` or exactly `localhost`; `http://idp.localhost/` is refused.
 pub(crate) fn parse_endpoint(input: &str, what: &str) -> std::result::Result<Url, Error> {
     let url =
         Url::parse(input).map_err(|e| Error::config(format!("{what} URL does not parse: {e}")))?;
