@@ -6,7 +6,14 @@
 #[path = "support/scripted.rs"]
 mod scripted;
 
-use authed::{Client, auth::Bearer};
+use authed::{
+    Client, Error,
+    auth::Bearer,
+    error::RedirectKind,
+    oauth2::{ClientCredentials, OAuthClient},
+    redirect::Policy,
+};
+use scripted::{Reply, Scripted};
 
 // ---- 11: "loopback" is an address, not a name ------------------------------------------
 
@@ -52,4 +59,111 @@ fn oauth_endpoints_on_names_under_localhost_are_refused() {
         .expect_err("a plain-http token endpoint on *.localhost");
     assert!(err.is_config(), "{err}");
     assert!(!err.to_string().contains("secret-canary"), "{err}");
+}
+
+// ---- 12: a 307/308 does not carry the body to another origin -----------------------------
+
+/// A server that answers every request with `status` and a `Location` pointing at `target`.
+async fn redirecting(status: u16, target: String) -> Scripted {
+    Scripted::start(move |_| Reply::new(status).header("location", target.clone())).await
+}
+
+#[tokio::test]
+async fn a_cross_origin_307_or_308_with_a_body_is_refused_and_names_the_target() {
+    let other = Scripted::start(|_| Reply::ok()).await;
+    for status in [307, 308] {
+        let home = redirecting(status, format!("{}collect?api_key=k-canary", other.url())).await;
+        let client = Client::builder(home.url()).build().unwrap();
+        let err = client
+            .post("login")
+            .json(&serde_json::json!({ "password": "pw-canary" }))
+            .send()
+            .await
+            .expect_err("a body must not follow a redirect to another origin");
+        let Error::Redirect(e) = &err else {
+            panic!("not a redirect error: {err}")
+        };
+        assert_eq!(e.kind, RedirectKind::BodyToOtherOrigin, "{err}");
+        let origin = other.url().trim_end_matches('/').to_owned();
+        assert_eq!(e.target.as_deref(), Some(origin.as_str()));
+        let text = err.to_string();
+        assert!(
+            text.contains(&origin) && text.contains("replay_body_cross_origin"),
+            "{text}"
+        );
+        assert!(!text.contains("canary"), "{text}");
+    }
+    assert!(other.seen().is_empty(), "the body reached the other origin");
+}
+
+#[tokio::test]
+async fn cross_origin_body_replay_is_an_explicit_opt_in_and_same_origin_is_unaffected() {
+    let other = Scripted::start(|_| Reply::ok()).await;
+    let home = Scripted::start({
+        let target = format!("{}upload", other.url());
+        move |seen| match seen.path.as_str() {
+            "/moved" => Reply::new(308).header("location", "/here"),
+            "/away" => Reply::new(307).header("location", target.clone()),
+            _ => Reply::ok(),
+        }
+    })
+    .await;
+    let client = Client::builder(home.url()).build().unwrap();
+    // Same origin: followed with the body, by default.
+    client
+        .post("moved")
+        .body("same-origin-body")
+        .send()
+        .await
+        .unwrap();
+    let here = home.seen().pop().unwrap();
+    assert_eq!(
+        (here.path.as_str(), &here.body[..]),
+        ("/here", &b"same-origin-body"[..])
+    );
+    // No body: followed.
+    client.post("away").send().await.unwrap();
+    assert_eq!(other.seen().len(), 1);
+    // With the opt-in, per request: followed, body and all.
+    client
+        .post("away")
+        .body("opted-in-body")
+        .redirect(Policy::default().replay_body_cross_origin(true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.seen().pop().unwrap().body, b"opted-in-body");
+}
+
+#[tokio::test]
+async fn the_token_endpoint_never_follows_a_redirect_even_with_a_user_client() {
+    let elsewhere = Scripted::start(|_| Reply::ok()).await;
+    let token = Scripted::start({
+        let target = format!("{}stolen", elsewhere.url());
+        move |seen| match seen.path.as_str() {
+            "/token" => Reply::new(307).header("location", "/same-origin"),
+            "/token2" => Reply::new(307).header("location", target.clone()),
+            _ => Reply::ok().body(r#"{"access_token":"a","token_type":"bearer"}"#),
+        }
+    })
+    .await;
+    // A user-supplied client that follows redirects and even replays bodies across origins.
+    let http = Client::builder(token.url())
+        .redirect(Policy::limited(5).replay_body_cross_origin(true))
+        .build()
+        .unwrap();
+    for path in ["token", "token2"] {
+        let oauth = OAuthClient::new(format!("{}{path}", token.url()), "id")
+            .secret("client-secret-canary")
+            .http_client(http.clone());
+        let err = ClientCredentials::with_client(oauth)
+            .into_auth()
+            .token()
+            .await
+            .expect_err("a 307 from the token endpoint is an error");
+        assert!(!err.to_string().contains("client-secret-canary"), "{err}");
+    }
+    let paths: Vec<_> = token.seen().into_iter().map(|s| s.path).collect();
+    assert_eq!(paths, ["/token", "/token2"]);
+    assert!(elsewhere.seen().is_empty());
 }
