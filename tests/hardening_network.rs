@@ -7,8 +7,8 @@
 mod scripted;
 
 use authed::{
-    Client, Error,
-    auth::Bearer,
+    Client, Error, Secret,
+    auth::{ApiKey, AuthRequest, Authenticate, Basic, Bearer},
     error::RedirectKind,
     oauth2::{ClientCredentials, OAuthClient},
     redirect::Policy,
@@ -166,4 +166,62 @@ async fn the_token_endpoint_never_follows_a_redirect_even_with_a_user_client() {
     let paths: Vec<_> = token.seen().into_iter().map(|s| s.path).collect();
     assert_eq!(paths, ["/token", "/token2"]);
     assert!(elsewhere.seen().is_empty());
+}
+
+// ---- 13: header credentials are ASCII ----------------------------------------------------
+
+#[test]
+fn non_ascii_header_credentials_are_refused_at_build_time_without_the_secret() {
+    let api_key = Client::builder("https://api.example.com/")
+        .auth(ApiKey::header("X-API-Key", "cl\u{e9}-canary"))
+        .build()
+        .expect_err("a non-ASCII API key header");
+    let bearer = Client::builder("https://api.example.com/")
+        .auth(Bearer::new("t\u{f6}ken-canary"))
+        .build()
+        .expect_err("a non-ASCII bearer token");
+    for err in [api_key, bearer] {
+        let text = err.to_string();
+        assert!(err.is_config(), "{text}");
+        assert!(text.contains("ASCII"), "{text}");
+        assert!(
+            !text.contains("canary") && !text.contains("\u{f6}"),
+            "{text}"
+        );
+    }
+    // Basic is base64 of UTF-8 (RFC 7617), and a query key is percent-encoded: both fine.
+    Client::builder("https://api.example.com/")
+        .auth(Basic::new("user", "p\u{e4}ss"))
+        .auth(ApiKey::query("api_key", "cl\u{e9}"))
+        .build()
+        .unwrap();
+}
+
+/// A custom scheme that writes its secret with `AuthRequest::set_header`.
+#[derive(Debug)]
+struct RawHeader(Secret);
+
+#[async_trait::async_trait]
+impl Authenticate for RawHeader {
+    async fn authenticate(&self, request: &mut AuthRequest<'_>) -> authed::Result<()> {
+        request.set_header(http::HeaderName::from_static("x-token"), &self.0)
+    }
+}
+
+#[tokio::test]
+async fn set_header_refuses_a_non_ascii_secret_and_sends_nothing() {
+    let server = Scripted::start(|_| Reply::ok()).await;
+    let client = Client::builder(server.url())
+        .auth(RawHeader(Secret::from("\u{fc}ber-canary")))
+        .build()
+        .unwrap();
+    let err = client
+        .get("x")
+        .send()
+        .await
+        .expect_err("a non-ASCII header secret");
+    let text = err.to_string();
+    assert!(err.is_config() && text.contains("ASCII"), "{text}");
+    assert!(!text.contains("canary"), "{text}");
+    assert!(server.seen().is_empty());
 }
