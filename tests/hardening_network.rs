@@ -14,6 +14,14 @@ use authed::{
     redirect::Policy,
 };
 use scripted::{Reply, Scripted};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 // ---- 11: "loopback" is an address, not a name ------------------------------------------
 
@@ -224,4 +232,113 @@ async fn set_header_refuses_a_non_ascii_secret_and_sends_nothing() {
     assert!(err.is_config() && text.contains("ASCII"), "{text}");
     assert!(!text.contains("canary"), "{text}");
     assert!(server.seen().is_empty());
+}
+
+// ---- 7: what is retried around the response head ----------------------------------------
+
+/// A raw server: connection `n` (from 0) reads one request, writes `script(n)` and hangs up.
+/// Returns its base URL and the number of connections accepted.
+async fn raw(script: fn(usize) -> &'static [u8]) -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    let counter = count.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf).await;
+                let _ = stream.write_all(script(n)).await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    (format!("http://{addr}/"), count)
+}
+
+const FULL: &[u8] =
+    b"HTTP/1.1 200 OK\r\ncontent-length: 11\r\nconnection: close\r\n\r\n{\"ok\":true}";
+
+fn quick_retries() -> authed::RetryPolicy {
+    authed::RetryPolicy::default()
+        .max_retries(3)
+        .initial_backoff(Duration::from_millis(1))
+        .max_backoff(Duration::from_millis(5))
+        .retry_budget(false)
+}
+
+#[tokio::test]
+async fn a_connection_dropped_before_the_head_is_complete_is_retried_when_idempotent() {
+    // The first connection hangs up in the middle of the status line's headers.
+    let (url, count) = raw(|n| {
+        if n == 0 {
+            b"HTTP/1.1 200 OK\r\ncontent-len"
+        } else {
+            FULL
+        }
+    })
+    .await;
+    let client = Client::builder(&url)
+        .retry(quick_retries())
+        .build()
+        .unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(10), client.get("x").send())
+        .await
+        .expect("bounded")
+        .expect("a GET whose answer was cut before its head is retried");
+    assert_eq!(response.attempts(), 2);
+    assert_eq!(count.load(Ordering::SeqCst), 2);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["ok"], true);
+
+    // A POST is not: the server may have done the work.
+    let (url, count) = raw(|n| if n == 0 { b"HTTP/1.1 200 OK\r\n" } else { FULL }).await;
+    let client = Client::builder(&url)
+        .retry(quick_retries())
+        .build()
+        .unwrap();
+    let err = client.post("x").json(&1).send().await.unwrap_err();
+    assert_eq!(err.request().unwrap().attempts, 1, "{err}");
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_body_cut_after_the_response_was_returned_is_not_retried_and_says_so() {
+    // The head is complete (200, 100 bytes announced); the body stops after 10.
+    let (url, count) = raw(|n| {
+        if n == 0 {
+            b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{\"items\":["
+        } else {
+            FULL
+        }
+    })
+    .await;
+    let client = Client::builder(&url)
+        .retry(quick_retries())
+        .build()
+        .unwrap();
+    let response = client
+        .get("x")
+        .send()
+        .await
+        .expect("the head arrived whole");
+    let err = tokio::time::timeout(
+        Duration::from_secs(10),
+        response.json::<serde_json::Value>(),
+    )
+    .await
+    .expect("bounded")
+    .expect_err("a truncated body is an error");
+    let Error::Transport(e) = &err else {
+        panic!("not a transport error: {err}")
+    };
+    assert_eq!(e.kind, authed::error::TransportKind::Body, "{err}");
+    assert_eq!(
+        e.request.retry_stop,
+        Some(authed::retry::RetryStop::ResponseReturned),
+        "{err}"
+    );
+    assert!(err.to_string().contains("not retried"), "{err}");
+    assert_eq!(count.load(Ordering::SeqCst), 1, "the client did not resend");
 }
