@@ -342,3 +342,93 @@ async fn a_body_cut_after_the_response_was_returned_is_not_retried_and_says_so()
     assert!(err.to_string().contains("not retried"), "{err}");
     assert_eq!(count.load(Ordering::SeqCst), 1, "the client did not resend");
 }
+
+// ---- 10: the loopback login listener under idle and stray connections ------------------
+
+/// Sends `request` on a new connection to `port` and returns the status line of the answer.
+async fn status_line(port: u16, request: String) -> String {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    String::from_utf8_lossy(&answer)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_loopback_listener_completes_the_login_with_idle_and_stray_connections_open() {
+    let token_server = Scripted::start(|seen| {
+        let body = String::from_utf8_lossy(&seen.body).into_owned();
+        if seen.path == "/token" && body.contains("code=the-code") {
+            Reply::ok().body(r#"{"access_token":"from-loopback","token_type":"Bearer"}"#)
+        } else {
+            Reply::new(400).body(r#"{"error":"invalid_grant"}"#)
+        }
+    })
+    .await;
+    let client = OAuthClient::new(format!("{}token", token_server.url()), "native-app");
+    let flow = authed::oauth2::AuthorizationCode::new(client, "https://idp.example.com/authorize");
+    let (report, mut answers) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let login = flow.login_loopback(0, Duration::from_secs(20), move |url| {
+        let pairs: std::collections::HashMap<String, String> =
+            url.query_pairs().into_owned().collect();
+        let redirect = authed::url::Url::parse(&pairs["redirect_uri"]).unwrap();
+        let port = redirect.port().unwrap();
+        let state = pairs["state"].clone();
+        tokio::spawn(async move {
+            // A connection that never sends anything (a browser's speculative preconnect, or
+            // another local process), and one that stops in the middle of its headers.
+            let idle = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+            let mut half = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+            half.write_all(b"GET /callback?code=stolen HTTP/1.1\r\nHost: x\r\n")
+                .await
+                .unwrap();
+            // Requests that are not the redirect get a 404 and do not end the login.
+            for request in [
+                "GET /favicon.ico HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".to_owned(),
+                "POST /callback HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-length: 0\r\n\r\n"
+                    .to_owned(),
+            ] {
+                let _ = report.send(status_line(port, request).await);
+            }
+            let callback = format!(
+                "GET /callback?code=the-code&state={state} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+            );
+            let _ = report.send(status_line(port, callback).await);
+            drop((idle, half));
+        });
+    });
+    let token = tokio::time::timeout(Duration::from_secs(15), login)
+        .await
+        .expect("the login finished while idle connections were open")
+        .expect("the login succeeded");
+    assert_eq!(
+        authed::ExposeSecret::expose_secret(token.access_token()),
+        "from-loopback"
+    );
+    let mut seen = Vec::new();
+    while let Ok(Some(line)) = tokio::time::timeout(Duration::from_secs(5), answers.recv()).await {
+        seen.push(line);
+        if seen.len() == 3 {
+            break;
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            "HTTP/1.1 404 Not Found",
+            "HTTP/1.1 404 Not Found",
+            "HTTP/1.1 200 OK"
+        ]
+    );
+    assert_eq!(token_server.seen().len(), 1, "one code exchange");
+}
