@@ -218,15 +218,17 @@ impl<'a> AuthRequest<'a> {
     /// Sets header `name` to the secret `value`, replacing any earlier value, marked sensitive
     /// and redacted from every text about this request.
     ///
+    /// The value must be printable ASCII (tabs and spaces allowed): an HTTP header would
+    /// otherwise carry raw UTF-8 bytes, which servers and proxies read as Latin-1, reject or
+    /// rewrite, so the credential that arrives is not the one configured.
+    ///
     /// # Errors
     ///
-    /// [`Error::Config`] when the value has characters a header cannot carry.
+    /// [`Error::Config`] when the value is not ASCII or has characters a header cannot carry
+    /// (the message names the header, never the value).
     pub fn set_header(&mut self, name: HeaderName, value: &Secret) -> Result<()> {
-        let header = HeaderValue::from_str(value.expose_secret()).map_err(|_| {
-            Error::config(format!(
-                "the credential for header {name} has characters an HTTP header cannot carry"
-            ))
-        })?;
+        let header = header_credential(value.expose_secret())
+            .map_err(|why| Error::config(format!("the credential for header {name} {why}")))?;
         self.put_header(name, header, &[value]);
         Ok(())
     }
@@ -234,6 +236,9 @@ impl<'a> AuthRequest<'a> {
     /// Sets header `name` to `value` (a value built by the caller, such as `Bearer <token>`),
     /// marked sensitive and redacted like [`AuthRequest::set_header`]. When the value has the
     /// form `<scheme> <credential>`, the credential part is redacted from text too.
+    ///
+    /// The bytes are sent as given: unlike [`AuthRequest::set_header`], a value that is not
+    /// ASCII is not refused here (the caller built the `HeaderValue`, bytes and all).
     pub fn set_header_value(&mut self, name: HeaderName, value: HeaderValue) {
         if let Ok(text) = value.to_str() {
             self.redactor.add_value(text);
@@ -293,9 +298,24 @@ impl<'a> AuthRequest<'a> {
 /// and, unlike [`Secret`], is not zeroed on drop (nor are the copies reqwest makes when it
 /// writes the request): the price of not formatting and validating it on every request.
 fn sensitive_value(text: &str) -> Option<HeaderValue> {
-    let mut value = HeaderValue::from_str(text).ok()?;
+    header_credential(text).ok()
+}
+
+/// A credential as a header value, marked sensitive, or why it cannot be one (a phrase that
+/// completes "the API key ...", never the value).
+///
+/// `http` accepts any byte from 0x80 up in a header value (RFC 9110 `obs-text`), so a
+/// non-ASCII credential would go out as raw UTF-8 bytes, which servers read as Latin-1 or
+/// refuse: refused here instead, with a clear error. (Basic is not affected: its value is
+/// base64 of UTF-8, RFC 7617.)
+pub(crate) fn header_credential(text: &str) -> std::result::Result<HeaderValue, &'static str> {
+    if !text.is_ascii() {
+        return Err("is not ASCII: HTTP header credentials must be ASCII (RFC 9110 field values)");
+    }
+    let mut value = HeaderValue::from_str(text)
+        .map_err(|_| "has control characters, which an HTTP header cannot carry")?;
     value.set_sensitive(true);
-    Some(value)
+    Ok(value)
 }
 
 /// Replaces every `name=` pair in the query with one `name=value`, keeping the other pairs as
@@ -509,8 +529,11 @@ impl Authenticate for ApiKey {
                     Some(header) => header.clone(),
                     None => {
                         Self::header_name(name)?;
+                        let why = header_credential(self.key.expose_secret())
+                            .err()
+                            .unwrap_or("cannot form a header value");
                         return Err(Error::config(format!(
-                            "the API key for header {name} has characters an HTTP header cannot carry"
+                            "the API key for header {name} {why}"
                         )));
                     }
                 };
@@ -539,11 +562,8 @@ impl Authenticate for ApiKey {
         match &self.place {
             KeyPlace::Header(name) => {
                 Self::header_name(name)?;
-                HeaderValue::from_str(self.key.expose_secret()).map_err(|_| {
-                    Error::config(format!(
-                        "the API key for header {name} has characters an HTTP header cannot carry"
-                    ))
-                })?;
+                header_credential(self.key.expose_secret())
+                    .map_err(|why| Error::config(format!("the API key for header {name} {why}")))?;
             }
             KeyPlace::Query(name) if name.is_empty() => {
                 return Err(Error::config("API key query parameter name is empty"));
@@ -585,7 +605,10 @@ impl fmt::Debug for Bearer {
 impl Authenticate for Bearer {
     async fn authenticate(&self, request: &mut AuthRequest<'_>) -> Result<()> {
         let (value, additions) = self.header.as_ref().ok_or_else(|| {
-            Error::config("bearer token has characters an HTTP header cannot carry")
+            let why = header_credential(self.token.expose_secret())
+                .err()
+                .unwrap_or("cannot form a header value");
+            Error::config(format!("bearer token {why}"))
         })?;
         request.put_prepared(AUTHORIZATION, value.clone(), additions);
         Ok(())
@@ -609,9 +632,7 @@ impl Authenticate for Bearer {
                 "bearer token contains whitespace or control characters (RFC 6750 b64token has none)",
             ));
         }
-        HeaderValue::from_str(token).map_err(|_| {
-            Error::config("bearer token has characters an HTTP header cannot carry")
-        })?;
+        header_credential(token).map_err(|why| Error::config(format!("bearer token {why}")))?;
         Ok(())
     }
 }
@@ -691,6 +712,16 @@ mod tests {
         assert!(ApiKey::header("bad header", "k").validate().is_err());
         assert!(ApiKey::header("X-API-Key", "k").validate().is_ok());
         assert!(ApiKey::header("X-API-Key", "k\r\nx").validate().is_err());
+    }
+
+    #[test]
+    fn header_credentials_must_be_ascii_basic_may_be_utf8() {
+        assert!(ApiKey::header("X-API-Key", "k\u{e9}y").validate().is_err());
+        assert!(Bearer::new("t\u{f6}k").validate().is_err());
+        assert!(ApiKey::query("k", "k\u{e9}y").validate().is_ok());
+        assert!(Basic::new("\u{fc}ser", "p\u{e4}ss").validate().is_ok());
+        assert!(header_credential("visible ascii\tok").is_ok());
+        assert!(header_credential("\u{7f}").is_err());
     }
 
     #[test]

@@ -225,6 +225,14 @@ pub enum RedirectKind {
     FollowedByReqwest,
     /// The redirect policy refused the hop ([`crate::redirect::Attempt::error`]).
     Refused,
+    /// A 307 or 308 would have sent the request body to another origin, which the redirect
+    /// policy does not allow unless
+    /// [`crate::redirect::Policy::replay_body_cross_origin`] is on. [`RedirectError::target`]
+    /// names that origin.
+    BodyToOtherOrigin,
+    /// A 307 or 308 from `https` to plain `http` would have sent the request body
+    /// unencrypted: never followed, whatever the policy.
+    BodyToPlainHttp,
 }
 
 /// A redirect that could not be followed.
@@ -237,6 +245,9 @@ pub struct RedirectError {
     pub status: StatusCode,
     /// Why it stopped.
     pub kind: RedirectKind,
+    /// The origin the redirect led to (`https://host:port`, scrubbed of the request's
+    /// credentials), when the hop was refused for where it led.
+    pub target: Option<String>,
 }
 
 /// A wait the client refused to sit through.
@@ -524,8 +535,18 @@ impl fmt::Display for Error {
                     RedirectKind::FollowedByReqwest => {
                         "the supplied reqwest::Client followed a redirect by itself; build it with redirect(Policy::none())"
                     }
+                    RedirectKind::BodyToOtherOrigin => {
+                        "not followed by the client: it would send the request body to another origin (allow it with redirect::Policy::replay_body_cross_origin(true))"
+                    }
+                    RedirectKind::BodyToPlainHttp => {
+                        "not followed by the client: it would send the request body from https to plain http"
+                    }
                 };
-                write!(f, "{} ({}): {why}", e.request, e.status)
+                write!(f, "{} ({}): {why}", e.request, e.status)?;
+                if let Some(target) = &e.target {
+                    write!(f, " (target {target})")?;
+                }
+                Ok(())
             }
             Self::Decode(e) => write!(
                 f,

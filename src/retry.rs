@@ -6,12 +6,32 @@
 //! | --- | --- |
 //! | 429 Too Many Requests, 503 Service Unavailable | any method: the server refused before doing the work |
 //! | no connection could be made (nothing was sent) | any method |
-//! | 408, 500, 502, 504, a timeout, a connection dropped mid-response | idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE, TRACE) or a request with an `Idempotency-Key` |
+//! | 408, 500, 502, 504, a timeout before the response head, a connection dropped after the request was sent and before the response head was complete | idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE, TRACE) or a request with an `Idempotency-Key` |
 //! | 501, any other 4xx, TLS and certificate errors | never |
+//! | a failure while reading the body of a returned [`crate::Response`] (dropped, truncated, timed out) | never (below) |
 //!
 //! A server's `x-should-retry: true` or `false` overrides the table (as Stainless-generated
 //! SDKs do). A body that cannot be replayed (a stream) is never retried, and the error says
 //! so.
+//!
+//! # Failures after the response
+//!
+//! [`crate::RequestBuilder::send`] returns as soon as a final response head has arrived; the
+//! retries above all happen before that. A failure while the body is read afterwards (by
+//! [`crate::Response::json`], `text`, `bytes`, `chunk` or `bytes_stream`) is returned as
+//! [`crate::Error::Transport`] with kind `Body` (or `Timeout`) and is **not** retried, for any
+//! method: its `retry_stop` is [`RetryStop::ResponseReturned`], and its message says so.
+//! Why:
+//!
+//! - the caller holds the response and may already have consumed part of the body
+//!   (`chunk`, `bytes_stream`); the client cannot take those bytes back, and splicing a second
+//!   answer onto them (which may be a different representation) would be wrong;
+//! - resending from inside a body read would run pacing, credentials, the retry budget and
+//!   redirects a second time out of the caller's sight, and the response would need to keep
+//!   the request (its body, its schemes) alive for as long as it lives.
+//!
+//! When resending is safe for your request, retry the whole call yourself:
+//! `loop { match api.get(p).send().await?.json::<T>().await { ... } }`.
 //!
 //! # Changing what is retried
 //!
@@ -336,6 +356,10 @@ pub enum RetryStop {
     RetryBudgetEmpty,
     /// The request body is a stream and cannot be sent again.
     BodyNotReplayable,
+    /// The response body failed after the response had been returned to the caller: the call
+    /// was over, and the client does not send it again (see "Failures after the response" in
+    /// the [module docs](self)).
+    ResponseReturned,
 }
 
 impl RetryStop {
@@ -348,6 +372,9 @@ impl RetryStop {
                 "the client-side retry budget for this origin is empty (too many recent failures)"
             }
             Self::BodyNotReplayable => "the request body is a stream and cannot be replayed",
+            Self::ResponseReturned => {
+                "the response had already been returned when its body failed; retry the whole call if it is safe"
+            }
         }
     }
 }

@@ -666,14 +666,18 @@ fn secret_like() -> impl Strategy<Value = String> {
     ]
 }
 
+/// Header credentials must be ASCII (issue 10, item 13): `HeaderValue::from_str` alone would
+/// accept UTF-8 bytes as `obs-text`.
 fn api_key_header_ok(name: &str, key: &str) -> bool {
     HeaderName::from_bytes(name.as_bytes()).is_ok()
+        && key.is_ascii()
         && HeaderValue::from_str(key).is_ok()
         && !key.is_empty()
 }
 
 fn bearer_ok(token: &str) -> bool {
     !token.is_empty()
+        && token.is_ascii()
         && !token.chars().any(|c| c.is_whitespace() || c.is_control())
         && HeaderValue::from_str(token).is_ok()
 }

@@ -123,6 +123,10 @@ impl ClientBuilder {
 
     /// Allows credentials over plain `http://` to hosts that are not loopback. Off by default:
     /// anyone on the network path can read them.
+    ///
+    /// Loopback means an IP literal in `127.0.0.0/8`, `::1`, or exactly the name `localhost`.
+    /// Other names under `.localhost` (`api.localhost`) are not loopback here, since nothing
+    /// guarantees they resolve there: plain http to them needs this opt-in.
     pub fn allow_http_credentials(mut self, allow: bool) -> Self {
         self.allow_http_credentials = allow;
         self

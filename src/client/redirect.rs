@@ -6,11 +6,17 @@
 //!
 //! - 301, 302 and 303 continue as `GET` without a body (`HEAD` stays `HEAD`); 307 and 308
 //!   replay the method and the body (a stream cannot be replayed: the redirect fails);
+//! - a 307 or 308 that would replay a body to another origin is not followed
+//!   ([`RedirectKind::BodyToOtherOrigin`]) unless the policy opts in with
+//!   [`Policy::replay_body_cross_origin`], and one from `https` to plain `http` never is
+//!   ([`RedirectKind::BodyToPlainHttp`]);
 //! - a hop to another origin carries no credentials: no scheme is asked, credential headers
 //!   set by hand stay behind for good, and credential values copied into the `Location`'s
 //!   query are removed;
 //! - credentials go only to the base URL's origin and the origins allowed on the builder, and
-//!   never over plain `http://` to a host that is not loopback unless the builder allows it.
+//!   never over plain `http://` to a host that is not loopback unless the builder allows it
+//!   (loopback means `127.0.0.0/8`, `::1` or exactly `localhost`; `*.localhost` is not: see
+//!   [`is_loopback`]).
 
 use std::{fmt, sync::Arc};
 
@@ -48,8 +54,23 @@ type CustomFn = dyn Fn(Attempt<'_>) -> Action + Send + Sync;
 /// });
 /// # let _ = policy;
 /// ```
+///
+/// # Request bodies on 307 and 308
+///
+/// A 307 or 308 asks for the same request again, body included. Browsers, curl and Go send
+/// the body wherever the `Location` points; authed does not, by default, when it points to
+/// another origin: a body sent to an authenticated API often carries secrets of its own (a
+/// JSON login, a form with a password), and the new origin is one the server chose, not the
+/// caller. Such a hop fails with [`RedirectKind::BodyToOtherOrigin`], naming the target
+/// origin. [`Policy::replay_body_cross_origin`] lets it through. A hop from `https` to plain
+/// `http` with a body fails with [`RedirectKind::BodyToPlainHttp`] whatever the policy says.
+/// A 307/308 without a body (or with an empty one), and 301/302/303 (which drop the body),
+/// are not affected.
 #[derive(Clone)]
-pub struct Policy(Kind);
+pub struct Policy {
+    kind: Kind,
+    replay_body_cross_origin: bool,
+}
 
 #[derive(Clone)]
 enum Kind {
@@ -60,11 +81,15 @@ enum Kind {
 
 impl fmt::Debug for Policy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
-            Kind::Limited(n) => write!(f, "Policy::limited({n})"),
-            Kind::None => f.write_str("Policy::none()"),
-            Kind::Custom(_) => f.write_str("Policy::custom(..)"),
+        match &self.kind {
+            Kind::Limited(n) => write!(f, "Policy::limited({n})")?,
+            Kind::None => f.write_str("Policy::none()")?,
+            Kind::Custom(_) => f.write_str("Policy::custom(..)")?,
         }
+        if self.replay_body_cross_origin {
+            f.write_str(".replay_body_cross_origin(true)")?;
+        }
+        Ok(())
     }
 }
 
@@ -79,13 +104,13 @@ impl Policy {
     /// Follows up to `hops` redirects; one more fails with [`RedirectKind::TooMany`].
     /// `limited(0)` is [`Policy::none`].
     pub fn limited(hops: usize) -> Self {
-        Self(Kind::Limited(hops))
+        Self::of(Kind::Limited(hops))
     }
 
     /// Follows none: a 3xx is the final answer (an [`Error::Status`] unless the request
     /// accepts any status).
     pub fn none() -> Self {
-        Self(Kind::None)
+        Self::of(Kind::None)
     }
 
     /// Decides each hop with `decide`, which sees the status, the next URL and the URLs
@@ -94,7 +119,48 @@ impl Policy {
     where
         F: Fn(Attempt<'_>) -> Action + Send + Sync + 'static,
     {
-        Self(Kind::Custom(Arc::new(decide)))
+        Self::of(Kind::Custom(Arc::new(decide)))
+    }
+
+    fn of(kind: Kind) -> Self {
+        Self {
+            kind,
+            replay_body_cross_origin: false,
+        }
+    }
+
+    /// Whether a 307 or 308 to another origin may send the request body there again (off by
+    /// default: such a hop fails with [`RedirectKind::BodyToOtherOrigin`]).
+    ///
+    /// Turn it on only when every origin the API may redirect to should see what you post
+    /// (an upload service behind a 307, say). Credentials still stay behind, and a hop from
+    /// `https` to plain `http` still never carries a body ([`RedirectKind::BodyToPlainHttp`]).
+    ///
+    /// ```
+    /// use authed::redirect::Policy;
+    /// let uploads = Policy::limited(3).replay_body_cross_origin(true);
+    /// # let _ = uploads;
+    /// ```
+    #[must_use]
+    pub fn replay_body_cross_origin(mut self, replay: bool) -> Self {
+        self.replay_body_cross_origin = replay;
+        self
+    }
+
+    /// Whether a 307/308 hop from `from` to `to` may carry the request body again: never from
+    /// https to plain http, and to another origin only with the opt-in.
+    pub(crate) fn check_body_hop(
+        &self,
+        from: &Url,
+        to: &Url,
+    ) -> std::result::Result<(), RedirectKind> {
+        if from.scheme() == "https" && to.scheme() == "http" {
+            return Err(RedirectKind::BodyToPlainHttp);
+        }
+        if !self.replay_body_cross_origin && from.origin() != to.origin() {
+            return Err(RedirectKind::BodyToOtherOrigin);
+        }
+        Ok(())
     }
 
     /// Whether to follow a redirect to `next`, after `previous` hops: `Ok(true)` to follow,
@@ -110,7 +176,7 @@ impl Policy {
             next,
             previous,
         };
-        match &self.0 {
+        match &self.kind {
             Kind::None | Kind::Limited(0) => Ok(false),
             Kind::Limited(max) if previous.len() >= *max => Err(RedirectKind::TooMany),
             Kind::Limited(_) => Ok(true),
@@ -125,7 +191,7 @@ impl Policy {
     /// `true` when no redirect is ever followed.
     #[cfg(test)]
     fn is_none(&self) -> bool {
-        matches!(self.0, Kind::None | Kind::Limited(0))
+        matches!(self.kind, Kind::None | Kind::Limited(0))
     }
 }
 
@@ -275,15 +341,20 @@ pub(crate) fn strip_credential_query(url: &mut Url, redactor: &Redactor) {
     }
 }
 
-/// `true` for loopback hosts: 127.0.0.0/8, ::1, `localhost` and `*.localhost`.
+/// `true` for the hosts that may get credentials over plain `http://` without an opt-in: the IP
+/// literals 127.0.0.0/8 and `::1`, and the exact name `localhost` (any case).
+///
+/// Names are not resolved here, so a name counts only if every resolver maps it to loopback.
+/// RFC 6761 reserves `*.localhost` for loopback, but nothing enforces it: a resolver that does
+/// not special-case it (or a `/etc/hosts` or DNS search-domain entry) may send
+/// `api.localhost` anywhere, and the credentials with it. So `*.localhost` and `localhost.`
+/// are ordinary hosts: plain http to them needs `allow_http_credentials(true)`. IPv4-mapped
+/// IPv6 (`::ffff:127.0.0.1`) is not accepted either; write `127.0.0.1`.
 pub(crate) fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => {
-            let d = d.trim_end_matches('.');
-            d.eq_ignore_ascii_case("localhost") || d.to_ascii_lowercase().ends_with(".localhost")
-        }
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         None => false,
     }
 }
@@ -399,6 +470,37 @@ mod tests {
     }
 
     #[test]
+    fn bodies_stay_with_their_origin_and_never_go_to_plain_http() {
+        let strict = Policy::default();
+        let open = Policy::default().replay_body_cross_origin(true);
+        let home = url("https://api.example.com/login");
+        let same = url("https://api.example.com:443/elsewhere");
+        let other = url("https://evil.example.net/x");
+        let down = url("http://api.example.com/login");
+        assert_eq!(strict.check_body_hop(&home, &same), Ok(()));
+        assert_eq!(
+            strict.check_body_hop(&home, &other),
+            Err(RedirectKind::BodyToOtherOrigin)
+        );
+        assert_eq!(open.check_body_hop(&home, &other), Ok(()));
+        for policy in [&strict, &open] {
+            assert_eq!(
+                policy.check_body_hop(&home, &down),
+                Err(RedirectKind::BodyToPlainHttp)
+            );
+        }
+        // http to http on loopback (the test servers) is only an origin question.
+        let a = url("http://127.0.0.1:1/");
+        let b = url("http://127.0.0.1:2/");
+        assert_eq!(open.check_body_hop(&a, &b), Ok(()));
+        assert_eq!(
+            strict.check_body_hop(&a, &b),
+            Err(RedirectKind::BodyToOtherOrigin)
+        );
+        assert!(format!("{open:?}").contains("replay_body_cross_origin(true)"));
+    }
+
+    #[test]
     fn origins_allow_home_and_listed_origins_only() {
         let o = Origins::new(
             &url("https://api.example.com/v1/"),
@@ -415,6 +517,31 @@ mod tests {
         let local = Origins::new(&url("http://127.0.0.1:8080/"), &[], false).unwrap();
         assert!(local.allows(&url("http://127.0.0.1:8080/a")).unwrap());
         assert!(Origins::new(&url("https://a/"), &["ftp://x".into()], false).is_err());
+    }
+
+    #[test]
+    fn loopback_is_an_address_or_exactly_localhost() {
+        for yes in [
+            "http://127.0.0.1/",
+            "http://127.255.0.1:9/",
+            "http://[::1]:8080/",
+            "http://localhost/",
+            "http://LocalHost:1/",
+        ] {
+            assert!(is_loopback(&url(yes)), "{yes}");
+        }
+        for no in [
+            "http://api.localhost/",
+            "http://localhost./",
+            "http://localhost.evil.example/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://10.0.0.1/",
+            "http://0.0.0.0/",
+        ] {
+            assert!(!is_loopback(&url(no)), "{no}");
+        }
+        let named = Origins::new(&url("http://api.localhost:8080/"), &[], false).unwrap();
+        assert!(named.allows(&url("http://api.localhost:8080/a")).is_err());
     }
 
     #[test]

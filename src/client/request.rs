@@ -33,6 +33,15 @@ impl Body {
     pub(crate) fn replayable(&self) -> bool {
         !matches!(self, Self::Stream(_))
     }
+
+    /// `true` when there is something to send (a stream, or bytes that are not empty).
+    pub(crate) fn has_content(&self) -> bool {
+        match self {
+            Self::Empty => false,
+            Self::Bytes(b) => !b.is_empty(),
+            Self::Stream(_) => true,
+        }
+    }
 }
 
 /// A request being built. Errors (an invalid header, a body that does not serialize) are kept

@@ -19,6 +19,7 @@ use crate::{
         TransportKind,
     },
     redact::{self, REDACTED, Redactor},
+    retry::RetryStop,
 };
 
 /// Bytes of an error response's body kept in [`StatusError::body_excerpt`]: enough for any
@@ -135,7 +136,8 @@ impl Response {
     /// # Errors
     ///
     /// [`Error::Transport`] with [`TransportKind::Body`] (or `Timeout`) when the body could
-    /// not be read.
+    /// not be read. It is not retried, whatever the method (see "Failures after the response"
+    /// in [`crate::retry`]): its `retry_stop` is [`RetryStop::ResponseReturned`].
     pub async fn chunk(&mut self) -> Result<Option<Bytes>> {
         match self.inner.chunk().await {
             Ok(chunk) => Ok(chunk),
@@ -217,7 +219,9 @@ impl Response {
     ///
     /// # Errors
     ///
-    /// [`Error::Transport`] with [`TransportKind::Body`] when the body could not be read.
+    /// [`Error::Transport`] with [`TransportKind::Body`] (or `Timeout`) when the body could
+    /// not be read (a connection dropped mid-body, a truncated body). Not retried, even for
+    /// an idempotent request: see "Failures after the response" in [`crate::retry`].
     pub async fn bytes(mut self) -> Result<Bytes> {
         self.read().await
     }
@@ -285,7 +289,10 @@ fn body_kind(e: &reqwest::Error) -> TransportKind {
     }
 }
 
-fn transport(request: RequestInfo, kind: TransportKind, e: reqwest::Error) -> Error {
+/// A failure while reading the body. The call ended when the response was returned, so it is
+/// not retried, and the error says so ([`RetryStop::ResponseReturned`], see [`crate::retry`]).
+fn transport(mut request: RequestInfo, kind: TransportKind, e: reqwest::Error) -> Error {
+    request.retry_stop = Some(RetryStop::ResponseReturned);
     Error::Transport(Box::new(TransportError {
         request,
         kind,

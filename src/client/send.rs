@@ -489,6 +489,16 @@ impl Call {
             self.body_dropped = true;
         } else if matches!(self.body, Body::Stream(None)) {
             return Next::Fail(self.redirect_error(status, RedirectKind::BodyNotReplayable));
+        } else if self.body.has_content()
+            && let Err(kind) = policy.check_body_hop(&self.url, &next)
+        {
+            // The body was meant for this origin (see redirect::Policy).
+            let mut error = self.redirect_error(status, kind);
+            if let Error::Redirect(e) = &mut error {
+                let origin = next.origin().ascii_serialization();
+                e.target = Some(self.redactor.scrub(&origin).into_owned());
+            }
+            return Next::Fail(error);
         }
         if next.origin() != self.url.origin() {
             // Leaving the origin: credentials set by the caller stay behind for good, and so
@@ -612,6 +622,7 @@ impl Call {
             request: self.info(),
             status,
             kind,
+            target: None,
         }))
     }
 

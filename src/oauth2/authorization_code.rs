@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpListener,
+    net::{TcpListener, TcpStream},
 };
 use url::Url;
 
@@ -162,6 +162,12 @@ impl AuthorizationCode {
     /// browser, print it), waits up to `timeout` for the browser to come back, answers it with
     /// a small page, checks `state` (and `iss`), and exchanges the code.
     ///
+    /// The listener serves connections concurrently (up to 32 at once), and gives each 10
+    /// seconds to send its request: a connection that stays silent (a browser's preconnect,
+    /// another local process) is closed and never holds up the redirect. Requests other than
+    /// `GET /callback` (a favicon, another method) get a 404 and the listener keeps waiting;
+    /// the first `GET /callback` ends the wait, and its `state` decides the outcome.
+    ///
     /// # Errors
     ///
     /// [`Error::Authorization`] for an `error=` redirect, a wrong `state` or `iss`, or a
@@ -181,7 +187,7 @@ impl AuthorizationCode {
             .local_addr()
             .map_err(|e| Error::config(format!("loopback listener has no address: {e}")))?
             .port();
-        let pending = self.start(format!("http://127.0.0.1:{port}/callback"))?;
+        let pending = self.start(format!("http://127.0.0.1:{port}{CALLBACK_PATH}"))?;
         open(pending.url());
         let callback = tokio::time::timeout(timeout, accept_callback(&listener))
             .await
@@ -195,57 +201,113 @@ impl AuthorizationCode {
     }
 }
 
-/// Waits for the redirect on the loopback listener; other paths (a favicon) get a 404.
+/// How long one connection to the loopback listener may take to send its request line and
+/// headers. A browser sends them at once; a connection that stays silent (a browser's
+/// speculative preconnect, another local process) is closed after this. Connections are
+/// served concurrently, so a silent one never delays the redirect, only holds a slot.
+const CONNECTION_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections served at once; more wait in the listen backlog until one is done, so that a
+/// local process opening connections in a loop cannot exhaust memory or file descriptors.
+const MAX_CONNECTIONS: usize = 32;
+
+/// The largest request head (request line and headers) read from one connection.
+const MAX_REQUEST_HEAD: usize = 16 * 1024;
+
+/// The redirect path of the loopback login.
+const CALLBACK_PATH: &str = "/callback";
+
+/// Waits for the redirect (`GET /callback?...`) on the loopback listener. Connections are
+/// served concurrently, each with [`CONNECTION_READ_TIMEOUT`] to send its request head;
+/// requests that are not the redirect (a favicon, another method) get a 404 and change nothing.
 async fn accept_callback(listener: &TcpListener) -> Result<Url> {
+    // Dropped on return (or when the login times out): connections still open are aborted.
+    let mut connections = tokio::task::JoinSet::new();
     loop {
-        let Ok((mut stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let mut buf = Vec::with_capacity(2048);
-        let mut chunk = [0u8; 2048];
-        // One request line and headers, at most 16 KiB.
-        while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 16 * 1024 {
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        tokio::select! {
+            accepted = listener.accept(), if connections.len() < MAX_CONNECTIONS => {
+                match accepted {
+                    Ok((stream, _)) => {
+                        connections.spawn(serve_connection(stream));
+                    }
+                    // Out of file descriptors, say: let the open connections finish first.
+                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                }
             }
-        }
-        let text = String::from_utf8_lossy(&buf);
-        let target = text
-            .lines()
-            .next()
-            .and_then(|line| {
-                let mut parts = line.split(' ');
-                (parts.next() == Some("GET"))
-                    .then(|| parts.next())
-                    .flatten()
-            })
-            .and_then(|t| Url::parse(&format!("http://127.0.0.1{t}")).ok());
-        match target {
-            Some(url) if url.path() == "/callback" => {
-                let failed = url.query_pairs().any(|(k, _)| k == "error");
-                let page = if failed { FAILURE_PAGE } else { SUCCESS_PAGE };
-                let _ = stream
-                    .write_all(
-                        format!(
-                            "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n{page}",
-                            page.len()
-                        )
-                        .as_bytes(),
-                    )
-                    .await;
-                let _ = stream.shutdown().await;
-                return Ok(url);
+            Some(served) = connections.join_next(), if !connections.is_empty() => {
+                if let Ok(Some(url)) = served {
+                    return Ok(url);
+                }
             }
-            _ => {
-                let _ = stream
-                    .write_all(
-                        b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-                    )
-                    .await;
+            else => {
+                return Err(Error::config("the loopback listener stopped accepting"));
             }
         }
     }
+}
+
+/// Serves one connection: the redirect's URL when it carried the redirect, else `None` (after
+/// a 404, or nothing when it sent no complete request head in time).
+async fn serve_connection(mut stream: TcpStream) -> Option<Url> {
+    let head = tokio::time::timeout(CONNECTION_READ_TIMEOUT, read_head(&mut stream))
+        .await
+        .ok()??;
+    let callback = callback_url(&head);
+    let answer = match &callback {
+        Some(url) => {
+            let failed = url.query_pairs().any(|(k, _)| k == "error");
+            let page = if failed { FAILURE_PAGE } else { SUCCESS_PAGE };
+            format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n{page}",
+                page.len()
+            )
+        }
+        None => {
+            "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned()
+        }
+    };
+    // The answer is small; a peer that does not read it does not hold the login.
+    let _ = tokio::time::timeout(CONNECTION_READ_TIMEOUT, async {
+        let _ = stream.write_all(answer.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
+    callback
+}
+
+/// Reads up to the end of the request head (`\r\n\r\n`); `None` when the peer closed first
+/// or the head is larger than [`MAX_REQUEST_HEAD`].
+async fn read_head(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut head = Vec::with_capacity(2048);
+    let mut chunk = [0u8; 2048];
+    loop {
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        // Look for the end only where it can be: the new bytes and the 3 before them.
+        let from = head.len().saturating_sub(3);
+        head.extend_from_slice(chunk.get(..n)?);
+        if head.get(from..)?.windows(4).any(|w| w == b"\r\n\r\n") {
+            return Some(head);
+        }
+        if head.len() >= MAX_REQUEST_HEAD {
+            return None;
+        }
+    }
+}
+
+/// The redirect's URL, when `head` is `GET /callback?...`.
+fn callback_url(head: &[u8]) -> Option<Url> {
+    let line_end = head.iter().position(|&b| b == b'\r' || b == b'\n')?;
+    let line = std::str::from_utf8(head.get(..line_end)?).ok()?;
+    let mut parts = line.split(' ');
+    let (method, target, version) = (parts.next()?, parts.next()?, parts.next()?);
+    if method != "GET" || !target.starts_with('/') || !version.starts_with("HTTP/") {
+        return None;
+    }
+    let url = Url::parse(&format!("http://127.0.0.1{target}")).ok()?;
+    (url.path() == CALLBACK_PATH).then_some(url)
 }
 
 /// One authorization attempt: the URL for the user, and what the exchange needs (the state
@@ -360,6 +422,23 @@ impl PendingAuthorization {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_get_callback_is_the_redirect() {
+        let url = callback_url(b"GET /callback?code=c&state=s HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(url.unwrap().query(), Some("code=c&state=s"));
+        for head in [
+            &b"POST /callback?code=c HTTP/1.1\r\n\r\n"[..],
+            b"GET /favicon.ico HTTP/1.1\r\n\r\n",
+            b"GET //evil.example/callback HTTP/1.1\r\n\r\n",
+            b"GET http://evil.example/callback HTTP/1.1\r\n\r\n",
+            b"GET /callback\r\n\r\n",
+            b"\xff\xfe\r\n\r\n",
+            b"",
+        ] {
+            assert!(callback_url(head).is_none(), "{head:?}");
+        }
+    }
 
     #[test]
     fn rfc7636_appendix_b_challenge() {

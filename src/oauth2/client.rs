@@ -129,8 +129,9 @@ impl OAuthClient {
     /// requests to the authorization server. Build it with the authorization server's origin
     /// as its base URL; credentials go only there. Without it, token requests use a client of
     /// their own: they still emit `tracing` audit events, but not your `on_audit` callback.
-    /// Give it `redirect(authed::redirect::Policy::none())` as the default one has: a redirect would replay the form,
-    /// secrets and all.
+    /// Its redirect policy is not used: requests to the authorization server never follow a
+    /// redirect (each is sent with [`crate::redirect::Policy::none`]), since a 307 would replay
+    /// the form, secrets and all. A 3xx answer is an [`Error::OAuth`].
     #[must_use]
     pub fn http_client(self, client: Client) -> Self {
         let mut r = Arc::unwrap_or_clone(self.inner);
@@ -190,7 +191,13 @@ impl OAuthClient {
         let http = r.http.as_ref().map_err(Clone::clone)?;
         let secret;
         let mut form: Vec<(&str, &str)> = params.to_vec();
-        let request = http.post(url.as_str()).any_status();
+        // Never a redirect, whatever the client's policy (a user's client may follow them): a
+        // 307 would replay a form that carries the client secret, a code verifier or a
+        // refresh token. A 3xx is the answer, and an error.
+        let request = http
+            .post(url.as_str())
+            .redirect(crate::redirect::Policy::none())
+            .any_status();
         let request = match (r.method, &r.basic) {
             (ClientAuth::SecretBasic, Some(basic)) => request.auth(basic.clone()),
             (ClientAuth::SecretBasic, None) => {
@@ -240,6 +247,8 @@ impl Registration {
 }
 
 /// Parses an OAuth endpoint URL: https, or http on loopback (credentials travel there).
+/// Loopback is decided as for the client ([`crate::client::redirect::is_loopback`]): an IP
+/// literal in 127.0.0.0/8, `::1` or exactly `localhost`; `http://idp.localhost/` is refused.
 pub(crate) fn parse_endpoint(input: &str, what: &str) -> std::result::Result<Url, Error> {
     let url =
         Url::parse(input).map_err(|e| Error::config(format!("{what} URL does not parse: {e}")))?;

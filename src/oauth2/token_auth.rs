@@ -216,12 +216,12 @@ struct Entry {
 
 impl Entry {
     fn new(token: Token, skew: Duration) -> Result<Self> {
-        let mut header =
-            HeaderValue::from_str(&format!("Bearer {}", token.access_token().expose_secret()))
-                .map_err(|_| {
-                    Error::auth("the access token has characters a header cannot carry")
-                })?;
-        header.set_sensitive(true);
+        // ASCII only, as for a static bearer token (see auth::header_credential).
+        let header = crate::auth::header_credential(&format!(
+            "Bearer {}",
+            token.access_token().expose_secret()
+        ))
+        .map_err(|why| Error::auth(format!("the access token from the server {why}")))?;
         let now = Instant::now();
         let wall = SystemTime::now();
         let expires_at = token.expires_at().map(|at| {
