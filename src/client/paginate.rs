@@ -98,21 +98,8 @@ impl RequestBuilder {
     /// [`Error::InvalidUrl`] rather than being followed without credentials. A link that
     /// comes back to a page already read ends it too.
     ///
-    /// With `futures::StreamExt` (or any stream adapter):
-    ///
-    /// ```ignore
-    /// use futures::StreamExt;
-    ///
-    /// #[derive(serde::Deserialize)]
-    /// struct Repo { full_name: String }
-    ///
-    /// let mut repos = github.get("user/repos").query(&[("per_page", "100")]).paginate::<Repo>();
-    /// while let Some(repo) = repos.next().await {
-    ///     println!("{}", repo?.full_name);
-    /// }
-    /// ```
-    ///
-    /// Without a stream crate:
+    /// `Pages` is a [`futures_core::Stream`]: with `futures::StreamExt`,
+    /// `while let Some(repo) = repos.next().await { ... }`. Without a stream crate:
     ///
     /// ```no_run
     /// use std::{future::poll_fn, pin::Pin};
@@ -122,10 +109,9 @@ impl RequestBuilder {
     /// struct Repo { full_name: String }
     ///
     /// let mut repos = github.get("user/repos").paginate::<Repo>();
-    /// let next = |repos: &mut authed::Pages<Repo>| {
-    ///     poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut *repos), cx))
-    /// };
-    /// while let Some(repo) = next(&mut repos).await {
+    /// while let Some(repo) =
+    ///     poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut repos), cx)).await
+    /// {
     ///     println!("{}", repo?.full_name);
     /// }
     /// # Ok(()) }
