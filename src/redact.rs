@@ -17,7 +17,7 @@
 
 use std::{borrow::Cow, fmt::Write as _, sync::Arc};
 
-use http::{HeaderMap, HeaderName};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use secrecy::ExposeSecret;
 use url::Url;
 
@@ -171,6 +171,19 @@ impl Additions {
         a
     }
 
+    /// The credential values of headers set by hand (the client's default headers): for
+    /// every header whose name is in `names`, its value and the parts a server may echo
+    /// alone (see [`credential_parts`]). `None` when there is none, the usual case.
+    pub(crate) fn hand_set(headers: &HeaderMap, names: &CredentialNames) -> Option<Arc<Self>> {
+        let mut a = Self::default();
+        for (name, value) in headers {
+            if names.is_header(name) {
+                credential_parts(name, value, |part| a.add_secret(&Secret::new(part)));
+            }
+        }
+        (!a.values.is_empty()).then(|| Arc::new(a))
+    }
+
     fn add_header(&mut self, name: &HeaderName) {
         if !self.headers.contains(name) {
             self.headers.push(name.clone());
@@ -256,6 +269,13 @@ impl Redactor {
         {
             self.extra_mut().add_secret(value);
         }
+    }
+
+    /// Registers the value of a credential header set by hand
+    /// ([`crate::RequestBuilder::header`]) for scrubbing, with its parts (see
+    /// [`credential_parts`]).
+    pub(crate) fn add_header_value(&mut self, name: &HeaderName, value: &HeaderValue) {
+        credential_parts(name, value, |part| self.add_value(part));
     }
 
     /// Like [`Redactor::add_secret`] for a value that is not held in a [`Secret`] yet.
@@ -789,6 +809,24 @@ fn html(bytes: &[u8], at: usize) -> Decoded {
         _ => None,
     };
     c.map_or(Decoded::No, |c| Decoded::Char(c, end))
+}
+
+/// The texts of a credential header's value a server may echo: the whole value, the
+/// credential of `<scheme> <credential>` (`Bearer abc` -> `abc`), and for `cookie` each
+/// cookie's value (`a=1; sid=abc` -> `abc`).
+fn credential_parts(name: &HeaderName, value: &HeaderValue, mut part: impl FnMut(&str)) {
+    let text = String::from_utf8_lossy(value.as_bytes());
+    let text = text.trim();
+    part(text);
+    if name == http::header::COOKIE {
+        for cookie in text.split(';') {
+            if let Some((_, v)) = cookie.split_once('=') {
+                part(v.trim().trim_matches('"'));
+            }
+        }
+    } else if let Some((_, credential)) = text.split_once(' ') {
+        part(credential.trim());
+    }
 }
 
 /// Formats `url` with userinfo replaced, the fragment dropped and the value of every query

@@ -113,11 +113,79 @@ impl Respond for Echo {
     }
 }
 
+fn header_text(request: &Request, name: &str) -> String {
+    request
+        .headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
 async fn status_error(result: authed::Result<authed::Response>) -> Box<authed::error::StatusError> {
     match result {
         Err(Error::Status(e)) => e,
         other => panic!("expected a status error, got {other:?}"),
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Item 2: credentials set by hand
+// ---------------------------------------------------------------------------------------------
+
+fn echo_headers(request: &Request) -> String {
+    let mut out = String::from("you sent:");
+    for name in ["authorization", "x-api-key", "x-tenant-secret", "cookie"] {
+        out.push_str(&format!(" {name}={}", header_text(request, name)));
+    }
+    // Servers often echo only the credential, not the scheme or the cookie's name.
+    out.push_str(&format!(
+        " token={} sid={}",
+        header_text(request, "authorization").trim_start_matches("Bearer "),
+        header_text(request, "cookie")
+            .split(';')
+            .find_map(|c| c.trim().strip_prefix("sid="))
+            .unwrap_or("")
+    ));
+    out
+}
+
+#[tokio::test]
+async fn credentials_set_by_hand_are_scrubbed_from_error_excerpts() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(Echo(400, echo_headers))
+        .mount(&server)
+        .await;
+    let api = Client::builder(server.uri())
+        .default_header("x-api-key", "default-key-1234")
+        .sensitive_header("x-tenant-secret")
+        .build()
+        .unwrap();
+    let error = status_error(
+        api.get("x")
+            .header("authorization", "Bearer hand-token-5678")
+            .header("x-tenant-secret", "tenant-secret-9012")
+            .header("cookie", "theme=dark; sid=session-cookie-3456")
+            .send()
+            .await,
+    )
+    .await;
+    let excerpt = &error.body_excerpt;
+    assert!(excerpt.starts_with("you sent:"), "{excerpt}");
+    for secret in [
+        "default-key-1234",
+        "hand-token-5678",
+        "tenant-secret-9012",
+        "session-cookie-3456",
+    ] {
+        assert!(!excerpt.contains(secret), "{secret} survived: {excerpt}");
+    }
+    // The rest of the text is kept.
+    assert!(
+        excerpt.contains(" token=[redacted] sid=[redacted]"),
+        "{excerpt}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
