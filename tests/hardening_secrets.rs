@@ -5,6 +5,7 @@
 use authed::{
     Client, Error, Secret,
     auth::{ApiKey, Basic},
+    oauth2::{ClientAuth, OAuthClient, Password},
 };
 use base64::Engine as _;
 use proptest::prelude::*;
@@ -126,6 +127,74 @@ async fn status_error(result: authed::Result<authed::Response>) -> Box<authed::e
     match result {
         Err(Error::Status(e)) => e,
         other => panic!("expected a status error, got {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Item 1: OAuth error descriptions
+// ---------------------------------------------------------------------------------------------
+
+/// A token endpoint that puts everything the request carried into `error_description`
+/// (JSON-escaped as a JSON encoder writes it) and `error_uri`.
+fn echo_token_request(request: &Request) -> String {
+    let body = String::from_utf8_lossy(&request.body).into_owned();
+    let authorization = header_text(request, "authorization");
+    let pairs: Vec<String> = authed::url::form_urlencoded::parse(&request.body)
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let description = format!(
+        "bad request: {authorization} | {body} | {} | basic={}",
+        pairs.join(", "),
+        authorization.trim_start_matches("Basic ")
+    );
+    serde_json::json!({
+        "error": "invalid_client",
+        "error_description": description,
+        "error_uri": format!("https://auth.example/errors?echo={}", pairs.join("&")),
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn oauth_error_descriptions_are_scrubbed_of_every_secret_the_token_request_carried() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(Echo(400, echo_token_request))
+        .mount(&server)
+        .await;
+    let client_secret = "client-s3cret/+ wörd";
+    let password = "user-pässword\"x";
+    for auth_method in [ClientAuth::SecretBasic, ClientAuth::SecretPost] {
+        let client = OAuthClient::new(format!("{}/token", server.uri()), "my-app")
+            .secret(client_secret)
+            .auth_method(auth_method);
+        let basic_b64 = base64::engine::general_purpose::STANDARD.encode(format!(
+            "my-app:{}",
+            authed::url::form_urlencoded::byte_serialize(client_secret.as_bytes())
+                .collect::<String>()
+        ));
+        let auth = Password::new(client, "ada", Secret::from(password)).into_auth();
+        let error = auth.token().await.unwrap_err();
+        let shown = format!("{error} {error:?}");
+        let oauth = error.oauth_error().expect("an OAuth error");
+        assert_eq!(oauth.code, "invalid_client");
+        assert!(
+            oauth
+                .description
+                .as_deref()
+                .is_some_and(|d| d.contains("bad request")),
+            "{shown}"
+        );
+        for secret in [client_secret, password] {
+            for (encoding, form) in encodings(secret) {
+                assert!(
+                    !shown.contains(&form),
+                    "{auth_method:?}: the {encoding} form of a secret survived: {shown}"
+                );
+            }
+        }
+        assert!(!shown.contains(&basic_b64), "{shown}");
     }
 }
 

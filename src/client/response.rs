@@ -93,6 +93,12 @@ impl Response {
         info(&self.sent, self.inner.url(), Some(self.inner.status()))
     }
 
+    /// What the request carried, to scrub text taken from this response (the OAuth client
+    /// scrubs `error_description` with it).
+    pub(crate) fn redactor(&self) -> &Redactor {
+        &self.sent.redactor
+    }
+
     /// The status: a success, unless the request accepted others.
     pub fn status(&self) -> StatusCode {
         self.inner.status()

@@ -18,7 +18,7 @@ use crate::{
     Secret,
     error::{Error, Result},
     oauth2::{
-        client::{OAuthClient, error_from_body, oauth_failure, parse_endpoint},
+        client::{OAuthClient, parse_endpoint},
         token::Token,
     },
     redact::REDACTED,
@@ -106,23 +106,21 @@ impl DeviceAuthorization {
         if !scope.is_empty() {
             form.push(("scope", scope.as_str()));
         }
-        let (status, body, request) = self.client.post(url, &form).await?;
-        if !status.is_success() {
-            return Err(error_from_body(request, status, &body));
+        let answer = self.client.post(url, &form).await?;
+        if !answer.status.is_success() {
+            return Err(answer.error_from_body());
         }
         let invalid = |what: &str| {
-            oauth_failure(
-                request.clone(),
-                status,
+            answer.failure(
                 None,
                 Some(format!("not a device authorization response: {what}")),
             )
         };
-        let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(&body) else {
+        let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(&answer.body) else {
             return Err(invalid("the body is not a JSON object"));
         };
         if let Some(error) = crate::oauth2::token::oauth_error(&map) {
-            return Err(oauth_failure(request, status, Some(error), None));
+            return Err(answer.failure(Some(error), None));
         }
         let text = |key: &str| map.get(key).and_then(Value::as_str).map(str::to_owned);
         let seconds = |key: &str| {
