@@ -5,7 +5,7 @@
 use authed::{
     Client, Error, Secret,
     auth::{ApiKey, Basic},
-    oauth2::{ClientAuth, OAuthClient, Password},
+    oauth2::{AuthorizationCode, ClientAuth, OAuthClient, Password, ServerMetadata},
 };
 use base64::Engine as _;
 use proptest::prelude::*;
@@ -345,6 +345,44 @@ async fn secrets_echoed_in_other_encodings_are_scrubbed() {
             shown == expected || shown == "[redacted]",
             "{name}: {shown:?} in {excerpt}"
         );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Item 5: Debug of the OAuth types
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn debug_of_oauth_types_redacts_userinfo_and_credential_query() {
+    let client = OAuthClient::new(
+        "https://ada:url-pw-1111@auth.example.com/token?client_secret=query-secret-2222&tenant=t1",
+        "my-app",
+    );
+    let flow = AuthorizationCode::new(
+        client.clone(),
+        "https://auth.example.com/authorize?api_key=query-key-3333&audience=x",
+    );
+    let metadata: ServerMetadata = serde_json::from_value(serde_json::json!({
+        "issuer": "https://auth.example.com",
+        "token_endpoint": "https://ada:meta-pw-4444@auth.example.com/token",
+        "authorization_endpoint": "https://auth.example.com/authorize?access_token=meta-token-5555",
+        "jwks_uri": "https://auth.example.com/jwks?sig=meta-sig-6666",
+    }))
+    .unwrap();
+    let shown = format!("{client:?} {flow:?} {metadata:?} {client:#?} {flow:#?} {metadata:#?}");
+    for secret in [
+        "url-pw-1111",
+        "query-secret-2222",
+        "query-key-3333",
+        "meta-pw-4444",
+        "meta-token-5555",
+        "meta-sig-6666",
+    ] {
+        assert!(!shown.contains(secret), "{secret} survived: {shown}");
+    }
+    // What is not a credential is still shown.
+    for kept in ["auth.example.com/token", "tenant=t1", "audience=x", "/jwks"] {
+        assert!(shown.contains(kept), "{kept} is missing: {shown}");
     }
 }
 

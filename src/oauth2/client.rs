@@ -68,6 +68,10 @@ pub enum ClientAuth {
 /// An OAuth 2.0 client registration: client id, optional secret, how to authenticate, and
 /// the token endpoint. Cheap to clone.
 ///
+/// Its `Debug` shows the token endpoint with userinfo and credential query parameters
+/// ([`crate::redact::CREDENTIAL_QUERY`]) replaced by `[redacted]`, like every URL the crate
+/// shows. Such URLs are accepted (some servers want a key in the query), not refused.
+///
 /// ```
 /// use authed::oauth2::{ClientAuth, OAuthClient};
 /// let client = OAuthClient::new("https://auth.example.com/oauth/token", "my-app")
@@ -96,7 +100,10 @@ impl fmt::Debug for OAuthClient {
             .field("client_id", &r.client_id)
             .field("client_secret", &r.client_secret.as_ref().map(|_| REDACTED))
             .field("auth_method", &r.method)
-            .field("token_url", &r.token_url.as_ref().map(Url::as_str).ok())
+            .field(
+                "token_url",
+                &r.token_url.as_ref().map(crate::redact::url_builtin).ok(),
+            )
             .finish()
     }
 }

@@ -36,8 +36,9 @@ const MAX_POLL_BACKOFF: Duration = Duration::from_secs(60);
 /// The grant type of the polling requests.
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
-/// A device authorization flow for one client.
-#[derive(Clone, Debug)]
+/// A device authorization flow for one client. Its `Debug` shows the endpoint redacted
+/// (userinfo and credential query parameters).
+#[derive(Clone)]
 pub struct DeviceAuthorization {
     client: OAuthClient,
     endpoint: std::result::Result<Url, Error>,
@@ -69,6 +70,19 @@ impl fmt::Debug for DeviceCode {
             .field("expires_in", &self.expires_in)
             .field("interval", &self.interval)
             .field("device_code", &REDACTED)
+            .finish()
+    }
+}
+
+impl fmt::Debug for DeviceAuthorization {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeviceAuthorization")
+            .field("client", &self.client)
+            .field(
+                "endpoint",
+                &self.endpoint.as_ref().map(crate::redact::url_builtin).ok(),
+            )
+            .field("scopes", &self.scopes)
             .finish()
     }
 }
