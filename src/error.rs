@@ -99,6 +99,12 @@ pub enum Error {
 }
 
 /// An error response from an OAuth 2.0 endpoint (RFC 6749 §5.2, RFC 8628 §3.5, RFC 7009 §2.2.1).
+///
+/// Built from a token, revocation or device answer, every field is scrubbed of the secrets
+/// the request carried (client secret, Basic credentials, password, refresh token, code, code
+/// verifier, assertion, device code, and every other form value not known to be public), in
+/// every encoding the scrubber reads: a server that echoes the request in
+/// `error_description` does not put them into this error's `Display`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct OAuthError {
@@ -168,7 +174,10 @@ pub struct StatusError {
     /// The status the server answered with.
     pub status: StatusCode,
     /// The first bytes of the body (at most [`crate::client::MAX_ERROR_BODY`]), as lossy UTF-8,
-    /// with any credential the request carried replaced by `[redacted]`.
+    /// with any credential the request carried replaced by `[redacted]`, in any form a server
+    /// plausibly echoes it in (percent-encoded, JSON-escaped, HTML references, base64). The
+    /// body is scrubbed before it is cut: a credential straddling the cut shows as one whole
+    /// `[redacted]` (which may end past the limit), never as a prefix.
     pub body_excerpt: String,
     /// `true` when the body was longer than the excerpt.
     pub body_truncated: bool,

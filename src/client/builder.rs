@@ -14,7 +14,7 @@ use crate::{
     error::{Error, Result},
     path::BaseUrl,
     ratelimit::Pacing,
-    redact::{self, CredentialNames},
+    redact::{self, Additions, CredentialNames},
     retry::RetryPolicy,
 };
 
@@ -315,6 +315,7 @@ impl ClientBuilder {
                 value.set_sensitive(true);
             }
         }
+        let default_credentials = Additions::hand_set(&default_headers, &self.names);
         let labels = Labels {
             auth: credentials::label(&self.auth),
         };
@@ -330,6 +331,7 @@ impl ClientBuilder {
                 deadline: self.deadline,
                 redirect: self.redirect,
                 names: Arc::new(self.names),
+                default_credentials,
                 audit: self.audit,
                 retry: self.retry,
                 idempotency_keys: self.idempotency_keys,

@@ -41,7 +41,7 @@ use crate::{
     error::Result,
     path::BaseUrl,
     ratelimit::RateLimitState,
-    redact::{self, CredentialNames},
+    redact::{self, Additions, CredentialNames},
     retry::RetryPolicy,
 };
 use credentials::AuthList;
@@ -83,6 +83,9 @@ pub(crate) struct Inner {
     pub(crate) deadline: Option<Duration>,
     pub(crate) redirect: RedirectPolicy,
     pub(crate) names: Arc<CredentialNames>,
+    /// The credential values among the default headers (`default_header("x-api-key", ..)`),
+    /// registered once for scrubbing; `None` when there is none.
+    pub(crate) default_credentials: Option<Arc<Additions>>,
     pub(crate) audit: Option<AuditHook>,
     pub(crate) retry: RetryPolicy,
     pub(crate) idempotency_keys: bool,

@@ -24,6 +24,11 @@ use crate::{
 
 /// Bytes of an error response's body kept in [`StatusError::body_excerpt`]: enough for any
 /// JSON error object, small enough that a server sending megabytes cannot bloat our errors.
+///
+/// The body is scrubbed before it is cut: a little more is read (the longest encoded form of
+/// the longest credential the request carried), scrubbed, and then cut at this many bytes on
+/// a character boundary, so that a credential straddling the cut shows as one whole
+/// `[redacted]` marker (which may end past the limit), never as a prefix.
 pub const MAX_ERROR_BODY: usize = 4096;
 
 /// Response headers that carry a request id, in the order they are looked for.
@@ -90,6 +95,12 @@ impl Response {
     /// What the request was, with this response's status.
     pub(crate) fn info(&self) -> RequestInfo {
         info(&self.sent, self.inner.url(), Some(self.inner.status()))
+    }
+
+    /// What the request carried, to scrub text taken from this response (the OAuth client
+    /// scrubs `error_description` with it).
+    pub(crate) fn redactor(&self) -> &Redactor {
+        &self.sent.redactor
     }
 
     /// The status: a success, unless the request accepted others.
@@ -392,23 +403,28 @@ pub(crate) async fn status_error(
     };
     let request_id = REQUEST_ID_HEADERS.iter().find_map(|name| text_of(name));
     let www_authenticate = text_of(WWW_AUTHENTICATE.as_str());
+    // Scrub first, cut after: read past the cut by the longest form a credential can take,
+    // so that one straddling the cut is seen whole and shown as the marker, not in part.
+    let scrubber = redactor.scrubber();
+    let limit = MAX_ERROR_BODY + scrubber.margin();
     let mut body = Vec::new();
-    let mut truncated = false;
+    let mut more = false;
     // A body that fails to arrive is not worth hiding the status for.
     while let Ok(Some(chunk)) = response.chunk().await {
-        let room = MAX_ERROR_BODY - body.len();
+        let room = limit - body.len();
         if chunk.len() > room {
             body.extend_from_slice(&chunk[..room]);
-            truncated = true;
+            more = true;
             break;
         }
         body.extend_from_slice(&chunk);
     }
     let text = String::from_utf8_lossy(&body);
+    let (body_excerpt, truncated) = scrubber.excerpt(&text, MAX_ERROR_BODY, more);
     Error::Status(Box::new(StatusError {
         request,
         status,
-        body_excerpt: redactor.scrub(&text).into_owned(),
+        body_excerpt,
         body_truncated: truncated,
         request_id,
         www_authenticate,

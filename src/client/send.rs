@@ -240,6 +240,18 @@ impl Call {
                 has_idempotency_key = true;
             }
         }
+        // Credentials set by hand are scrubbed from error text like the schemes' own: the
+        // client's defaults were registered once when it was built; the request's own
+        // credential headers (marked sensitive by `RequestBuilder::header`) are few.
+        let mut redactor = Redactor::new(Arc::clone(&inner.names));
+        if let Some(defaults) = &inner.default_credentials {
+            redactor.add(defaults);
+        }
+        for (name, value) in &headers {
+            if value.is_sensitive() && inner.names.is_header(name) {
+                redactor.add_header_value(name, value);
+            }
+        }
         let started = Instant::now();
         let deadline = b.deadline.or(inner.deadline);
         let call = Self {
@@ -259,7 +271,7 @@ impl Call {
             retries: Retries::new(b.retry.unwrap_or_else(|| inner.retry.clone())),
             renewed: false,
             any_status: b.any_status,
-            redactor: Redactor::new(Arc::clone(&inner.names)),
+            redactor,
             attempts: 0,
             status: None,
             credential: Credential::None,

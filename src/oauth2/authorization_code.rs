@@ -23,7 +23,7 @@ use crate::{
     Secret,
     error::{Error, OAuthError, Result},
     oauth2::{client::OAuthClient, client::parse_endpoint, token::Token},
-    redact::REDACTED,
+    redact::{self, REDACTED},
 };
 
 /// How long [`AuthorizationCode::login_loopback`] waits for the browser by default: long
@@ -49,7 +49,11 @@ pub fn pkce_challenge(verifier: &str) -> String {
 }
 
 /// An authorization code flow for one client and authorization endpoint.
-#[derive(Clone, Debug)]
+///
+/// Its `Debug` shows the endpoint and the redirect URI with userinfo and credential query
+/// parameters redacted, and the values of extra parameters whose names are credential names
+/// ([`crate::redact::CREDENTIAL_QUERY`]) as `[redacted]`.
+#[derive(Clone)]
 pub struct AuthorizationCode {
     client: OAuthClient,
     authorization_endpoint: std::result::Result<Url, Error>,
@@ -57,6 +61,41 @@ pub struct AuthorizationCode {
     scopes: Vec<String>,
     params: Vec<(String, String)>,
     issuer: Option<String>,
+}
+
+impl fmt::Debug for AuthorizationCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let params: Vec<(&str, &str)> = self
+            .params
+            .iter()
+            .map(|(n, v)| {
+                let shown = if redact::is_builtin_query(n) {
+                    REDACTED
+                } else {
+                    v.as_str()
+                };
+                (n.as_str(), shown)
+            })
+            .collect();
+        f.debug_struct("AuthorizationCode")
+            .field("client", &self.client)
+            .field(
+                "authorization_endpoint",
+                &self
+                    .authorization_endpoint
+                    .as_ref()
+                    .map(redact::url_builtin)
+                    .ok(),
+            )
+            .field(
+                "redirect_uri",
+                &self.redirect_uri.as_deref().map(redact::url_text_builtin),
+            )
+            .field("scopes", &self.scopes)
+            .field("params", &params)
+            .field("issuer", &self.issuer)
+            .finish()
+    }
 }
 
 impl AuthorizationCode {
@@ -324,7 +363,10 @@ pub struct PendingAuthorization {
 impl fmt::Debug for PendingAuthorization {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PendingAuthorization")
-            .field("redirect_uri", &self.redirect_uri)
+            .field(
+                "redirect_uri",
+                &redact::url_text_builtin(&self.redirect_uri),
+            )
             .field("state", &REDACTED)
             .field("code_verifier", &REDACTED)
             .finish_non_exhaustive()

@@ -16,7 +16,7 @@ use crate::{
     auth::{Basic, NoAuth},
     error::{Error, OAuthFailure, Result},
     oauth2::token::{Token, TokenResponseError, oauth_error},
-    redact::REDACTED,
+    redact::{REDACTED, Redactor},
 };
 
 /// The longest body the client reads from the authorization server, in bytes: token, device
@@ -26,6 +26,35 @@ use crate::{
 /// Past it the client stops reading (a `Content-Length` above it is refused before reading)
 /// and returns [`Error::BodyTooLarge`].
 pub const MAX_OAUTH_BODY: usize = 1024 * 1024;
+
+/// Form parameters of token, revocation and device requests whose values are not secret.
+/// Every other parameter's value (`client_secret`, `password`, `refresh_token`, `code`,
+/// `code_verifier`, `assertion`, `client_assertion`, `device_code`, `token`, `subject_token`,
+/// and any parameter a caller adds) is scrubbed from the text of the answer: a list of what
+/// may be shown fails safe when a grant grows a new secret parameter.
+const PUBLIC_FORM_PARAMS: &[&str] = &[
+    "grant_type",
+    "scope",
+    "client_id",
+    "redirect_uri",
+    "username",
+    "token_type_hint",
+    "audience",
+    "resource",
+    "requested_token_type",
+    "subject_token_type",
+    "actor_token_type",
+    "client_assertion_type",
+];
+
+/// The answer of an authorization server endpoint: its status, its body (read whole), the
+/// request it answers, and what that request carried, to scrub any text taken from the body.
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) body: bytes::Bytes,
+    pub(crate) request: crate::error::RequestInfo,
+    pub(crate) redactor: Redactor,
+}
 
 /// How the client authenticates to the token endpoint (RFC 6749 §2.3.1). Exactly one is used
 /// on every request. The variants are named after the `token_endpoint_auth_method` values of
@@ -46,6 +75,10 @@ pub enum ClientAuth {
 
 /// An OAuth 2.0 client registration: client id, optional secret, how to authenticate, and
 /// the token endpoint. Cheap to clone.
+///
+/// Its `Debug` shows the token endpoint with userinfo and credential query parameters
+/// ([`crate::redact::CREDENTIAL_QUERY`]) replaced by `[redacted]`, like every URL the crate
+/// shows. Such URLs are accepted (some servers want a key in the query), not refused.
 ///
 /// ```
 /// use authed::oauth2::{ClientAuth, OAuthClient};
@@ -75,7 +108,10 @@ impl fmt::Debug for OAuthClient {
             .field("client_id", &r.client_id)
             .field("client_secret", &r.client_secret.as_ref().map(|_| REDACTED))
             .field("auth_method", &r.method)
-            .field("token_url", &r.token_url.as_ref().map(Url::as_str).ok())
+            .field(
+                "token_url",
+                &r.token_url.as_ref().map(crate::redact::url_builtin).ok(),
+            )
             .finish()
     }
 }
@@ -163,30 +199,24 @@ impl OAuthClient {
     /// error of the request itself.
     pub(crate) async fn token_request(&self, params: &[(&str, &str)]) -> Result<Token> {
         let url = self.inner.token_url.as_ref().map_err(Clone::clone)?;
-        let (status, body, request) = self.post(url, params).await?;
-        if status.is_success() {
-            return Token::from_response(&body).map_err(|e| match e {
-                TokenResponseError::OAuth(error) => {
-                    oauth_failure(request, status, Some(error), None)
+        let answer = self.post(url, params).await?;
+        if answer.status.is_success() {
+            return Token::from_response(&answer.body).map_err(|e| match e {
+                TokenResponseError::OAuth(error) => answer.failure(Some(error), None),
+                TokenResponseError::Invalid(problem) => {
+                    answer.failure(None, Some(format!("not a token response: {problem}")))
                 }
-                TokenResponseError::Invalid(problem) => oauth_failure(
-                    request,
-                    status,
-                    None,
-                    Some(format!("not a token response: {problem}")),
-                ),
             });
         }
-        Err(error_from_body(request, status, &body))
+        Err(answer.error_from_body())
     }
 
     /// Posts a form to an endpoint of the authorization server, authenticating the client.
-    /// The answer's body is read up to [`MAX_OAUTH_BODY`] bytes, whatever its status.
-    pub(crate) async fn post(
-        &self,
-        url: &Url,
-        params: &[(&str, &str)],
-    ) -> Result<(StatusCode, bytes::Bytes, crate::error::RequestInfo)> {
+    /// The answer's body is read up to [`MAX_OAUTH_BODY`] bytes, whatever its status. The
+    /// answer knows every secret the request carried: the Basic credentials (the scheme
+    /// registered them), the client secret as given, and the value of every form parameter
+    /// not in [`PUBLIC_FORM_PARAMS`].
+    pub(crate) async fn post(&self, url: &Url, params: &[(&str, &str)]) -> Result<Answer> {
         let r = &self.inner;
         let http = r.http.as_ref().map_err(Clone::clone)?;
         let secret;
@@ -224,8 +254,22 @@ impl OAuthClient {
             .await?;
         let status = response.status();
         let info = response.info();
+        let mut redactor = response.redactor().clone();
+        if let Some(secret) = &r.client_secret {
+            redactor.add_secret(secret);
+        }
+        for (name, value) in &form {
+            if !PUBLIC_FORM_PARAMS.contains(name) {
+                redactor.add_value(value);
+            }
+        }
         let body = response.bytes_limited(MAX_OAUTH_BODY).await?;
-        Ok((status, body, info))
+        Ok(Answer {
+            status,
+            body,
+            request: info,
+            redactor,
+        })
     }
 }
 
@@ -264,31 +308,42 @@ pub(crate) fn parse_endpoint(input: &str, what: &str) -> std::result::Result<Url
     }
 }
 
-pub(crate) fn oauth_failure(
-    request: crate::error::RequestInfo,
-    status: StatusCode,
-    error: Option<crate::error::OAuthError>,
-    problem: Option<String>,
-) -> Error {
-    Error::OAuth(Box::new(OAuthFailure {
-        request,
-        status,
-        error,
-        problem,
-    }))
-}
+impl Answer {
+    /// [`Error::OAuth`] for this answer, every text in it scrubbed of the secrets the
+    /// request carried (a server that echoes the request in `error_description` does not get
+    /// the client secret into our error).
+    pub(crate) fn failure(
+        &self,
+        error: Option<crate::error::OAuthError>,
+        problem: Option<String>,
+    ) -> Error {
+        let scrubber = self.redactor.scrubber();
+        let scrub = |text: String| match scrubber.scrub(&text) {
+            std::borrow::Cow::Borrowed(_) => text,
+            std::borrow::Cow::Owned(clean) => clean,
+        };
+        let error = error.map(|e| crate::error::OAuthError {
+            code: scrub(e.code),
+            description: e.description.map(scrub),
+            uri: e.uri.map(scrub),
+        });
+        Error::OAuth(Box::new(OAuthFailure {
+            request: self.request.clone(),
+            status: self.status,
+            error,
+            problem: problem.map(scrub),
+        }))
+    }
 
-/// An error answer: an OAuth error body if it is one, else a description without its content.
-pub(crate) fn error_from_body(
-    request: crate::error::RequestInfo,
-    status: StatusCode,
-    body: &[u8],
-) -> Error {
-    let error = serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|v| v.as_object().and_then(oauth_error));
-    let problem = error
-        .is_none()
-        .then(|| format!("the body ({} bytes) is not an OAuth error", body.len()));
-    oauth_failure(request, status, error, problem)
+    /// An error answer: an OAuth error body if it is one, else a description without its
+    /// content.
+    pub(crate) fn error_from_body(&self) -> Error {
+        let error = serde_json::from_slice::<Value>(&self.body)
+            .ok()
+            .and_then(|v| v.as_object().and_then(oauth_error));
+        let problem = error
+            .is_none()
+            .then(|| format!("the body ({} bytes) is not an OAuth error", self.body.len()));
+        self.failure(error, problem)
+    }
 }

@@ -18,7 +18,7 @@ use crate::{
     Secret,
     error::{Error, Result},
     oauth2::{
-        client::{OAuthClient, error_from_body, oauth_failure, parse_endpoint},
+        client::{OAuthClient, parse_endpoint},
         token::Token,
     },
     redact::REDACTED,
@@ -36,8 +36,9 @@ const MAX_POLL_BACKOFF: Duration = Duration::from_secs(60);
 /// The grant type of the polling requests.
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
-/// A device authorization flow for one client.
-#[derive(Clone, Debug)]
+/// A device authorization flow for one client. Its `Debug` shows the endpoint redacted
+/// (userinfo and credential query parameters).
+#[derive(Clone)]
 pub struct DeviceAuthorization {
     client: OAuthClient,
     endpoint: std::result::Result<Url, Error>,
@@ -69,6 +70,19 @@ impl fmt::Debug for DeviceCode {
             .field("expires_in", &self.expires_in)
             .field("interval", &self.interval)
             .field("device_code", &REDACTED)
+            .finish()
+    }
+}
+
+impl fmt::Debug for DeviceAuthorization {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeviceAuthorization")
+            .field("client", &self.client)
+            .field(
+                "endpoint",
+                &self.endpoint.as_ref().map(crate::redact::url_builtin).ok(),
+            )
+            .field("scopes", &self.scopes)
             .finish()
     }
 }
@@ -107,23 +121,21 @@ impl DeviceAuthorization {
         if !scope.is_empty() {
             form.push(("scope", scope.as_str()));
         }
-        let (status, body, request) = self.client.post(url, &form).await?;
-        if !status.is_success() {
-            return Err(error_from_body(request, status, &body));
+        let answer = self.client.post(url, &form).await?;
+        if !answer.status.is_success() {
+            return Err(answer.error_from_body());
         }
         let invalid = |what: &str| {
-            oauth_failure(
-                request.clone(),
-                status,
+            answer.failure(
                 None,
                 Some(format!("not a device authorization response: {what}")),
             )
         };
-        let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(&body) else {
+        let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(&answer.body) else {
             return Err(invalid("the body is not a JSON object"));
         };
         if let Some(error) = crate::oauth2::token::oauth_error(&map) {
-            return Err(oauth_failure(request, status, Some(error), None));
+            return Err(answer.failure(Some(error), None));
         }
         let text = |key: &str| map.get(key).and_then(Value::as_str).map(str::to_owned);
         let seconds = |key: &str| {

@@ -1,5 +1,7 @@
 //! Authorization server metadata (RFC 8414, and OpenID Connect Discovery 1.0).
 
+use std::fmt;
+
 use serde::Deserialize;
 
 use crate::{
@@ -10,10 +12,16 @@ use crate::{
         client::{MAX_OAUTH_BODY, OAuthClient, parse_endpoint},
         device::DeviceAuthorization,
     },
+    redact,
 };
 
 /// What an authorization server says about itself. Unknown fields are ignored.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+///
+/// Its `Debug` shows every URL with userinfo and credential query parameters
+/// ([`crate::redact::CREDENTIAL_QUERY`]) redacted, like every URL the crate shows: a
+/// metadata document is the server's word, and an endpoint carrying a key would otherwise
+/// reach logs through it. (The fields themselves hold the URLs as sent.)
+#[derive(Clone, Deserialize, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ServerMetadata {
     /// The issuer identifier; checked to equal the one asked for, exactly.
@@ -44,6 +52,35 @@ pub struct ServerMetadata {
     /// Whether authorization responses carry `iss` (RFC 9207).
     #[serde(default)]
     pub authorization_response_iss_parameter_supported: bool,
+}
+
+impl fmt::Debug for ServerMetadata {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let url = |u: &Option<String>| u.as_deref().map(redact::url_text_builtin);
+        f.debug_struct("ServerMetadata")
+            .field("issuer", &redact::url_text_builtin(&self.issuer))
+            .field("authorization_endpoint", &url(&self.authorization_endpoint))
+            .field("token_endpoint", &url(&self.token_endpoint))
+            .field(
+                "device_authorization_endpoint",
+                &url(&self.device_authorization_endpoint),
+            )
+            .field("revocation_endpoint", &url(&self.revocation_endpoint))
+            .field("introspection_endpoint", &url(&self.introspection_endpoint))
+            .field("userinfo_endpoint", &url(&self.userinfo_endpoint))
+            .field("jwks_uri", &url(&self.jwks_uri))
+            .field(
+                "code_challenge_methods_supported",
+                &self.code_challenge_methods_supported,
+            )
+            .field("grant_types_supported", &self.grant_types_supported)
+            .field("scopes_supported", &self.scopes_supported)
+            .field(
+                "authorization_response_iss_parameter_supported",
+                &self.authorization_response_iss_parameter_supported,
+            )
+            .finish()
+    }
 }
 
 impl ServerMetadata {

@@ -8,7 +8,7 @@ use crate::{
     Secret,
     error::Result,
     oauth2::{
-        client::{OAuthClient, error_from_body, parse_endpoint},
+        client::{OAuthClient, parse_endpoint},
         token_auth::TokenAuth,
     },
 };
@@ -25,16 +25,16 @@ impl OAuthClient {
     /// [`MAX_OAUTH_BODY`](crate::oauth2::MAX_OAUTH_BODY); the request's errors.
     pub async fn revoke(&self, endpoint: &str, token: &Secret, hint: &str) -> Result<()> {
         let url: Url = parse_endpoint(endpoint, "revocation endpoint")?;
-        let (status, body, request) = self
+        let answer = self
             .post(
                 &url,
                 &[("token", token.expose_secret()), ("token_type_hint", hint)],
             )
             .await?;
-        if status.is_success() {
+        if answer.status.is_success() {
             Ok(())
         } else {
-            Err(error_from_body(request, status, &body))
+            Err(answer.error_from_body())
         }
     }
 }
