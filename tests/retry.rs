@@ -668,13 +668,17 @@ async fn timeouts_are_retried_only_when_idempotent() {
 
 #[tokio::test(start_paused = true)]
 async fn tls_failures_are_never_retried() {
-    // Not a TLS server: the handshake fails.
+    // Not a TLS server: the handshake fails. The server keeps the connection open until the
+    // client closes it, so that the client always reads the bogus answer (a TLS error), never
+    // a reset from a socket already closed (a connection error, which is retried).
     let (addr, count) = raw_server(|mut stream| {
         tokio::spawn(async move {
-            use tokio::io::AsyncWriteExt;
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
             let _ = stream
                 .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
                 .await;
+            let mut buf = [0u8; 1024];
+            while stream.read(&mut buf).await.is_ok_and(|n| n > 0) {}
         })
     })
     .await;
