@@ -151,11 +151,11 @@ mod needs_oidc {
             .await
             .unwrap();
         let callback = authed::url::Url::parse(&location).unwrap();
-        let token = pending.exchange_callback(&callback).await.unwrap();
+        let token = pending.exchange(callback.as_str()).await.unwrap();
         show("code token", format!("{token:?}"));
         // Replaying the code is refused: an error that had a code in its request.
         let replay = flow.begin().unwrap();
-        let err = replay.exchange_callback(&callback).await.unwrap_err();
+        let err = replay.exchange(callback.as_str()).await.unwrap_err();
         show("replayed code (wrong state)", format!("{err} {err:?}"));
 
         // Refresh with rotation, through a client that calls the real API.

@@ -604,3 +604,39 @@ async fn the_token_endpoint_is_never_followed_through_a_redirect() {
     );
     elsewhere.verify().await; // the form with the secret went nowhere else
 }
+
+#[tokio::test]
+async fn after_logout_reauth_required_says_the_session_was_logged_out() {
+    let auth_server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/revoke"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&auth_server)
+        .await;
+    let client = OAuthClient::new(format!("{}/token", auth_server.uri()), "app");
+    let auth = RefreshToken::new(client.clone()).into_auth();
+    auth.set_token(Token::bearer("a-1").with_refresh_token("r-1"))
+        .await
+        .unwrap();
+    auth.logout(&client, &format!("{}/revoke", auth_server.uri()))
+        .await
+        .unwrap();
+    let err = auth.token().await.unwrap_err();
+    assert!(err.is_reauth_required(), "{err}");
+    assert!(err.to_string().contains("logged out"), "{err}");
+    // Without a logout, a missing refresh token says just that.
+    let fresh = RefreshToken::new(client).into_auth();
+    let err = fresh.token().await.unwrap_err();
+    assert!(
+        err.is_reauth_required() && !err.to_string().contains("logged out"),
+        "{err}"
+    );
+    // A new session clears the state.
+    auth.set_token(Token::bearer("a-2").with_expires_in(Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    assert_eq!(
+        auth.token().await.unwrap().access_token().expose_secret(),
+        "a-2"
+    );
+}

@@ -144,8 +144,58 @@ mod needs_oidc {
             })
             .collect();
         forged.query_pairs_mut().clear().extend_pairs(pairs);
-        let err = pending.exchange_callback(&forged).await.unwrap_err();
+        let err = pending.exchange(forged.as_str()).await.unwrap_err();
         assert!(err.to_string().contains("state does not match"), "{err}");
+    }
+
+    /// The README's flow as written: discovery, `begin()`, the browser's redirect URL handed
+    /// to `exchange()`. The server announces RFC 9207, so the redirect carries `iss` and the
+    /// flow built from discovery expects it: taking only `code` and `state` apart is refused
+    /// with a message that says what to do.
+    #[tokio::test]
+    async fn the_readme_flow_works_with_a_server_that_sends_iss() {
+        let server = oidc::require().await;
+        let metadata = ServerMetadata::discover(&server.issuer).await.unwrap();
+        let client = metadata.client(oidc::NATIVE).unwrap();
+        let flow = metadata
+            .authorization_code(client)
+            .unwrap()
+            .redirect_uri("http://127.0.0.1:9/callback")
+            .scopes(["openid"]);
+
+        let pending = flow.begin().unwrap();
+        let callback = server
+            .approve_authorization(pending.url().as_str(), "ada")
+            .await
+            .unwrap();
+        assert!(
+            callback.contains("iss="),
+            "the server sends iss: {callback}"
+        );
+        let token = pending.exchange(&callback).await.unwrap();
+        assert!(!token.access_token().expose_secret().is_empty());
+
+        // The parts without iss: refused, and told why.
+        let pending = flow.begin().unwrap();
+        let callback = server
+            .approve_authorization(pending.url().as_str(), "ada")
+            .await
+            .unwrap();
+        let url = authed::url::Url::parse(&callback).unwrap();
+        let get = |name: &str| {
+            url.query_pairs()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+                .unwrap()
+        };
+        let err = pending
+            .exchange_code(&authed::Secret::new(get("code")), &get("state"), None)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("pass the whole redirect URL"),
+            "{err}"
+        );
     }
 
     #[tokio::test]
@@ -162,10 +212,7 @@ mod needs_oidc {
             .deny_authorization(pending.url().as_str(), "ada")
             .await
             .unwrap();
-        let err = pending
-            .exchange_callback(&authed::url::Url::parse(&location).unwrap())
-            .await
-            .unwrap_err();
+        let err = pending.exchange(&location).await.unwrap_err();
         assert_eq!(
             err.oauth_error().map(|e| e.code.as_str()),
             Some("access_denied"),

@@ -236,7 +236,7 @@ impl AuthorizationCode {
                     None,
                 )
             })??;
-        pending.exchange_callback(&callback).await
+        pending.exchange(callback.as_str()).await
     }
 }
 
@@ -380,17 +380,24 @@ impl PendingAuthorization {
         &self.url
     }
 
-    /// Completes the attempt from the full redirect URL the browser arrived at (with `code`,
-    /// `state` and maybe `iss`, or `error`).
+    /// Completes the attempt from the redirect the browser arrived at: the whole URL
+    /// (`https://my-app.example.com/callback?code=…&state=…&iss=…`), or just its query. It
+    /// carries `code`, `state` and, from servers that send it (RFC 9207), `iss`: all three
+    /// are checked here, so this is the call to make.
     ///
     /// # Errors
     ///
-    /// As [`PendingAuthorization::exchange`], and [`Error::Authorization`] for an `error=`
-    /// redirect or one without a code.
-    pub async fn exchange_callback(self, callback: &Url) -> Result<Token> {
+    /// [`Error::Authorization`] for an `error=` redirect, one without a code, a `state` that
+    /// does not match (a forged or replayed redirect) or a missing or wrong `iss`; token
+    /// endpoint errors as [`Error::OAuth`].
+    pub async fn exchange(self, callback: &str) -> Result<Token> {
+        let callback = callback.trim();
+        let query = match Url::parse(callback) {
+            Ok(url) => url.query().unwrap_or("").to_owned(),
+            Err(_) => callback.trim_start_matches('?').to_owned(),
+        };
         let get = |name: &str| {
-            callback
-                .query_pairs()
+            url::form_urlencoded::parse(query.as_bytes())
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.into_owned())
         };
@@ -407,26 +414,20 @@ impl PendingAuthorization {
         let code = get("code")
             .ok_or_else(|| Error::authorization("the redirect carries no code".into(), None))?;
         let state = get("state").unwrap_or_default();
-        self.exchange_with_iss(&Secret::new(code), &state, get("iss").as_deref())
+        self.exchange_code(&Secret::new(code), &state, get("iss").as_deref())
             .await
     }
 
-    /// Completes the attempt with the `code` and `state` your redirect handler received.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Authorization`] when `state` does not match (a forged or replayed redirect)
-    /// or `iss` is wrong; token endpoint errors as [`Error::OAuth`].
-    pub async fn exchange(self, code: &Secret, state: &str) -> Result<Token> {
-        self.exchange_with_iss(code, state, None).await
-    }
-
-    /// Like [`PendingAuthorization::exchange`], with the redirect's `iss` parameter.
+    /// Completes the attempt with the parts of the redirect your handler took apart: `code`,
+    /// `state`, and `iss` when the redirect has one. A server that announced RFC 9207
+    /// (`authorization_response_iss_parameter_supported`, or [`AuthorizationCode::expect_issuer`])
+    /// must send `iss`: `None` is then refused, since the check is what defeats mix-up
+    /// attacks. [`PendingAuthorization::exchange`] with the whole redirect URL does all this.
     ///
     /// # Errors
     ///
     /// As [`PendingAuthorization::exchange`].
-    pub async fn exchange_with_iss(
+    pub async fn exchange_code(
         self,
         code: &Secret,
         state: &str,
@@ -443,12 +444,16 @@ impl PendingAuthorization {
         if let Some(issuer) = &self.issuer
             && iss != Some(issuer.as_str())
         {
-            return Err(Error::authorization(
-                format!(
+            let message = match iss {
+                None => format!(
+                    "the redirect carries no iss, but {issuer:?} sends one (RFC 9207): pass the \
+                     whole redirect URL to exchange(), or its iss to exchange_code()"
+                ),
+                Some(iss) => format!(
                     "the redirect's iss is {iss:?}, not the expected issuer {issuer:?} (RFC 9207)"
                 ),
-                None,
-            ));
+            };
+            return Err(Error::authorization(message, None));
         }
         self.client
             .token_request(&[

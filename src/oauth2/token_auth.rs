@@ -201,6 +201,8 @@ struct State {
     loaded: bool,
     /// A 401 said the current token is no good.
     stale: bool,
+    /// [`TokenAuth::forget`] (or `logout`) ended the session; a new token has not come since.
+    logged_out: bool,
     flight: Option<watch::Receiver<Option<Result<Arc<Entry>>>>>,
 }
 
@@ -321,6 +323,7 @@ impl TokenAuth {
         state.current = Some(entry);
         state.loaded = true;
         state.stale = false;
+        state.logged_out = false;
         Ok(())
     }
 
@@ -349,6 +352,7 @@ impl TokenAuth {
             let mut state = self.shared.lock();
             state.current = None;
             state.loaded = true;
+            state.logged_out = true;
         }
         self.shared.store.clear().await
     }
@@ -478,11 +482,19 @@ impl Shared {
                 }
                 Ok(entry)
             }
-            Err(e @ Error::ReauthRequired { .. }) => {
+            Err(Error::ReauthRequired { reason, error }) => {
                 if let Err(clear) = self.store.clear().await {
                     tracing::warn!(target: "authed::oauth2", error = %clear, "the token store could not be cleared");
                 }
-                Err(e)
+                let logged_out = current.is_none() && self.lock().logged_out;
+                let reason = if logged_out {
+                    "the session was logged out (TokenAuth::logout or forget): log in again, \
+                     then hand the token to set_token"
+                        .to_owned()
+                } else {
+                    reason
+                };
+                Err(Error::ReauthRequired { reason, error })
             }
             Err(e) => match previous {
                 // Refreshing early failed: the token still works, keep serving it for now.
