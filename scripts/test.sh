@@ -7,7 +7,8 @@
 # `reqwest-middleware`; with both TLS features reqwest picks native-tls, and the tests should
 # exercise the default, rustls; CI checks that native-tls builds).
 #
-# The tests start what they need themselves: the OAuth tests install and run node-oidc-provider (tests/support/oidc.rs), the keyring tests start a private Secret
+# The tests start what they need themselves: the OAuth tests install and run
+# node-oidc-provider (tests/support/oidc.rs), the keyring tests start a private Secret
 # Service (tests/support/secret_service.rs, via scripts/secret-service.sh). A component that
 # cannot be had fails its tests, with the fix in the message.
 #
