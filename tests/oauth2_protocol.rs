@@ -640,3 +640,31 @@ async fn after_logout_reauth_required_says_the_session_was_logged_out() {
         "a-2"
     );
 }
+
+#[tokio::test]
+async fn the_token_endpoints_requests_reach_an_audit_hook() {
+    let auth_server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(token_json("a-1", r#","expires_in":3600"#))
+        .mount(&auth_server)
+        .await;
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let client = OAuthClient::new(format!("{}/token", auth_server.uri()), "app")
+        .secret("audit-s3cret-value")
+        .on_audit(move |event| {
+            log.lock()
+                .unwrap()
+                .push((event.method.to_string(), event.url.clone(), event.status));
+        });
+    let auth = ClientCredentials::with_client(client).into_auth();
+    auth.token().await.unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let (method, url, status) = &seen[0];
+    assert_eq!(method, "POST");
+    assert!(url.ends_with("/token"), "{url}");
+    assert_eq!(*status, Some(http::StatusCode::OK));
+    assert!(!format!("{seen:?}").contains("audit-s3cret-value"));
+}

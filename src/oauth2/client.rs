@@ -122,14 +122,7 @@ impl OAuthClient {
     /// [`crate::ClientBuilder::build`] when the client's auth uses it).
     pub fn new(token_url: impl AsRef<str>, client_id: impl Into<String>) -> Self {
         let token_url = parse_endpoint(token_url.as_ref(), "token endpoint");
-        let http = token_url.clone().and_then(|url| {
-            // No redirects from the authorization server: a 307 would replay a form that
-            // carries the client secret, a code verifier or a refresh token to wherever
-            // it points (the SSRF and leak oauth2-rs warns about, enforced here).
-            Client::builder(url.origin().ascii_serialization())
-                .redirect(crate::redirect::Policy::none())
-                .build()
-        });
+        let http = token_url.clone().and_then(|url| default_http(&url, None));
         Self {
             inner: Arc::new(Registration {
                 client_id: client_id.into(),
@@ -164,7 +157,8 @@ impl OAuthClient {
     /// Uses `client` (its timeouts, retry policy, reqwest client, audit callback) for
     /// requests to the authorization server. Build it with the authorization server's origin
     /// as its base URL; credentials go only there. Without it, token requests use a client of
-    /// their own: they still emit `tracing` audit events, but not your `on_audit` callback.
+    /// their own: they emit `tracing` audit events, and call a hook given to
+    /// [`OAuthClient::on_audit`].
     /// Its redirect policy is not used: requests to the authorization server never follow a
     /// redirect (each is sent with [`crate::redirect::Policy::none`]), since a 307 would replay
     /// the form, secrets and all. A 3xx answer is an [`Error::OAuth`].
@@ -172,6 +166,35 @@ impl OAuthClient {
     pub fn http_client(self, client: Client) -> Self {
         let mut r = Arc::unwrap_or_clone(self.inner);
         r.http = Ok(client);
+        Self { inner: Arc::new(r) }
+    }
+
+    /// Calls `hook` with an [`crate::AuditEvent`] for every request to the authorization
+    /// server (token, refresh, device, revocation), as [`crate::ClientBuilder::on_audit`] does
+    /// for API requests: pass the same hook to both to see a whole session in one place. It
+    /// replaces a client given to [`OAuthClient::http_client`] by the default one; with your
+    /// own client, set `on_audit` on that client instead.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use authed::oauth2::{ClientCredentials, OAuthClient};
+    ///
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = seen.clone();
+    /// let client = OAuthClient::new("https://auth.example.com/oauth/token", "my-service")
+    ///     .secret("s3cret")
+    ///     .on_audit(move |event| log.lock().unwrap().push(event.url.clone()));
+    /// let auth = ClientCredentials::with_client(client).into_auth();
+    /// # let _ = auth;
+    /// ```
+    #[must_use]
+    pub fn on_audit(self, hook: impl Fn(&crate::AuditEvent) + Send + Sync + 'static) -> Self {
+        let mut r = Arc::unwrap_or_clone(self.inner);
+        let hook: AuditFn = Arc::new(hook);
+        r.http = r
+            .token_url
+            .clone()
+            .and_then(|url| default_http(&url, Some(hook)));
         Self { inner: Arc::new(r) }
     }
 
@@ -271,6 +294,22 @@ impl OAuthClient {
             redactor,
         })
     }
+}
+
+/// A hook for [`OAuthClient::on_audit`].
+type AuditFn = Arc<dyn Fn(&crate::AuditEvent) + Send + Sync>;
+
+/// The client of requests to the authorization server, when the caller gives none.
+fn default_http(token_url: &Url, audit: Option<AuditFn>) -> Result<Client> {
+    // No redirects from the authorization server: a 307 would replay a form that carries the
+    // client secret, a code verifier or a refresh token to wherever it points (the SSRF and
+    // leak oauth2-rs warns about, enforced here).
+    let mut builder = Client::builder(token_url.origin().ascii_serialization())
+        .redirect(crate::redirect::Policy::none());
+    if let Some(hook) = audit {
+        builder = builder.on_audit(move |event| hook(event));
+    }
+    builder.build()
 }
 
 impl Registration {
