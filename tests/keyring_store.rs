@@ -11,6 +11,7 @@
 //! `keyctl session` does): in a container the inherited session keyring is often one this
 //! process can add keys to but not read them back from. The probe rejects such a keyring
 //! (see `probe_rejects_an_unreadable_kernel_keyring`); the tests want one that works.
+#![cfg(feature = "keyring")]
 #![cfg(target_os = "linux")]
 
 #[path = "support/secret_service.rs"]

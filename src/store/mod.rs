@@ -12,6 +12,8 @@
 //! any of them.
 
 mod file;
+#[cfg(feature = "keyring")]
+#[cfg_attr(docsrs, doc(cfg(feature = "keyring")))]
 mod keyring;
 mod record;
 
@@ -20,6 +22,8 @@ use std::{collections::HashMap, fmt, sync::Mutex, time::Duration};
 use async_trait::async_trait;
 
 pub use file::FileStore;
+#[cfg(feature = "keyring")]
+#[cfg_attr(docsrs, doc(cfg(feature = "keyring")))]
 pub use keyring::{KeyringBackend, KeyringStore};
 pub use record::CredentialTokenStore;
 
