@@ -25,8 +25,8 @@ use authed::{
     Error, Secret,
     oauth2::{Token, TokenStore},
     store::{
-        CredentialStore, CredentialTokenStore, KeyringBackend, KeyringStore, Persistence,
-        StoreErrorKind,
+        CredentialStore, CredentialTokenStore, FileStore, KeyringBackend, KeyringStore,
+        Persistence, StoreErrorKind,
     },
 };
 use secrecy::ExposeSecret;
@@ -95,6 +95,144 @@ async fn large_token_set_round_trip(store: KeyringStore) {
     assert!(tokens.load().await.unwrap().is_none());
 }
 
+/// A directory of this test alone for a fallback file.
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("authed-test-{name}-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The opt-in file at the end of the chain: `KeyringStore::insecure_file_fallback`. These
+/// tests need no keyring: they take one away. To make every backend of the chain fail, the
+/// chain is restricted with `KeyringStore::with_backends` (an explicit builder option, not a
+/// test knob) to backends that cannot work here: the Secret Service, in a child process whose
+/// D-Bus address points nowhere, or the macOS Keychain, which is not on Linux. The kernel
+/// keyring cannot be taken away from a process without privileges, so it is left out of the
+/// chain instead.
+mod insecure_file_fallback {
+    use super::*;
+
+    const NO_BUS: &str = "unix:path=/nonexistent/authed-test/bus";
+
+    /// Runs `test` again in a child with no reachable Secret Service; true in the child.
+    fn in_child_without_dbus(test: &str) -> bool {
+        if child::is_child(test) {
+            return true;
+        }
+        let mut command = child::command(test);
+        command.env("DBUS_SESSION_BUS_ADDRESS", NO_BUS);
+        child::run(command);
+        false
+    }
+
+    /// With no Secret Service reachable and no other backend in the chain, an opted-in store
+    /// keeps the store contract in the file, which is mode 0600, and says it is insecure.
+    #[test]
+    fn no_keyring_and_opted_in_uses_the_file_and_reports_insecure_storage() {
+        const TEST: &str = "insecure_file_fallback::no_keyring_and_opted_in_uses_the_file_and_reports_insecure_storage";
+        if !in_child_without_dbus(TEST) {
+            return;
+        }
+        child::block_on(async {
+            let path = temp_dir("fallback").join("app").join("credentials.json");
+            let store =
+                KeyringStore::with_backends(&service("fallback"), &[KeyringBackend::SecretService])
+                    .insecure_file_fallback(FileStore::at(&path));
+            assert!(!store.status().insecure, "not chosen before the first call");
+            store_contract::round_trip(&store).await;
+
+            store.set("k", &Secret::from("in the file")).await.unwrap();
+            assert!(store.is_insecure_storage());
+            assert_eq!(store.backend(), None, "no keyring backend is in use");
+            let status = store.status();
+            assert!(status.insecure, "{status:?}");
+            assert_eq!(status.persistence, Persistence::Persistent);
+            assert_eq!(
+                status.backend,
+                format!(
+                    "file {} (insecure storage: no OS keyring works)",
+                    path.display()
+                )
+            );
+            assert!(status.to_string().contains("insecure storage"), "{status}");
+            assert!(
+                format!("{store:?}").contains("insecure storage"),
+                "{store:?}"
+            );
+
+            // It is the file: a FileStore of the same path reads the entry.
+            let file = FileStore::at(&path);
+            assert_eq!(
+                file.get("k").await.unwrap().unwrap().expose_secret(),
+                "in the file"
+            );
+            {
+                use std::os::unix::fs::PermissionsExt as _;
+                let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600, "only the owner may read the file");
+            }
+            store.delete("k").await.unwrap();
+            assert!(file.get("k").await.unwrap().is_none());
+        });
+    }
+
+    /// The same machine without the opt-in: a typed error naming both fixes (install a
+    /// keyring, or opt in to the file), and no file.
+    #[test]
+    fn no_keyring_and_not_opted_in_fails_naming_the_fixes() {
+        const TEST: &str =
+            "insecure_file_fallback::no_keyring_and_not_opted_in_fails_naming_the_fixes";
+        if !in_child_without_dbus(TEST) {
+            return;
+        }
+        child::block_on(async {
+            let store = KeyringStore::with_backends(
+                &service("no-fallback"),
+                &[KeyringBackend::SecretService, KeyringBackend::Keychain],
+            );
+            let err = store.set("k", &Secret::from("nowhere")).await.unwrap_err();
+            assert_eq!(store_kind(&err), Some(StoreErrorKind::Unavailable), "{err}");
+            let text = err.to_string();
+            assert!(text.contains("no keyring backend works"), "{text}");
+            assert!(text.contains("install and unlock gnome-keyring"), "{text}");
+            assert!(
+                text.contains("KeyringStore::insecure_file_fallback"),
+                "{text}"
+            );
+            assert!(text.contains("insecure storage"), "{text}");
+            let status = store.status();
+            assert_eq!(status.backend, "keyring (none available)");
+            assert!(!status.insecure);
+            assert!(!store.is_insecure_storage());
+        });
+    }
+
+    /// In process, with a chain of backends this platform does not have (the Keychain) or
+    /// none at all: the opted-in file is used.
+    #[tokio::test]
+    async fn a_chain_of_unavailable_backends_falls_to_the_file() {
+        let dir = temp_dir("fallback-chain");
+        for (i, chain) in [&[KeyringBackend::Keychain][..], &[]]
+            .into_iter()
+            .enumerate()
+        {
+            let path = dir.join(format!("{i}.json"));
+            let store = KeyringStore::with_backends(&service("chain"), chain)
+                .insecure_file_fallback(FileStore::at(&path));
+            store_contract::round_trip(&store).await;
+            assert!(store.status().insecure, "{chain:?}");
+            assert!(path.exists(), "{chain:?}");
+        }
+        // Not opted in: a typed error that says how to opt in.
+        let err = KeyringStore::with_backends(&service("chain"), &[KeyringBackend::Keychain])
+            .get("k")
+            .await
+            .unwrap_err();
+        assert_eq!(store_kind(&err), Some(StoreErrorKind::Unavailable), "{err}");
+        assert!(err.to_string().contains("insecure_file_fallback"), "{err}");
+    }
+}
+
 mod needs_kernel_keyring {
     use super::*;
 
@@ -108,6 +246,11 @@ mod needs_kernel_keyring {
         let status = store.status();
         assert_eq!(status.backend, "kernel keyring");
         assert_eq!(status.persistence, Persistence::UntilReboot);
+        assert!(!status.insecure);
+        assert_eq!(
+            status.to_string(),
+            "kernel keyring: keeps secrets until reboot (lost when the machine restarts)"
+        );
         assert_eq!(store.max_entry_len(), None);
     }
 

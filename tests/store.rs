@@ -42,6 +42,7 @@ async fn memory_round_trip() {
     let store = MemoryStore::new();
     store_contract::round_trip(&store).await;
     assert_eq!(store.status().persistence, Persistence::Process);
+    assert!(!store.status().insecure);
 }
 
 #[tokio::test]
@@ -54,6 +55,8 @@ async fn file_round_trip_mode_and_atomic_replace() {
     let status = store.status();
     assert_eq!(status.backend, format!("file {}", path.display()));
     assert_eq!(status.persistence, Persistence::Persistent);
+    assert!(status.insecure, "a plain file is insecure storage");
+    assert!(status.to_string().contains("insecure storage"), "{status}");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;

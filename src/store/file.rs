@@ -376,6 +376,7 @@ impl CredentialStore for FileStore {
         StoreStatus {
             backend: format!("file {}", self.path.display()),
             persistence: Persistence::Persistent,
+            insecure: true,
         }
     }
 }

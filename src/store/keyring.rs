@@ -22,7 +22,7 @@ use secrecy::{ExposeSecret, zeroize::Zeroize as _};
 use crate::{
     Secret,
     error::{Error, Result, StoreErrorKind},
-    store::{CredentialStore, Persistence, STORE_TIMEOUT, StoreStatus},
+    store::{CredentialStore, FileStore, Persistence, STORE_TIMEOUT, StoreStatus},
 };
 
 /// How long a failed probe is remembered before the next call probes again.
@@ -153,9 +153,25 @@ impl fmt::Display for KeyringBackend {
 
 /// The opened backend.
 #[derive(Clone)]
-struct Active {
-    backend: KeyringBackend,
-    store: Arc<CoreStore>,
+enum Active {
+    Keyring {
+        backend: KeyringBackend,
+        store: Arc<CoreStore>,
+    },
+    /// No keyring backend works and the user opted in to the file.
+    File(FileStore),
+}
+
+impl Active {
+    fn description(&self) -> String {
+        match self {
+            Self::Keyring { backend, .. } => backend.name().into(),
+            Self::File(file) => format!(
+                "file {} (insecure storage: no OS keyring works)",
+                file.path().display()
+            ),
+        }
+    }
 }
 
 enum State {
@@ -177,6 +193,11 @@ enum State {
 /// failed probe is remembered for 30 seconds, then tried again. [`KeyringStore::secret_service`]
 /// and [`KeyringStore::kernel`] choose one backend without probing.
 ///
+/// When no backend works (a headless server without gnome-keyring, a container where
+/// `keyctl` is blocked), the store fails with [`StoreErrorKind::Unavailable`], whose message
+/// names the fixes, unless you opted in to keeping secrets in a plain file with
+/// [`KeyringStore::insecure_file_fallback`]: never silently.
+///
 /// Every keyring call runs on a blocking thread under [`STORE_TIMEOUT`]: a locked keyring
 /// that waits for a password prompt gives [`StoreErrorKind::Locked`] or
 /// [`StoreErrorKind::Timeout`] instead of a hang.
@@ -184,6 +205,8 @@ pub struct KeyringStore {
     service: String,
     candidates: Vec<KeyringBackend>,
     probe: bool,
+    /// The opted-in end of the chain.
+    fallback: Option<FileStore>,
     state: Mutex<State>,
     /// One probe at a time.
     probing: tokio::sync::Mutex<()>,
@@ -194,6 +217,10 @@ impl fmt::Debug for KeyringStore {
         f.debug_struct("KeyringStore")
             .field("service", &self.service)
             .field("backend", &self.backend_description())
+            .field(
+                "insecure_file_fallback",
+                &self.fallback.as_ref().map(FileStore::path),
+            )
             .finish()
     }
 }
@@ -221,11 +248,46 @@ impl KeyringStore {
         Self::build(service, backends.to_vec(), true)
     }
 
+    /// Ends the chain with `file`, used only when no keyring backend works: insecure
+    /// storage, like `gh auth login --insecure-storage`.
+    ///
+    /// The file is mode 0600 and written atomically (it is a [`FileStore`]), but it holds the
+    /// secrets as plain text: anything running as the same user can read them, and so can
+    /// anyone who reads your backups. Offer it to users who asked for it (a
+    /// `--insecure-storage` flag), on machines that have no keyring.
+    ///
+    /// It is taken when every backend fails its probe for want of a keyring
+    /// ([`StoreErrorKind::Unavailable`], or a backend that fails to write or read), never when
+    /// a keyring is there but locked or not answering ([`StoreErrorKind::Locked`],
+    /// [`StoreErrorKind::Timeout`]): then the error asks you to unlock it. Once chosen, the
+    /// file is kept for the life of this store, and [`CredentialStore::status`] reports it
+    /// with `insecure: true`. The file holds the entries of this store only, by name; give
+    /// each service a file of its own.
+    ///
+    /// ```no_run
+    /// use authed::store::{CredentialStore, FileStore, KeyringStore};
+    ///
+    /// # fn main() -> authed::Result<()> {
+    /// let insecure_storage = std::env::args().any(|a| a == "--insecure-storage");
+    /// let mut store = KeyringStore::new("my-app");
+    /// if insecure_storage {
+    ///     store = store.insecure_file_fallback(FileStore::for_app("my-app")?);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn insecure_file_fallback(mut self, file: FileStore) -> Self {
+        self.fallback = Some(file);
+        self
+    }
+
     fn build(service: &str, candidates: Vec<KeyringBackend>, probe: bool) -> Self {
         Self {
             service: service.to_owned(),
             candidates,
             probe,
+            fallback: None,
             state: Mutex::new(State::NotProbed),
             probing: tokio::sync::Mutex::new(()),
         }
@@ -236,12 +298,19 @@ impl KeyringStore {
         &self.service
     }
 
-    /// The backend in use, once the first call has chosen one.
+    /// The keyring backend in use, once the first call has chosen one (`None` before, and
+    /// when the [file fallback](Self::insecure_file_fallback) is in use).
     pub fn backend(&self) -> Option<KeyringBackend> {
         match &*self.lock_state() {
-            State::Ready(active) => Some(active.backend),
+            State::Ready(Active::Keyring { backend, .. }) => Some(*backend),
             _ => None,
         }
+    }
+
+    /// Whether the [file fallback](Self::insecure_file_fallback) was chosen: no keyring
+    /// backend worked, and the secrets are in a plain file.
+    pub fn is_insecure_storage(&self) -> bool {
+        matches!(&*self.lock_state(), State::Ready(Active::File(_)))
     }
 
     fn lock_state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -251,7 +320,7 @@ impl KeyringStore {
     fn backend_description(&self) -> String {
         match &*self.lock_state() {
             State::NotProbed => "keyring (not probed yet)".into(),
-            State::Ready(active) => active.backend.name().into(),
+            State::Ready(active) => active.description(),
             State::Failed { .. } => "keyring (none available)".into(),
         }
     }
@@ -296,14 +365,20 @@ impl KeyringStore {
 
     async fn choose(&self) -> Result<Active> {
         if self.candidates.is_empty() {
+            if let Some(file) = &self.fallback {
+                return Ok(self.fall_back(file, "no keyring backend was given"));
+            }
             // TODO: Android and iOS stores (keyring-core has crates for both).
             return Err(Error::store(
                 StoreErrorKind::Unavailable,
-                "no keyring backend is supported on this platform; choose a FileStore",
+                "no keyring backend is supported on this platform (or none was given); choose a FileStore, or opt in to insecure storage with KeyringStore::insecure_file_fallback",
             ));
         }
         let mut failures = Vec::new();
         let mut last_kind = StoreErrorKind::Unavailable;
+        // A keyring that is there but locked, or not answering, is not "no keyring": the
+        // user should unlock it, and the file fallback is not taken.
+        let mut present = false;
         for &backend in &self.candidates {
             let service = self.service.clone();
             let probe = self.probe;
@@ -318,11 +393,12 @@ impl KeyringStore {
             match result {
                 Ok(store) => {
                     tracing::debug!(backend = backend.name(), "keyring backend chosen");
-                    return Ok(Active { backend, store });
+                    return Ok(Active::Keyring { backend, store });
                 }
                 Err(Error::Store(e)) => {
                     tracing::debug!(backend = backend.name(), reason = %e.message, "keyring backend not usable");
                     last_kind = e.kind;
+                    present |= matches!(e.kind, StoreErrorKind::Locked | StoreErrorKind::Timeout);
                     failures.push(e.message);
                 }
                 Err(e) => return Err(e),
@@ -333,23 +409,46 @@ impl KeyringStore {
         } else {
             StoreErrorKind::Unavailable
         };
-        let message = if failures.len() == 1 {
+        let mut message = if failures.len() == 1 {
             failures.remove(0)
         } else {
             format!("no keyring backend works: {}", failures.join("; "))
         };
+        match (&self.fallback, present) {
+            (Some(file), false) => return Ok(self.fall_back(file, &message)),
+            (Some(file), true) => message.push_str(&format!(
+                ". The insecure file fallback ({}) is not used while a keyring is locked or not answering",
+                file.path().display()
+            )),
+            (None, false) => message.push_str(
+                ". Or, to keep secrets as plain text in a file readable by anything running as this user (insecure storage), opt in with KeyringStore::insecure_file_fallback(FileStore::for_app(\"<app>\")?)",
+            ),
+            (None, true) => {}
+        }
         Err(Error::store(kind, message))
+    }
+
+    /// The file fallback, chosen because no keyring works (`why`); said loudly, once.
+    fn fall_back(&self, file: &FileStore, why: &str) -> Active {
+        tracing::warn!(
+            service = %self.service,
+            file = %file.path().display(),
+            reason = why,
+            "no OS keyring works: keeping secrets as plain text in the opted-in file (insecure storage)"
+        );
+        Active::File(file.clone())
     }
 
     /// Runs `f` on the entry `(service, name)` of the chosen backend, off the runtime and
     /// under [`STORE_TIMEOUT`].
     async fn with_entry<T: Send + 'static>(
         &self,
+        backend: KeyringBackend,
+        store: Arc<CoreStore>,
         name: &str,
         what: &'static str,
         f: impl FnOnce(&Entry) -> keyring_core::Result<T> + Send + 'static,
     ) -> Result<(KeyringBackend, std::result::Result<T, CoreError>)> {
-        let Active { backend, store } = self.active().await?;
         let service = self.service.clone();
         let name = name.to_owned();
         let result = run_blocking(backend, what, move || {
@@ -527,8 +626,12 @@ fn describe(e: &CoreError) -> Option<String> {
 #[async_trait]
 impl CredentialStore for KeyringStore {
     async fn get(&self, name: &str) -> Result<Option<Secret>> {
+        let (backend, store) = match self.active().await? {
+            Active::Keyring { backend, store } => (backend, store),
+            Active::File(file) => return file.get(name).await,
+        };
         let (backend, result) = self
-            .with_entry(name, "reading", |entry| entry.get_secret())
+            .with_entry(backend, store, name, "reading", |entry| entry.get_secret())
             .await?;
         match result {
             Ok(bytes) => match String::from_utf8(bytes) {
@@ -548,9 +651,13 @@ impl CredentialStore for KeyringStore {
     async fn set(&self, name: &str, value: &Secret) -> Result<()> {
         // Bytes, not `set_password`: Windows would store a password as UTF-16, doubling it
         // against its 2560-byte limit.
+        let (backend, store) = match self.active().await? {
+            Active::Keyring { backend, store } => (backend, store),
+            Active::File(file) => return file.set(name, value).await,
+        };
         let mut bytes = value.expose_secret().as_bytes().to_vec();
         let (backend, result) = self
-            .with_entry(name, "writing", move |entry| {
+            .with_entry(backend, store, name, "writing", move |entry| {
                 let result = entry.set_secret(&bytes);
                 bytes.zeroize();
                 result
@@ -560,8 +667,14 @@ impl CredentialStore for KeyringStore {
     }
 
     async fn delete(&self, name: &str) -> Result<()> {
+        let (backend, store) = match self.active().await? {
+            Active::Keyring { backend, store } => (backend, store),
+            Active::File(file) => return file.delete(name).await,
+        };
         let (backend, result) = self
-            .with_entry(name, "deleting", |entry| entry.delete_credential())
+            .with_entry(backend, store, name, "deleting", |entry| {
+                entry.delete_credential()
+            })
             .await?;
         match result {
             Ok(()) | Err(CoreError::NoEntry) => Ok(()),
@@ -569,14 +682,19 @@ impl CredentialStore for KeyringStore {
         }
     }
 
-    /// The backend in use, or `keyring (not probed yet)` / `keyring (none available)` with
-    /// the persistence of the first candidate.
+    /// The backend in use (`kernel keyring`, with [`Persistence::UntilReboot`]; the file
+    /// fallback as `file <path> (insecure storage: no OS keyring works)`, with `insecure`),
+    /// or `keyring (not probed yet)` / `keyring (none available)` with the persistence of
+    /// the first candidate.
     fn status(&self) -> StoreStatus {
+        let insecure = self.is_insecure_storage();
         let (backend, persistence) = match &*self.lock_state() {
-            State::Ready(active) => (
-                active.backend.name().to_owned(),
-                active.backend.persistence(),
-            ),
+            State::Ready(active @ Active::Keyring { backend, .. }) => {
+                (active.description(), backend.persistence())
+            }
+            State::Ready(active @ Active::File(_)) => {
+                (active.description(), Persistence::Persistent)
+            }
             State::NotProbed => (
                 "keyring (not probed yet)".to_owned(),
                 self.first_persistence(),
@@ -589,6 +707,7 @@ impl CredentialStore for KeyringStore {
         StoreStatus {
             backend,
             persistence,
+            insecure,
         }
     }
 

@@ -3,8 +3,8 @@
 //! | store | keeps secrets | when to use it |
 //! | --- | --- | --- |
 //! | [`MemoryStore`] | for the life of the process | tests; short-lived programs |
-//! | [`KeyringStore`] | in the OS keyring: macOS Keychain, Windows Credential Manager, the Secret Service (gnome-keyring, KWallet), else the Linux kernel keyring (until reboot) | secrets that should outlive the process; the backend is probed on first use and [`CredentialStore::status`] names it |
-//! | [`FileStore`] | on disk, mode 0600, written atomically | only when you ask for it by name: a file is readable by anything running as you |
+//! | [`KeyringStore`] | in the OS keyring: macOS Keychain, Windows Credential Manager, the Secret Service (gnome-keyring, KWallet), else the Linux kernel keyring (until reboot), else, only if you opted in with [`KeyringStore::insecure_file_fallback`], a [`FileStore`] | secrets that should outlive the process; the backend is probed on first use and [`CredentialStore::status`] names it, says how long it keeps secrets and whether the storage is insecure |
+//! | [`FileStore`] | on disk, mode 0600, written atomically | only when you ask for it by name: a file is readable by anything running as you (insecure storage, like `gh auth login --insecure-storage`) |
 //!
 //! Every store is used through the async [`CredentialStore`] trait; blocking backends run
 //! off the async runtime with a time limit, so a locked keyring that waits for a prompt
@@ -52,7 +52,20 @@ pub enum Persistence {
     Persistent,
 }
 
-/// Which backend a store uses and how long it keeps secrets.
+impl fmt::Display for Persistence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Process => "until the process exits",
+            Self::UntilReboot => "until reboot (lost when the machine restarts)",
+            Self::Persistent => "until deleted",
+        })
+    }
+}
+
+/// Which backend a store uses, how long it keeps secrets and whether it keeps them safe.
+///
+/// Its `Display` is one line for a CLI's `status` command:
+/// `kernel keyring: keeps secrets until reboot (lost when the machine restarts)`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StoreStatus {
@@ -60,6 +73,21 @@ pub struct StoreStatus {
     pub backend: String,
     /// How long it keeps secrets.
     pub persistence: Persistence,
+    /// Insecure storage: the secrets are kept as plain text in a file that anything running
+    /// as the same user can read (a [`FileStore`], or a [`KeyringStore`] that fell back to its
+    /// [file](KeyringStore::insecure_file_fallback)), not in a keyring that guards them. What
+    /// `gh auth status` reports after `gh auth login --insecure-storage`.
+    pub insecure: bool,
+}
+
+impl fmt::Display for StoreStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: keeps secrets {}", self.backend, self.persistence)?;
+        if self.insecure {
+            f.write_str("; insecure storage: readable by anything running as this user")?;
+        }
+        Ok(())
+    }
 }
 
 /// A place to keep named secrets.
@@ -170,6 +198,7 @@ impl CredentialStore for MemoryStore {
         StoreStatus {
             backend: "memory".into(),
             persistence: Persistence::Process,
+            insecure: false,
         }
     }
 }
