@@ -11,7 +11,8 @@
 //! | `throttle.rs` | the throttling stage: per-origin gates and retry budgets |
 //! | `response.rs` | [`Response`], and [`crate::Error::Status`] built from an answer |
 //!
-//! The stages are the same ones [`crate::middleware`] offers to reqwest-middleware stacks.
+//! The stages are the same ones `authed::middleware` (feature `reqwest-middleware`) offers to
+//! reqwest-middleware stacks.
 
 mod builder;
 pub(crate) mod credentials;
