@@ -88,6 +88,11 @@ pub use reqwest;
 pub use secrecy::ExposeSecret;
 pub use url;
 
+/// The README's Rust examples, compiled by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 // The client must stay shareable across tasks.
 const _: fn() = || {
     fn assert_send_sync<T: Send + Sync + Clone>() {}
