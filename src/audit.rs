@@ -5,6 +5,37 @@
 //! user's callback with the same [`AuditEvent`]. The event names the credential used by its
 //! label (`"bearer"`, `"api-key header X-API-Key"`), never by its value, and its URL is
 //! redacted.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::sync::{Arc, Mutex};
+//!
+//! use authed::{AuditEvent, Client, Secret, auth::Bearer};
+//!
+//! async fn example() -> authed::Result<()> {
+//!     let trail: Arc<Mutex<Vec<String>>> = Arc::default();
+//!     let sink = trail.clone();
+//!     let api = Client::builder("https://api.example.com/")
+//!         .auth(Bearer::new(Secret::from_env("EXAMPLE_TOKEN")?))
+//!         .on_audit(move |event: &AuditEvent| {
+//!             // `url` is redacted; `credential` is a label ("bearer"), never the token.
+//!             sink.lock().unwrap().push(format!(
+//!                 "{} {} -> {:?} via {} in {} attempt(s): {}",
+//!                 event.method,
+//!                 event.url,
+//!                 event.status,
+//!                 event.credential,
+//!                 event.attempts,
+//!                 event.outcome.as_str(),
+//!             ));
+//!         })
+//!         .build()?;
+//!     api.get("me").send().await?;
+//!     println!("{:?}", trail.lock().unwrap());
+//!     Ok(())
+//! }
+//! ```
 
 use std::{
     fmt,

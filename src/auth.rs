@@ -9,6 +9,33 @@
 //! belongs to an origin the credentials are allowed to reach: the base URL's origin and those
 //! added with [`crate::ClientBuilder::allow_origin`]. A redirect elsewhere is followed without
 //! calling it at all.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use authed::{Client, Secret, auth::{ApiKey, Basic, Bearer}};
+//!
+//! fn clients() -> authed::Result<()> {
+//!     // A bearer token on every request to the base URL's origin.
+//!     let github = Client::builder("https://api.github.com/")
+//!         .auth(Bearer::new(Secret::from_env("GITHUB_TOKEN")?))
+//!         .build()?;
+//!
+//!     // An API key as a query parameter, also sent to one more origin.
+//!     let search = Client::builder("https://search.example.com/v2/")
+//!         .auth(ApiKey::query("api_key", Secret::from_env("SEARCH_KEY")?))
+//!         .allow_origin("https://files.example.com")
+//!         .build()?;
+//!
+//!     // HTTP Basic and an API key header together: both go on every request.
+//!     let legacy = Client::builder("https://legacy.example.com/")
+//!         .auth(Basic::new("ada", Secret::from_env("LEGACY_PASSWORD")?))
+//!         .auth(ApiKey::header("X-API-Key", Secret::from_env("LEGACY_KEY")?))
+//!         .build()?;
+//!     # let _ = (github, search, legacy);
+//!     Ok(())
+//! }
+//! ```
 
 use std::{borrow::Cow, fmt, sync::Arc};
 
@@ -36,7 +63,7 @@ use crate::{
 /// #[derive(Debug)]
 /// struct Token { secret: Secret }
 ///
-/// #[async_trait::async_trait]
+/// #[authed::async_trait] // re-exported: no async-trait dependency of your own
 /// impl Authenticate for Token {
 ///     async fn authenticate(&self, req: &mut AuthRequest<'_>) -> authed::Result<()> {
 ///         req.set_header(HeaderName::from_static("x-token"), &self.secret)

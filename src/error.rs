@@ -5,6 +5,38 @@
 //! excerpts are bounded and scrubbed of the credentials the request carried, and transport
 //! errors from reqwest are stored without their URL (reqwest's own error prints it, query
 //! string and all).
+//!
+//! # Example
+//!
+//! The predicates cover the common decisions; match on [`Error`]'s variants for the details.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! use authed::{Client, http::StatusCode};
+//!
+//! /// The item, `None` if there is none; waits once when the server asks for too long a wait.
+//! async fn find(api: &Client, id: &str) -> authed::Result<Option<serde_json::Value>> {
+//!     for _ in 0..2 {
+//!         match api.get(&authed::path!("items/{}", id)).send().await {
+//!             Ok(response) => return response.json().await.map(Some),
+//!             Err(e) if e.status() == Some(StatusCode::NOT_FOUND) => return Ok(None),
+//!             Err(e) if e.is_rate_limited() => {
+//!                 // The client did not sleep through a wait above `max_retry_after`: decide here.
+//!                 let wait = e.retry_after().unwrap_or(Duration::from_secs(60));
+//!                 eprintln!("{e}");
+//!                 tokio::time::sleep(wait).await;
+//!             }
+//!             Err(e) if e.is_reauth_required() => {
+//!                 eprintln!("the session is over: log in again");
+//!                 return Err(e);
+//!             }
+//!             Err(e) => return Err(e), // its Display names the request, redacted, and what to do
+//!         }
+//!     }
+//!     Ok(None)
+//! }
+//! ```
 
 use std::{error::Error as StdError, fmt, sync::Arc, time::Duration};
 
@@ -24,6 +56,37 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// [`Error::status`]. The enum is `#[non_exhaustive]`: later versions add variants without a
 /// breaking change. It is `Clone` (underlying errors are shared), so that one failed token
 /// refresh can be handed to every task that waited for it.
+///
+/// # Example
+///
+/// ```no_run
+/// use authed::{Client, Error};
+///
+/// async fn delete_item(api: &Client, id: &str) -> authed::Result<()> {
+///     match api.delete(&authed::path!("items/{}", id)).send().await {
+///         Ok(_) => Ok(()),
+///         Err(Error::Status(e)) if e.status == authed::http::StatusCode::CONFLICT => {
+///             // The answer's body, bounded and scrubbed of the request's credentials.
+///             eprintln!("item {id} is in use: {}", e.body_excerpt);
+///             if let Some(request_id) = &e.request_id {
+///                 eprintln!("quote request id {request_id} to the API's support");
+///             }
+///             Ok(())
+///         }
+///         Err(Error::RateLimited(_)) => {
+///             // Same as `e.is_rate_limited()`; `e.retry_after()` says how long the server asked for.
+///             Err(Error::auth("the API is rate limiting us; try again later"))
+///         }
+///         Err(e @ Error::ReauthRequired { .. }) => Err(e), // log in again
+///         Err(e) if e.is_connect() || e.is_timeout() => {
+///             eprintln!("the API did not answer ({e}); is the network up?");
+///             Err(e)
+///         }
+///         // `Error` is #[non_exhaustive]: later versions may add variants.
+///         Err(e) => Err(e),
+///     }
+/// }
+/// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum Error {

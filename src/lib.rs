@@ -45,6 +45,120 @@
 //!   one request in flight, kept in a [`store`] between runs.
 //!
 //! Run `cargo run --example tour` for a walk through all of it against a local server.
+//!
+//! # Choosing a credential store
+//!
+//! A [`store::CredentialStore`] keeps named secrets (an API key, a serialised token set)
+//! between runs. There are three, and none is chosen behind your back:
+//!
+//! | store | keeps secrets | use it for |
+//! | --- | --- | --- |
+//! | [`store::MemoryStore`] | until the process exits | tests, short-lived programs |
+//! | [`store::KeyringStore`] | in the OS keyring | desktops and laptops: the default choice |
+//! | [`store::FileStore`] | in a file of the user's, mode 0600 | headless machines, when you choose it |
+//!
+//! [`KeyringStore::new`](store::KeyringStore::new) picks its backend on first use with a
+//! write/read/delete probe: the macOS Keychain, Windows Credential Manager, and on Linux the
+//! Secret Service (gnome-keyring, KWallet) and then the **kernel keyring**. The kernel keyring
+//! keeps secrets in kernel memory: they are **lost at reboot** (and non-root users have a
+//! small quota). [`KeyringStore::secret_service`](store::KeyringStore::secret_service) and
+//! [`KeyringStore::kernel`](store::KeyringStore::kernel) use one backend, without a probe.
+//!
+//! [`status()`](store::CredentialStore::status) says what a store does with what it is given:
+//! its `backend` in words (`"memory"`, `"Secret Service"`, `"kernel keyring"`,
+//! `"file /home/ada/.config/my-app/credentials.json"`) and its
+//! [`Persistence`](store::Persistence): `Process`, `UntilReboot` (the kernel keyring) or
+//! `Persistent`. `status()` does not probe: before a keyring's first call it reports
+//! `"keyring (not probed yet)"`, after a failed probe `"keyring (none available)"`.
+//!
+//! On **headless Linux** (a server, a container, an SSH session, CI) there is usually no
+//! Secret Service on D-Bus, so the keyring falls to the kernel keyring, and where `keyctl` is
+//! blocked (many containers) no backend works and every call fails with [`Error::Store`],
+//! naming the fix. Then either give the secret from where operations keep it
+//! ([`Secret::from_env`], [`Secret::from_file`], [`Secret::from_command`]), or opt in to a
+//! [`store::FileStore`] explicitly, as `gh auth login --insecure-storage` does: anything that
+//! runs as the same user can read that file.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//!
+//! use authed::store::{CredentialStore, FileStore, KeyringStore, Persistence};
+//!
+//! async fn choose_store(insecure_storage: bool) -> authed::Result<Arc<dyn CredentialStore>> {
+//!     let keyring = KeyringStore::new("my-app");
+//!     // The first call probes the backends; `status()` then names the one chosen.
+//!     match keyring.get("api-key").await {
+//!         Ok(_) => {
+//!             let status = keyring.status();
+//!             if status.persistence == Persistence::UntilReboot {
+//!                 eprintln!("note: the {} forgets secrets at reboot", status.backend);
+//!             }
+//!             Ok(Arc::new(keyring))
+//!         }
+//!         // No keyring at all (a container): a file, only because the user asked for it.
+//!         Err(e) if insecure_storage => {
+//!             eprintln!("{e}; keeping secrets in a file instead");
+//!             Ok(Arc::new(FileStore::for_app("my-app")?))
+//!         }
+//!         Err(e) => Err(e),
+//!     }
+//! }
+//! ```
+//!
+//! # Persisting a login
+//!
+//! An interactive login (authorization code, device) should happen once, not at every run.
+//! Give the token cache ([`oauth2::TokenAuth`]) a [`store::CredentialTokenStore`] over a
+//! [`store::KeyringStore`]: the cache loads the stored token set on first use, refreshes it
+//! when it is near expiry, and writes every new token set (a rotated refresh token included)
+//! to the store before using it. A second run finds the session there and needs no login.
+//! When there is no session (first run, logged out, or the refresh token was refused),
+//! [`TokenAuth::token`](oauth2::TokenAuth::token) returns [`Error::ReauthRequired`]: log in,
+//! and hand the new token set to [`TokenAuth::set_token`](oauth2::TokenAuth::set_token), which
+//! stores it and starts using it.
+//!
+//! ```no_run
+//! use authed::{
+//!     Client,
+//!     oauth2::{DeviceAuthorization, OAuthClient, RefreshToken},
+//!     store::{CredentialTokenStore, KeyringStore},
+//! };
+//!
+//! #[tokio::main]
+//! async fn main() -> authed::Result<()> {
+//!     let client = OAuthClient::new("https://auth.example.com/token", "my-cli"); // public
+//!     // One entry per server and client id: "my-cli" in the keyring, named after both.
+//!     let session = CredentialTokenStore::new(
+//!         KeyringStore::new("my-cli"),
+//!         "https://auth.example.com my-cli",
+//!     );
+//!     let auth = RefreshToken::new(client.clone()).into_auth().store(session);
+//!
+//!     match auth.token().await {
+//!         Ok(_) => {} // a stored session, refreshed if it had to be: no login
+//!         Err(e) if e.is_reauth_required() => {
+//!             let device = DeviceAuthorization::new(client, "https://auth.example.com/device")
+//!                 .scopes(["openid", "offline_access"]); // offline_access: a refresh token
+//!             let token = device
+//!                 .login(|code| {
+//!                     println!("open {} and enter {}", code.verification_uri, code.user_code)
+//!                 })
+//!                 .await?;
+//!             auth.set_token(token).await?; // in the keyring before it is used
+//!         }
+//!         Err(e) => return Err(e),
+//!     }
+//!
+//!     let api = Client::builder("https://api.example.com/").auth(auth).build()?;
+//!     let me: serde_json::Value = api.get("me").send().await?.json().await?;
+//!     println!("{me}");
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Two runs sharing the session (a CLI in two terminals) refresh it once between them: the
+//! store takes a lock per session across processes (see [`store::CredentialTokenStore`]).
+//! [`TokenAuth::logout`](oauth2::TokenAuth::logout) revokes the tokens and deletes the entry.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
@@ -87,6 +201,11 @@ pub use reqwest;
 /// Re-exported so that reading a [`Secret`] needs no `secrecy` dependency of your own.
 pub use secrecy::ExposeSecret;
 pub use url;
+
+/// The README's Rust examples, compiled by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 // The client must stay shareable across tasks.
 const _: fn() = || {

@@ -28,6 +28,24 @@
 //! id of `../admin` or `a/b?x=1` stays one segment. A value of `.` or `..` cannot be one
 //! segment in any URL (parsers remove it), so it is written as `%2E` / `%2E%2E`, which the join
 //! above rejects.
+//!
+//! # Example
+//!
+//! ```
+//! use authed::path::BaseUrl;
+//!
+//! let base = BaseUrl::parse("https://api.example.com/v1")?;
+//! assert_eq!(base.join("users/42")?.as_str(), "https://api.example.com/v1/users/42");
+//! assert_eq!(base.join("/users/42")?.as_str(), "https://api.example.com/v1/users/42");
+//!
+//! // An untrusted value stays one segment, and dot segments are refused.
+//! let id = "../admin";
+//! let path = authed::path!("users/{}", id);
+//! assert_eq!(path, "users/..%2Fadmin");
+//! assert_eq!(base.join(&path)?.as_str(), "https://api.example.com/v1/users/..%2Fadmin");
+//! assert!(base.join("users/../admin").is_err());
+//! # Ok::<(), authed::Error>(())
+//! ```
 
 use std::{borrow::Cow, fmt};
 

@@ -14,6 +14,20 @@
 //! [`AuthRequest`](crate::auth::AuthRequest) on a given request. In addition, the exact
 //! credential values a request carried are scrubbed from any text built about it (a server that
 //! echoes the API key in its error body does not get it into our error).
+//!
+//! # Example
+//!
+//! ```
+//! use authed::{redact::CredentialNames, url::Url};
+//!
+//! let mut names = CredentialNames::builtin();
+//! names.add_query("session"); // a credential parameter of your API's own
+//! let url = Url::parse("https://ada:hunter2@api.example.com/x?api_key=k-123&session=s-456&page=2")?;
+//! let shown = names.url(&url);
+//! assert!(!shown.contains("hunter2") && !shown.contains("k-123") && !shown.contains("s-456"));
+//! assert!(shown.contains("page=2") && shown.contains("[redacted]"));
+//! # Ok::<(), authed::url::ParseError>(())
+//! ```
 
 use std::{borrow::Cow, fmt::Write as _, sync::Arc};
 

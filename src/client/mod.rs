@@ -13,6 +13,50 @@
 //!
 //! The stages are the same ones `authed::middleware` (feature `reqwest-middleware`) offers to
 //! reqwest-middleware stacks.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! use authed::{Client, RetryPolicy, Secret, auth::Bearer};
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Repo {
+//!     full_name: String,
+//!     stargazers_count: u64,
+//! }
+//!
+//! async fn example() -> authed::Result<()> {
+//!     let api = Client::builder("https://api.github.com/")
+//!         .auth(Bearer::new(Secret::from_env("GITHUB_TOKEN")?))
+//!         .default_header("accept", "application/vnd.github+json")
+//!         .timeout(Duration::from_secs(30)) // per attempt
+//!         .deadline(Duration::from_secs(120)) // the whole request, retries and waits included
+//!         .retry(RetryPolicy::default().max_retries(5))
+//!         .build()?; // configuration errors surface here, before anything is sent
+//!
+//!     // Path parameters through `path!`: each stays one segment.
+//!     let (owner, name) = ("rust-lang", "rust");
+//!     let repo: Repo = api
+//!         .get(&authed::path!("repos/{}/{}", owner, name))
+//!         .send()
+//!         .await?
+//!         .json()
+//!         .await?;
+//!     println!("{}: {} stars", repo.full_name, repo.stargazers_count);
+//!
+//!     // A non-success status is an `Err` (see `crate::error`); `Client` is cheap to clone.
+//!     let created = api
+//!         .clone()
+//!         .post("user/repos")
+//!         .json(&serde_json::json!({ "name": "demo", "private": true }))
+//!         .send()
+//!         .await?;
+//!     println!("{} after {} attempt(s)", created.status(), created.attempts());
+//!     Ok(())
+//! }
+//! ```
 
 mod builder;
 pub(crate) mod credentials;

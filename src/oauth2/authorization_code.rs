@@ -53,6 +53,40 @@ pub fn pkce_challenge(verifier: &str) -> String {
 /// Its `Debug` shows the endpoint and the redirect URI with userinfo and credential query
 /// parameters redacted, and the values of extra parameters whose names are credential names
 /// ([`crate::redact::CREDENTIAL_QUERY`]) as `[redacted]`.
+///
+/// # Example
+///
+/// A web application: [`begin`](AuthorizationCode::begin) when the user clicks "sign in", keep
+/// the [`PendingAuthorization`] (in the user's server-side session), and
+/// [`exchange`](PendingAuthorization::exchange) the URL the browser comes back to:
+///
+/// ```no_run
+/// use authed::{
+///     Secret,
+///     oauth2::{AuthorizationCode, OAuthClient, PendingAuthorization, Token},
+/// };
+///
+/// fn sign_in() -> authed::Result<(String, PendingAuthorization)> {
+///     let client = OAuthClient::new("https://auth.example.com/token", "my-web-app")
+///         .secret(Secret::from_env("OAUTH_CLIENT_SECRET")?);
+///     let flow = AuthorizationCode::new(client, "https://auth.example.com/authorize")
+///         .redirect_uri("https://my-app.example.com/callback")
+///         .scopes(["openid", "email"]);
+///     let pending = flow.begin()?; // a fresh `state` and PKCE verifier
+///     Ok((pending.url().to_string(), pending)) // redirect the browser to the URL
+/// }
+///
+/// /// `callback`: the URL the browser arrived at,
+/// /// `https://my-app.example.com/callback?code=...&state=...&iss=...`.
+/// async fn callback(pending: PendingAuthorization, callback: &str) -> authed::Result<Token> {
+///     pending.exchange(callback).await // checks `state` and `iss`, then redeems the code
+/// }
+/// ```
+///
+/// A CLI or desktop app can let [`login_loopback`](AuthorizationCode::login_loopback) run the
+/// redirect listener on 127.0.0.1 and open the browser itself; flows built by
+/// [`ServerMetadata::authorization_code`](crate::oauth2::ServerMetadata::authorization_code)
+/// know the server's issuer.
 #[derive(Clone)]
 pub struct AuthorizationCode {
     client: OAuthClient,
@@ -151,8 +185,8 @@ impl AuthorizationCode {
     }
 
     /// Starts an authorization: a fresh `state` and PKCE verifier; send the user to
-    /// [`.url()`](PendingAuthorization::url), then hand the redirect's `code` and `state` to
-    /// [`PendingAuthorization::exchange`].
+    /// [`.url()`](PendingAuthorization::url), then hand the URL the browser comes back to
+    /// (with its `code`, `state` and `iss`) to [`PendingAuthorization::exchange`].
     ///
     /// # Errors
     ///

@@ -38,6 +38,27 @@ const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// A device authorization flow for one client. Its `Debug` shows the endpoint redacted
 /// (userinfo and credential query parameters).
+///
+/// # Example
+///
+/// ```no_run
+/// use authed::oauth2::{DeviceAuthorization, OAuthClient, Token};
+///
+/// async fn login() -> authed::Result<Token> {
+///     let client = OAuthClient::new("https://auth.example.com/oauth/token", "my-tv-app");
+///     let device = DeviceAuthorization::new(client, "https://auth.example.com/oauth/device/code")
+///         .scopes(["openid", "offline_access"]);
+///     // Shows the code, then polls at the server's interval until the user has approved.
+///     device
+///         .login(|code| {
+///             println!("Open {} and enter {}", code.verification_uri, code.user_code);
+///         })
+///         .await
+/// }
+/// ```
+///
+/// Seed a [`RefreshToken`](crate::oauth2::RefreshToken) cache with the token
+/// ([`TokenAuth::set_token`](crate::oauth2::TokenAuth::set_token)) to keep the session.
 #[derive(Clone)]
 pub struct DeviceAuthorization {
     client: OAuthClient,

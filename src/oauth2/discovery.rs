@@ -21,6 +21,27 @@ use crate::{
 /// ([`crate::redact::CREDENTIAL_QUERY`]) redacted, like every URL the crate shows: a
 /// metadata document is the server's word, and an endpoint carrying a key would otherwise
 /// reach logs through it. (The fields themselves hold the URLs as sent.)
+///
+/// # Example
+///
+/// ```no_run
+/// use authed::oauth2::{RefreshToken, ServerMetadata, TokenAuth};
+///
+/// async fn login(issuer: &str) -> authed::Result<TokenAuth> {
+///     // The RFC 8414 or OpenID Connect document; its `issuer` must equal ours exactly.
+///     let metadata = ServerMetadata::discover(issuer).await?;
+///     let client = metadata.client("my-cli")?; // the token endpoint, a public client
+///
+///     let device = metadata.device(client.clone())?.scopes(["openid", "offline_access"]);
+///     let token = device
+///         .login(|code| println!("Open {} and enter {}", code.verification_uri, code.user_code))
+///         .await?;
+///
+///     let auth = RefreshToken::new(client).into_auth();
+///     auth.set_token(token).await?;
+///     Ok(auth)
+/// }
+/// ```
 #[derive(Clone, Deserialize, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ServerMetadata {

@@ -117,6 +117,25 @@ impl TokenSource for ClientCredentials {
 ///
 /// This is the source behind sessions started interactively (authorization code, device):
 /// seed the cache with the first token using [`TokenAuth::set_token`].
+///
+/// # Example
+///
+/// ```no_run
+/// use authed::{
+///     Client,
+///     oauth2::{OAuthClient, RefreshToken, Token},
+/// };
+///
+/// /// `token`: what an interactive login returned (`AuthorizationCode`, `DeviceAuthorization`).
+/// async fn api_for(token: Token) -> authed::Result<Client> {
+///     let client = OAuthClient::new("https://auth.example.com/token", "my-app"); // public client
+///     let auth = RefreshToken::new(client)
+///         .scopes(["read"]) // optional: ask for less than the login granted
+///         .into_auth();
+///     auth.set_token(token).await?; // used until near its expiry, then refreshed
+///     Client::builder("https://api.example.com/").auth(auth).build()
+/// }
+/// ```
 #[derive(Clone, Debug)]
 pub struct RefreshToken {
     client: OAuthClient,

@@ -12,6 +12,40 @@
 //!
 //! Every request to the authorization server goes through the same send loop as any other
 //! request: retries on 429/503, redaction, tracing.
+//!
+//! # Example
+//!
+//! A machine-to-machine client: the client credentials grant, with the token cached and
+//! refreshed ahead of expiry by the [`TokenAuth`] that `into_auth()` returns.
+//!
+//! ```no_run
+//! use authed::{
+//!     Client, Secret,
+//!     oauth2::{ClientAuth, ClientCredentials, OAuthClient},
+//! };
+//!
+//! async fn example() -> authed::Result<()> {
+//!     let registration = OAuthClient::new("https://auth.example.com/oauth/token", "reporting")
+//!         .secret(Secret::from_env("REPORTING_CLIENT_SECRET")?)
+//!         .auth_method(ClientAuth::SecretPost); // the default is client_secret_basic
+//!     let auth = ClientCredentials::with_client(registration)
+//!         .scopes(["reports:read"])
+//!         .param("audience", "https://api.example.com/")
+//!         .into_auth();
+//!
+//!     let api = Client::builder("https://api.example.com/").auth(auth.clone()).build()?;
+//!     let reports: serde_json::Value = api.get("reports").send().await?.json().await?;
+//!     println!("{reports}");
+//!
+//!     // The cache is shared: this is the token the request above used, not a new one.
+//!     let token = auth.token().await?;
+//!     println!("token expires at {:?}", token.expires_at());
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Interactive logins are on [`AuthorizationCode`] and [`DeviceAuthorization`]; keeping the
+//! session between runs is in the crate docs ([Persisting a login](crate#persisting-a-login)).
 
 mod authorization_code;
 mod client;

@@ -182,6 +182,35 @@ impl TokenStore for MemoryTokenStore {
 ///   calls use it); `invalid_grant` clears the store and returns [`Error::ReauthRequired`].
 ///
 /// Cheap to clone; clones share the cache.
+///
+/// # Example
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// use authed::{Client, Secret, oauth2::ClientCredentials};
+///
+/// async fn example() -> authed::Result<()> {
+///     let secret = Secret::from_env("CLIENT_SECRET")?;
+///     let auth = ClientCredentials::new("https://auth.example.com/token", "my-service", secret)
+///         .into_auth() // a TokenAuth
+///         .refresh_skew(Duration::from_secs(120)); // renew two minutes before expiry
+///
+///     // Every clone shares one cache: two clients, one token, one refresh at a time.
+///     let orders = Client::builder("https://orders.example.com/").auth(auth.clone()).build()?;
+///     let billing = Client::builder("https://billing.example.com/").auth(auth.clone()).build()?;
+///     let (a, b) = tokio::join!(orders.get("open").send(), billing.get("due").send());
+///     let _ = (a?, b?);
+///
+///     // The token itself, fetched or refreshed if needed (for a header of your own).
+///     let token = auth.token().await?;
+///     println!("expires at {:?}, scope {:?}", token.expires_at(), token.scope());
+///     Ok(())
+/// }
+/// ```
+///
+/// To keep a session between runs, see [`TokenAuth::store`] and the crate docs'
+/// [Persisting a login](crate#persisting-a-login).
 #[derive(Clone)]
 pub struct TokenAuth {
     shared: Arc<Shared>,

@@ -45,6 +45,31 @@
 //!
 //! `headers.rs` reads the header families; `gate.rs` is the gate (the model of the server's
 //! limiter); `pacing.rs` chooses the gate for a request ([`Pacing`]).
+//!
+//! # Example
+//!
+//! Reading what a server said (the client does this on every response; [`Pacing`] chooses
+//! which requests share a gate):
+//!
+//! ```
+//! use std::time::{Duration, SystemTime};
+//!
+//! use authed::http::{HeaderMap, HeaderValue};
+//! use authed::ratelimit::{DelaySource, RateLimitState, server_delay};
+//!
+//! let mut headers = HeaderMap::new();
+//! headers.insert("retry-after", HeaderValue::from_static("30"));
+//! headers.insert("ratelimit", HeaderValue::from_static("limit=100, remaining=0, reset=30"));
+//!
+//! let now = SystemTime::now();
+//! assert_eq!(
+//!     server_delay(&headers, now),
+//!     Some((Duration::from_secs(30), DelaySource::RetryAfter)),
+//! );
+//! let state = RateLimitState::from_headers(&headers, now);
+//! assert_eq!((state.limit, state.remaining), (Some(100), Some(0)));
+//! assert_eq!(state.reset, Some(Duration::from_secs(30)));
+//! ```
 
 mod gate;
 mod headers;

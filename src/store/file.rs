@@ -38,6 +38,26 @@ use crate::{
 ///
 /// Use it only deliberately: anything running as the same user can read the file. It is never
 /// chosen as a silent fallback.
+///
+/// # Example
+///
+/// ```no_run
+/// use authed::{
+///     ExposeSecret, Secret,
+///     store::{CredentialStore, FileStore},
+/// };
+///
+/// async fn example() -> authed::Result<()> {
+///     // ~/.config/my-app/credentials.json (or $XDG_CONFIG_HOME/my-app/...), created on first write.
+///     let store = FileStore::for_app("my-app")?;
+///     store.set("api-key", &Secret::from_env("MY_APP_API_KEY")?).await?;
+///
+///     let key = store.get("api-key").await?.expect("just stored");
+///     assert!(!key.expose_secret().is_empty());
+///     println!("kept in {}", store.status().backend); // "file /home/ada/.config/my-app/..."
+///     Ok(())
+/// }
+/// ```
 #[derive(Clone)]
 pub struct FileStore {
     path: PathBuf,

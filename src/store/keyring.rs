@@ -201,6 +201,37 @@ enum State {
 /// Every keyring call runs on a blocking thread under [`STORE_TIMEOUT`]: a locked keyring
 /// that waits for a password prompt gives [`StoreErrorKind::Locked`] or
 /// [`StoreErrorKind::Timeout`] instead of a hang.
+///
+/// # Example
+///
+/// ```no_run
+/// use authed::{
+///     Client, Secret,
+///     auth::ApiKey,
+///     store::{CredentialStore, KeyringStore, Persistence},
+/// };
+///
+/// async fn example() -> authed::Result<()> {
+///     let keyring = KeyringStore::new("my-app"); // the service name of the entries
+///
+///     // Once, at setup: keep the key the user typed (here from the environment).
+///     if keyring.get("api-key").await?.is_none() {
+///         keyring.set("api-key", &Secret::from_env("MY_APP_API_KEY")?).await?;
+///     }
+///     // The first call chose the backend: say when it forgets at reboot (the kernel keyring).
+///     let status = keyring.status();
+///     if status.persistence == Persistence::UntilReboot {
+///         eprintln!("note: the key is kept in the {} until the next reboot", status.backend);
+///     }
+///
+///     let key = Secret::from_store(&keyring, "api-key").await?;
+///     let api = Client::builder("https://api.example.com/")
+///         .auth(ApiKey::header("X-API-Key", key))
+///         .build()?;
+///     # let _ = api;
+///     Ok(())
+/// }
+/// ```
 pub struct KeyringStore {
     service: String,
     candidates: Vec<KeyringBackend>,

@@ -10,6 +10,33 @@
 //! off the async runtime with a time limit, so a locked keyring that waits for a prompt
 //! gives a typed error instead of a hang. [`CredentialTokenStore`] keeps an OAuth token set in
 //! any of them.
+//!
+//! # Example
+//!
+//! ```
+//! use authed::{
+//!     ExposeSecret, Secret,
+//!     store::{CredentialStore, MemoryStore, Persistence},
+//! };
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> authed::Result<()> {
+//! let store = MemoryStore::new(); // or KeyringStore::new("my-app"), FileStore::for_app("my-app")?
+//! store.set("api-key", &Secret::from("placeholder-key")).await?;
+//!
+//! let key = Secret::from_store(&store, "api-key").await?; // an error names the missing entry
+//! assert_eq!(key.expose_secret(), "placeholder-key");
+//! assert_eq!(store.status().persistence, Persistence::Process);
+//!
+//! store.delete("api-key").await?;
+//! assert!(store.get("api-key").await?.is_none());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Which store to choose, and keeping an OAuth session: the crate docs'
+//! [Choosing a credential store](crate#choosing-a-credential-store) and
+//! [Persisting a login](crate#persisting-a-login).
 
 mod file;
 #[cfg(feature = "keyring")]
@@ -91,6 +118,52 @@ impl fmt::Display for StoreStatus {
 }
 
 /// A place to keep named secrets.
+///
+/// # Implementing it
+///
+/// Use `#[authed::async_trait]` (re-exported: no `async-trait` dependency of your own). This
+/// one keeps every entry of another store under a prefix, so that several profiles can share
+/// one keyring service:
+///
+/// ```
+/// use authed::{
+///     ExposeSecret, Secret,
+///     store::{CredentialStore, MemoryStore, StoreStatus},
+/// };
+///
+/// #[derive(Debug)]
+/// struct Profile<S> {
+///     prefix: String,
+///     inner: S,
+/// }
+///
+/// #[authed::async_trait]
+/// impl<S: CredentialStore> CredentialStore for Profile<S> {
+///     async fn get(&self, name: &str) -> authed::Result<Option<Secret>> {
+///         self.inner.get(&format!("{}/{name}", self.prefix)).await
+///     }
+///     async fn set(&self, name: &str, value: &Secret) -> authed::Result<()> {
+///         self.inner.set(&format!("{}/{name}", self.prefix), value).await
+///     }
+///     async fn delete(&self, name: &str) -> authed::Result<()> {
+///         self.inner.delete(&format!("{}/{name}", self.prefix)).await
+///     }
+///     fn status(&self) -> StoreStatus {
+///         self.inner.status()
+///     }
+///     fn max_entry_len(&self) -> Option<usize> {
+///         self.inner.max_entry_len()
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> authed::Result<()> {
+/// let work = Profile { prefix: "work".into(), inner: MemoryStore::new() };
+/// work.set("token", &Secret::from("placeholder")).await?;
+/// assert_eq!(work.inner.get("work/token").await?.unwrap().expose_secret(), "placeholder");
+/// # Ok(())
+/// # }
+/// ```
 #[async_trait]
 pub trait CredentialStore: fmt::Debug + Send + Sync {
     /// The secret called `name`, or `None`.

@@ -63,6 +63,29 @@ const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 /// code to ask the OS for its uid, and the owner the file system gives new files is the
 /// one that matters (it is also right on file systems that map owners, such as NFS with
 /// root squashing).
+///
+/// # Example
+///
+/// ```no_run
+/// use authed::{
+///     oauth2::{OAuthClient, RefreshToken, TokenAuth},
+///     store::{CredentialTokenStore, KeyringStore},
+/// };
+///
+/// fn session() -> TokenAuth {
+///     let client = OAuthClient::new("https://auth.example.com/token", "my-cli");
+///     // The token set of this server and client, as an entry of the "my-cli" service.
+///     let store = CredentialTokenStore::new(
+///         KeyringStore::new("my-cli"),
+///         "https://auth.example.com my-cli",
+///     );
+///     // Loaded on first use; every new token set is written before it is used.
+///     RefreshToken::new(client).into_auth().store(store)
+/// }
+/// ```
+///
+/// The whole flow (log in only when there is no stored session) is in the crate docs:
+/// [Persisting a login](crate#persisting-a-login).
 #[derive(Clone)]
 pub struct CredentialTokenStore {
     store: Arc<dyn CredentialStore>,
