@@ -4,6 +4,8 @@
 
 #[path = "support/child.rs"]
 mod child;
+#[path = "support/tempdir.rs"]
+mod tempdir;
 
 use std::{
     path::{Path, PathBuf},
@@ -23,23 +25,11 @@ use authed::{
     store::{CredentialStore, CredentialTokenStore, FileStore, MemoryStore},
 };
 use secrecy::ExposeSecret;
+use tempdir::temp_dir;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpListener,
 };
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "authed-hardening-{name}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 #[cfg(unix)]
 fn mode(path: &Path) -> u32 {

@@ -18,6 +18,8 @@
 mod secret_service;
 #[path = "support/store_contract.rs"]
 mod store_contract;
+#[path = "support/tempdir.rs"]
+mod tempdir;
 
 use std::time::Duration;
 
@@ -31,6 +33,7 @@ use authed::{
 };
 use secrecy::ExposeSecret;
 use secret_service::child;
+use tempdir::temp_dir;
 
 /// What to do when the kernel keyring cannot be used.
 const KERNEL_FIX: &str = "Fix: run the tests where keyctl(2) is allowed (a container's seccomp \
@@ -93,13 +96,6 @@ async fn large_token_set_round_trip(store: KeyringStore) {
     assert_eq!(back.refresh_token().unwrap().expose_secret(), "r-€-1");
     tokens.clear().await.unwrap();
     assert!(tokens.load().await.unwrap().is_none());
-}
-
-/// A directory of this test alone for a fallback file.
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("authed-test-{name}-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// The opt-in file at the end of the chain: `KeyringStore::insecure_file_fallback`. These

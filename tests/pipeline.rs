@@ -28,7 +28,7 @@ use authed::{
 };
 use http::{StatusCode, header::IF_NONE_MATCH};
 use paused::exact;
-use scripted::{Reply, Scripted, Seen};
+use scripted::{Reply, Scripted, Seen, first_n};
 use tokio::time::Instant;
 
 const MS: Duration = Duration::from_millis(1);
@@ -57,17 +57,6 @@ async fn bounded<F: Future>(test: F) -> F::Output {
 /// A client builder on `server` whose only timers are the ones under test, with 1 ms backoff.
 fn client(server: &Scripted) -> ClientBuilder {
     paused::builder(server.url()).retry(exact())
-}
-
-/// Answers the first `n` requests with `first`, the rest with 200.
-fn first_n(n: usize, first: Reply) -> impl Fn(&Seen) -> Reply + Send + Sync {
-    move |seen| {
-        if seen.index < n {
-            first.clone()
-        } else {
-            Reply::ok()
-        }
-    }
 }
 
 fn status_error(result: authed::Result<authed::Response>) -> Box<StatusError> {

@@ -22,21 +22,10 @@ use authed::{
 };
 use http::StatusCode;
 use paused::exact;
-use scripted::{Reply, Scripted, Seen};
+use scripted::{Reply, Scripted, Seen, first_n};
 use tokio::time::Instant;
 
 const MS: Duration = Duration::from_millis(1);
-
-/// Answers the first `n` requests with `first`, the rest with 200.
-fn first_n(n: usize, first: Reply) -> impl Fn(&Seen) -> Reply + Send + Sync {
-    move |seen| {
-        if seen.index < n {
-            first.clone()
-        } else {
-            Reply::ok()
-        }
-    }
-}
 
 fn gap(seen: &[Seen], i: usize) -> Duration {
     seen[i].at - seen[i - 1].at

@@ -1,6 +1,9 @@
 //! `Secret::from_file`, `Secret::from_shared_file` and `Secret::from_command`: where operations
 //! keep secrets (systemd credentials, container secrets, 1Password's `op`, `pass`).
 
+#[path = "support/tempdir.rs"]
+mod tempdir;
+
 use std::{
     io::Write,
     os::unix::fs::PermissionsExt,
@@ -9,45 +12,17 @@ use std::{
 };
 
 use authed::{ExposeSecret, MAX_SECRET_FILE, Secret};
+use tempdir::TempDir;
 
 const CANARY: &str = "s3cret-canary-7d41";
 
-fn secret_file(name: &str, content: &[u8], mode: u32) -> (tempdir::Dir, PathBuf) {
-    let dir = tempdir::Dir::new(name);
+fn secret_file(name: &str, content: &[u8], mode: u32) -> (TempDir, PathBuf) {
+    let dir = TempDir::new(name);
     let path = dir.path().join("secret");
     let mut file = std::fs::File::create(&path).unwrap();
     file.write_all(content).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
     (dir, path)
-}
-
-/// A private temporary directory removed on drop (no tempfile dependency for this).
-mod tempdir {
-    use std::path::{Path, PathBuf};
-
-    pub struct Dir(PathBuf);
-
-    impl Dir {
-        pub fn new(name: &str) -> Self {
-            let path = std::env::temp_dir().join(format!(
-                "authed-secret-{name}-{}-{:?}",
-                std::process::id(),
-                std::time::SystemTime::now()
-            ));
-            std::fs::create_dir_all(&path).unwrap();
-            Dir(path)
-        }
-
-        pub fn path(&self) -> &Path {
-            &self.0
-        }
-    }
-
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 }
 
 #[test]
@@ -88,7 +63,7 @@ fn a_file_others_can_read_is_refused_unless_shared_is_asked_for() {
 
 #[test]
 fn missing_empty_huge_binary_and_directory_files_are_typed_errors_without_content() {
-    let dir = tempdir::Dir::new("bad");
+    let dir = TempDir::new("bad");
     let missing = dir.path().join("nope");
     let err = Secret::from_file(&missing).unwrap_err();
     assert!(err.is_config() && err.to_string().contains("nope"), "{err}");

@@ -5,6 +5,8 @@
 mod child;
 #[path = "support/store_contract.rs"]
 mod store_contract;
+#[path = "support/tempdir.rs"]
+mod tempdir;
 
 use std::{
     sync::{
@@ -23,19 +25,7 @@ use authed::{
     },
 };
 use secrecy::ExposeSecret;
-
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "authed-test-{name}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use tempdir::temp_dir;
 
 #[tokio::test]
 async fn memory_round_trip() {

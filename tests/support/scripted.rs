@@ -165,3 +165,14 @@ impl Scripted {
         self.seen.lock().unwrap().clone()
     }
 }
+
+/// Answers the first `n` requests with `first`, the rest with 200.
+pub fn first_n(n: usize, first: Reply) -> impl Fn(&Seen) -> Reply + Send + Sync {
+    move |seen| {
+        if seen.index < n {
+            first.clone()
+        } else {
+            Reply::ok()
+        }
+    }
+}
