@@ -416,7 +416,10 @@ impl Error {
         Self::Authorization { message, error }
     }
 
-    pub(crate) fn store(kind: StoreErrorKind, message: impl Into<String>) -> Self {
+    /// An error for a [`crate::store::CredentialStore`] of your own to return. Say what failed
+    /// and what to do; never put a secret (or a keyring's raw error, which may carry one) in
+    /// `message`.
+    pub fn store(kind: StoreErrorKind, message: impl Into<String>) -> Self {
         Self::Store(Box::new(StoreError {
             kind,
             message: message.into(),

@@ -431,3 +431,49 @@ async fn one_of_two_processes() {
         authed::oauth2::pkce_challenge(token.access_token().expose_secret())
     );
 }
+
+/// A store of the caller's own can say what it is and fail with the crate's typed error.
+#[tokio::test]
+async fn a_store_of_your_own_reports_its_status_and_typed_errors() {
+    use authed::{
+        error::StoreErrorKind,
+        store::{CredentialStore, Persistence, StoreStatus},
+    };
+
+    #[derive(Debug)]
+    struct Vault;
+
+    #[authed::async_trait]
+    impl CredentialStore for Vault {
+        async fn get(&self, _name: &str) -> authed::Result<Option<Secret>> {
+            Err(authed::Error::store(
+                StoreErrorKind::Locked,
+                "the vault is sealed: unseal it with `vault operator unseal`",
+            ))
+        }
+        async fn set(&self, _name: &str, _value: &Secret) -> authed::Result<()> {
+            Ok(())
+        }
+        async fn delete(&self, _name: &str) -> authed::Result<()> {
+            Ok(())
+        }
+        fn status(&self) -> StoreStatus {
+            StoreStatus::new("vault kv/app", Persistence::Persistent)
+        }
+    }
+
+    let status = Vault.status();
+    assert_eq!(status.backend, "vault kv/app");
+    assert!(!status.insecure);
+    assert!(
+        StoreStatus::new("dump", Persistence::Persistent)
+            .insecure(true)
+            .insecure
+    );
+    let err = Vault.get("token").await.unwrap_err();
+    assert!(err.to_string().contains("sealed"), "{err}");
+    assert!(
+        matches!(&err, authed::Error::Store(e) if e.kind == StoreErrorKind::Locked),
+        "{err:?}"
+    );
+}

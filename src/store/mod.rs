@@ -107,6 +107,27 @@ pub struct StoreStatus {
     pub insecure: bool,
 }
 
+impl StoreStatus {
+    /// The status of a store of your own (a [`CredentialStore`] you implement): `backend` in
+    /// words, how long it keeps secrets; not insecure storage unless [`StoreStatus::insecure`]
+    /// says so.
+    pub fn new(backend: impl Into<String>, persistence: Persistence) -> Self {
+        Self {
+            backend: backend.into(),
+            persistence,
+            insecure: false,
+        }
+    }
+
+    /// Marks the store as insecure storage (the `insecure` field: plain text anyone running as
+    /// the user can read).
+    #[must_use]
+    pub fn insecure(mut self, insecure: bool) -> Self {
+        self.insecure = insecure;
+        self
+    }
+}
+
 impl fmt::Display for StoreStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: keeps secrets {}", self.backend, self.persistence)?;
