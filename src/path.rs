@@ -229,8 +229,9 @@ fn is_plain_path_byte(b: u8) -> bool {
         | b'*' | b'+' | b',' | b';' | b'=' | b':' | b'@' | b'/')
 }
 
-/// Scheme, host and port equal (what `Url::origin` compares, without allocating).
-fn same_origin(a: &Url, b: &Url) -> bool {
+/// Scheme, host and port equal (what `Url::origin` compares for http(s), without allocating
+/// two `Origin`s). The one origin comparison of the crate.
+pub(crate) fn same_origin(a: &Url, b: &Url) -> bool {
     a.scheme() == b.scheme()
         && a.host() == b.host()
         && a.port_or_known_default() == b.port_or_known_default()

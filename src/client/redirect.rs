@@ -28,6 +28,7 @@ use url::{Origin, Url};
 
 use crate::{
     error::{Error, RedirectKind, Result},
+    path::same_origin,
     redact::Redactor,
 };
 
@@ -157,7 +158,7 @@ impl Policy {
         if from.scheme() == "https" && to.scheme() == "http" {
             return Err(RedirectKind::BodyToPlainHttp);
         }
-        if !self.replay_body_cross_origin && from.origin() != to.origin() {
+        if !self.replay_body_cross_origin && !same_origin(from, to) {
             return Err(RedirectKind::BodyToOtherOrigin);
         }
         Ok(())
@@ -403,10 +404,7 @@ impl Origins {
     }
 
     fn contains(&self, url: &Url) -> bool {
-        let home = &self.home;
-        (url.scheme() == home.scheme()
-            && url.host() == home.host()
-            && url.port_or_known_default() == home.port_or_known_default())
+        same_origin(url, &self.home)
             || (self.allowed.len() > 1 && self.allowed[1..].contains(&url.origin()))
     }
 

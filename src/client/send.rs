@@ -512,7 +512,7 @@ impl Call {
             }
             return Next::Fail(error);
         }
-        if next.origin() != self.url.origin() {
+        if !crate::path::same_origin(&next, &self.url) {
             // Leaving the origin: credentials set by the caller stay behind for good, and so
             // does any credential value the server copied into the Location.
             self.left_origin = true;

@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::{
+    path::same_origin,
     ratelimit::{self, Buckets, DelaySource, Pacing, RateLimitState, Ticket, TooLong},
     retry::{Budget, ResponseHead, RetryClass, RetryPolicy},
 };
@@ -82,12 +83,6 @@ pub(crate) struct Answer {
 
 /// A pacing decision that did not let the request go.
 pub(crate) type PaceResult<'a> = Result<Option<Ticket<'a>>, TooLong>;
-
-fn same_origin(a: &Url, b: &Url) -> bool {
-    a.scheme() == b.scheme()
-        && a.host() == b.host()
-        && a.port_or_known_default() == b.port_or_known_default()
-}
 
 impl Throttle {
     /// `home`: the origin most requests go to (the base URL), if there is one.
