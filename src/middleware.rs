@@ -58,7 +58,7 @@ use crate::{
     error::{Error, RateLimitedError, RequestInfo, Result},
     ratelimit::{Pacing, Ticket},
     redact::{CredentialNames, Redactor},
-    retry::{self, Clock, Retries, RetryPolicy, RetryReason},
+    retry::{self, Clock, Hint, Retries, RetryPolicy, RetryReason},
 };
 
 fn mw(e: Error) -> reqwest_middleware::Error {
@@ -318,7 +318,11 @@ impl Middleware for ThrottleMiddleware {
                     drop(ticket);
                     let e = e.without_url();
                     match crate::client::transport_retry(&e, replay_safe) {
-                        Some(reason) => (reason, None, Err(reqwest_middleware::Error::Reqwest(e))),
+                        Some(reason) => (
+                            reason,
+                            Hint::None,
+                            Err(reqwest_middleware::Error::Reqwest(e)),
+                        ),
                         None => return Err(reqwest_middleware::Error::Reqwest(e)),
                     }
                 }
@@ -339,8 +343,8 @@ impl Middleware for ThrottleMiddleware {
 
 impl ThrottleMiddleware {
     /// Records an answer at its gate and decides whether it is retried: `Some((reason,
-    /// server delay))` to retry, `None` to hand it back (a success, an answer the policy does
-    /// not retry, or a delay longer than `max_retry_after`).
+    /// hint))` to retry, `None` to hand it back (a success, an answer the policy does not
+    /// retry, or a delay longer than `max_retry_after`).
     fn judge(
         &self,
         origin: &OriginState,
@@ -348,9 +352,13 @@ impl ThrottleMiddleware {
         method: &Method,
         replay_safe: bool,
         response: &reqwest::Response,
-    ) -> Option<(RetryReason, Option<Duration>)> {
+    ) -> Option<(RetryReason, Hint)> {
         let status = response.status();
-        let Answer { class, delay } = self.throttle.answer(
+        let Answer {
+            class,
+            delay,
+            paced,
+        } = self.throttle.answer(
             origin,
             ticket,
             &self.policy,
@@ -361,7 +369,8 @@ impl ThrottleMiddleware {
         );
         let server = delay.map(|(d, _)| d);
         let too_long = server.is_some_and(|d| d > self.policy.max_retry_after);
-        (class.retries(replay_safe) && !too_long).then_some((RetryReason::Status(status), server))
+        (class.retries(replay_safe) && !too_long)
+            .then_some((RetryReason::Status(status), Hint::new(server, paced)))
     }
 
     async fn retry_after(&self, method: &Method, url: &Url, reason: RetryReason, wait: Duration) {

@@ -318,6 +318,29 @@ impl std::fmt::Debug for Delays {
     }
 }
 
+/// What an answer says about when to retry it, besides the backoff.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Hint {
+    /// Nothing: the backoff decides.
+    None,
+    /// The server asked for this delay (the longer of it and the backoff is waited).
+    Server(Duration),
+    /// The pacing gate spaces the retry itself (a refusal that said nothing, see
+    /// `ratelimit::gate`): no backoff.
+    Paced,
+}
+
+impl Hint {
+    /// From what an answer said.
+    pub(crate) fn new(server: Option<Duration>, paced: bool) -> Self {
+        match (server, paced) {
+            (Some(d), _) => Self::Server(d),
+            (None, true) => Self::Paced,
+            (None, false) => Self::None,
+        }
+    }
+}
+
 /// Why an attempt may be retried.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -543,7 +566,7 @@ impl Retries {
     pub(crate) fn plan(
         &mut self,
         reason: RetryReason,
-        server: Option<Duration>,
+        server: Hint,
         replayable: bool,
         budget: &Budget,
         clock: Clock,
@@ -554,11 +577,20 @@ impl Retries {
         if !replayable {
             return Err(RetryStop::BodyNotReplayable);
         }
-        let backoff = self
-            .delays
-            .get_or_insert_with(|| self.policy.backoff())
-            .next();
-        let wait = server.map_or(backoff, |s| s.max(backoff));
+        let wait = match server {
+            // The pacing gate spaces this retry itself: a backoff on top would only idle.
+            Hint::Paced => Duration::ZERO,
+            hint => {
+                let backoff = self
+                    .delays
+                    .get_or_insert_with(|| self.policy.backoff())
+                    .next();
+                match hint {
+                    Hint::Server(s) => s.max(backoff),
+                    _ => backoff,
+                }
+            }
+        };
         let now = Instant::now();
         let past_budget = self
             .policy

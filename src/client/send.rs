@@ -42,7 +42,7 @@ use crate::{
     },
     ratelimit::{DelaySource, RateLimitState, Ticket},
     redact::Redactor,
-    retry::{self, Clock, Retries, RetryReason, RetryStop},
+    retry::{self, Clock, Hint, Retries, RetryReason, RetryStop},
 };
 
 /// What one attempt decided.
@@ -429,7 +429,11 @@ impl Call {
     ) -> Next {
         let status = response.status();
         self.status = Some(status);
-        let Answer { class, delay } = inner.throttle.answer(
+        let Answer {
+            class,
+            delay,
+            paced,
+        } = inner.throttle.answer(
             origin,
             ticket,
             &self.retries.policy,
@@ -469,7 +473,8 @@ impl Call {
             }
         }
         if retries {
-            match self.plan(RetryReason::Status(status), delay.map(|(d, _)| d), origin) {
+            let hint = Hint::new(delay.map(|(d, _)| d), paced);
+            match self.plan(RetryReason::Status(status), hint, origin) {
                 Ok(wait) => return Next::Retry(wait),
                 Err(stop) => self.retry_stop = Some(stop),
             }
@@ -530,7 +535,7 @@ impl Call {
     /// No answer: retry what may be retried, else fail with a redacted transport error.
     fn transport_failed(&mut self, error: reqwest::Error, origin: &OriginState) -> Next {
         if let Some(reason) = transport_retry(&error, self.replay_safe()) {
-            match self.plan(reason, None, origin) {
+            match self.plan(reason, Hint::None, origin) {
                 Ok(wait) => return Next::Retry(wait),
                 Err(stop) => self.retry_stop = Some(stop),
             }
@@ -555,7 +560,7 @@ impl Call {
     fn plan(
         &mut self,
         reason: RetryReason,
-        server: Option<Duration>,
+        server: Hint,
         origin: &OriginState,
     ) -> std::result::Result<Duration, RetryStop> {
         let clock = Clock {
@@ -574,7 +579,11 @@ impl Call {
             reason = %reason,
             retry = self.retries.made(),
             wait_ms = millis(wait),
-            server_asked_ms = server.map(millis),
+            server_asked_ms = match server {
+                Hint::Server(d) => Some(millis(d)),
+                _ => None,
+            },
+            paced_by_gate = server == Hint::Paced,
             "retrying"
         );
         Ok(wait)

@@ -18,7 +18,7 @@ use url::Url;
 
 use crate::{
     path::same_origin,
-    ratelimit::{self, Buckets, DelaySource, Pacing, RateLimitState, Ticket, TooLong},
+    ratelimit::{self, Buckets, DelaySource, Outcome, Pacing, RateLimitState, Ticket, TooLong},
     retry::{Budget, ResponseHead, RetryClass, RetryPolicy},
 };
 
@@ -79,6 +79,9 @@ pub(crate) struct Answer {
     pub(crate) class: RetryClass,
     /// The delay it asked for (a throttled answer or a redirect), and where it said so.
     pub(crate) delay: Option<(Duration, DelaySource)>,
+    /// A refusal that said nothing, whose retry the gate paces itself (it learns the
+    /// server's rate from such refusals): the retry adds no backoff of its own.
+    pub(crate) paced: bool,
 }
 
 /// A pacing decision that did not let the request go.
@@ -165,19 +168,20 @@ impl Throttle {
         status: StatusCode,
         headers: &HeaderMap,
         throttled: bool,
-    ) -> Option<(Duration, DelaySource)> {
+    ) -> (Option<(Duration, DelaySource)>, bool) {
         let asks_delay = throttled || status.is_redirection();
         let Some(ticket) = ticket else {
             // Pacing is off: no gate to tell, but the request that got the answer still
             // obeys its delay.
-            return asks_delay
+            let delay = asks_delay
                 .then(|| ratelimit::server_delay(headers, SystemTime::now()))
                 .flatten();
+            return (delay, false);
         };
         if !asks_delay && !ticket.counted() && !ratelimit::mentions_limits(headers) {
             // An origin that never spoke of limits, and still does not: nothing to record,
             // no clock to read (the common case, on every request).
-            return None;
+            return (None, false);
         }
         let wall = SystemTime::now();
         let server_delay = if asks_delay {
@@ -190,8 +194,14 @@ impl Throttle {
             .filter(|_| !status.is_redirection())
             .map(|(d, _)| d);
         let now = Instant::now();
-        let success = status.is_success();
-        match state.bucket.as_deref() {
+        let outcome = if throttled {
+            Outcome::Throttled
+        } else if status.is_success() {
+            Outcome::Success
+        } else {
+            Outcome::Other
+        };
+        let paced = match state.bucket.as_deref() {
             // The server counted it against a bucket other than the gate it waited at: its
             // limits belong to that bucket, and the path's next requests wait there.
             Some(bucket)
@@ -202,11 +212,11 @@ impl Throttle {
                 let departed = ticket.departed();
                 ticket.release();
                 let gate = origin.buckets.learn(path, bucket);
-                gate.observe(state, block, success, false, departed, now);
+                gate.observe(state, block, outcome, false, departed, now)
             }
-            _ => ticket.observe(state, block, success, now),
-        }
-        server_delay
+            _ => ticket.observe(state, block, outcome, now),
+        };
+        (server_delay, paced)
     }
 
     /// Classifies an answer with `policy` and records it at its gate: the one place where an
@@ -231,8 +241,12 @@ impl Throttle {
         let throttled = class == RetryClass::Throttled
             || status == StatusCode::TOO_MANY_REQUESTS
             || status == StatusCode::SERVICE_UNAVAILABLE;
-        let delay = self.observe(origin, ticket, path, status, headers, throttled);
-        Answer { class, delay }
+        let (delay, paced) = self.observe(origin, ticket, path, status, headers, throttled);
+        Answer {
+            class,
+            delay,
+            paced,
+        }
     }
 
     /// The rate-limit state last reported by `url`'s origin (its default bucket).

@@ -6,14 +6,17 @@ use std::{
     ops::Deref,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
 };
 
 use tokio::time::Instant;
 
-use super::RateLimitState;
+use super::{
+    RateLimitState,
+    quota::{Quota, Report, Verdict},
+};
 
 /// How long requests to an origin wait for its first answer before going anyway. Until an
 /// origin has answered once, the client does not know its limits: sending 32 requests at
@@ -22,21 +25,23 @@ use super::RateLimitState;
 /// cap keeps a slow first answer from holding the others for long.
 pub const FIRST_CONTACT_WAIT: Duration = Duration::from_millis(250);
 
-/// Pacing runs this much slower than the announced rate (2 %): sending at exactly the
-/// server's refill rate leaves no slack for network jitter, and one early arrival costs a 429
-/// and a `Retry-After` for everyone.
-const PACING_MARGIN: f64 = 1.02;
+/// Most quotas tracked per bucket (a server may announce several policies at once).
+const MAX_QUOTAS: usize = 4;
 
 /// Pacing state for one bucket (by default, one origin). Shared by all clones of a client.
 #[derive(Debug, Default)]
 pub(crate) struct Gate {
     inner: Mutex<GateState>,
-    /// Signalled when the origin first answers (or fails to).
-    first_contact: tokio::sync::Notify,
-    /// Lock-free copies of `contacted`, and of "has ever reported a limit or a delay": an
-    /// origin that never did is not tracked at all, so its requests take no lock.
+    /// Signalled when the origin first answers (or fails to), and when a probe is answered.
+    answered: tokio::sync::Notify,
+    /// Lock-free copies of `contacted`, and of "has ever reported a limit or a delay, or
+    /// refused a request": an origin that never did is not tracked at all, so its requests
+    /// take no lock.
     contacted: AtomicBool,
     active: AtomicBool,
+    /// Counts refusals: a request whose departure time was set before the latest one asks
+    /// again when its time comes (its time was set by a model that the refusal proved wrong).
+    refusals: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -48,20 +53,206 @@ struct GateState {
     /// When the block was set: a success from a request that left after it proves the block
     /// over, whatever the server said its length was.
     blocked_at: Option<Instant>,
-    /// Quota the server last reported.
-    free: Option<u64>,
-    /// When the server said its window resets.
-    reset_at: Option<Instant>,
-    /// Spacing between departures once the quota is gone.
-    interval: Option<Duration>,
-    /// `interval` comes from an announced policy (quota / window), not from limit / reset.
-    policy: bool,
-    /// The next free departure slot when pacing.
+    /// The server's quotas, as reported and learned (one, unless it announced several).
+    quotas: Vec<Quota>,
+    /// A rate learned from refusals that said nothing (no headers at all).
+    learned: Learned,
+    /// The next free departure slot when pacing at a rate.
     next_slot: Option<Instant>,
     /// Requests reserved and not yet answered (queued ones included).
     in_flight: u64,
     /// The latest state, as reported.
     last: Option<(RateLimitState, Instant)>,
+}
+
+/// What an answer was, for the gate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// A 2xx.
+    Success,
+    /// A refusal: a 429, a 503, or whatever the retry policy called throttled.
+    Throttled,
+    /// Anything else (counted by the server, but proves nothing about a block).
+    Other,
+}
+
+/// A safe rate for a server that refuses requests without saying anything about its limits
+/// (nginx `limit_req`: a bare 503 or 429), learned from its refusals: additive increase,
+/// multiplicative decrease, with the decrease set by measurement rather than a fixed factor.
+///
+/// Such a limiter is a leaky bucket, and a refusal means its bucket is full. Between two
+/// refusals it went from full to full, so it drained at least what it accepted in between
+/// (exactly that, unless it emptied on the way): `accepted / elapsed` is a lower bound of its
+/// rate, and a tight one when the client kept it busy. A refusal while pacing at some rate
+/// says that rate is too fast. So:
+///
+/// - what was accepted before the first refusal (the requests already in flight are refused
+///   with it, and teach nothing more) is about the bucket's size;
+/// - then requests leave one at a time until the next refusal: the bucket is full again, and
+///   its rate is at least what was accepted since the first over the time since, and at least
+///   its size over the time nothing was sent (if it emptied then);
+/// - departures are then paced at that rate, less [`LEARNED_MARGIN`], and the pace grows by
+///   [`LEARNED_INCREASE`] with every accepted request: when the measurement was low, the pace
+///   climbs back to the server's rate;
+/// - a refusal while paced: the pace was too fast. It restarts at the slower of the rate
+///   measured since the last refusal and [`LEARNED_BACKOFF`] of the refused pace, and climbs
+///   half as fast as before, so refusals become rare.
+#[derive(Debug)]
+enum Learned {
+    /// Nothing refused yet.
+    Unknown {
+        /// Requests accepted so far.
+        accepted: u64,
+    },
+    /// After the first refusal: a pause, then one at a time, until the next.
+    Measuring {
+        /// The refusal that started it.
+        since: Instant,
+        /// Nothing leaves before `since + pause`.
+        pause: Duration,
+        /// About the bucket's size: what was accepted before that refusal.
+        burst: u64,
+        /// When the first request left after it.
+        resumed: Option<Instant>,
+        /// Requests accepted since.
+        accepted: u64,
+    },
+    /// Paced.
+    Paced {
+        /// Spacing between departures.
+        interval: Duration,
+        /// How much faster each accepted request makes the pace.
+        increase: f64,
+        /// The last refusal: refusals of requests that left before it belong to it.
+        since: Instant,
+        /// Requests accepted since.
+        accepted: u64,
+    },
+}
+
+impl Default for Learned {
+    fn default() -> Self {
+        Self::Unknown { accepted: 0 }
+    }
+}
+
+/// How long departures pause after the first refusal that said nothing, before measuring:
+/// the bucket drains a little, not all (real burst sizes outlast it). Doubled, up to
+/// [`MAX_MEASURE_PAUSE`], when not even one request drained.
+const MEASURE_PAUSE: Duration = Duration::from_millis(100);
+
+/// The longest measuring pause.
+const MAX_MEASURE_PAUSE: Duration = Duration::from_secs(5);
+
+/// The learned rate starts this much below what was measured (5 %).
+const LEARNED_MARGIN: f64 = 1.05;
+
+/// How much each accepted request speeds up the learned pace, at first (1 %).
+const LEARNED_INCREASE: f64 = 0.01;
+
+/// After each refusal while paced, the pace climbs this many times more slowly: the rate
+/// measured then is close (the client kept the bucket busy), so the climb only has to find
+/// what the server gains later.
+const LEARNED_SLOWDOWN: f64 = 10.0;
+
+/// After a refusal while paced, the pace restarts no slower than this share of the pace that
+/// was refused.
+const LEARNED_BACKOFF: f64 = 0.5;
+
+impl Learned {
+    /// A refusal that named no delay, of a request that left at `departed`.
+    fn refusal(&mut self, departed: Instant, now: Instant) {
+        match *self {
+            // Sent before the refusal that started the measurement: part of it.
+            Self::Measuring { since, .. } | Self::Paced { since, .. } if departed <= since => {}
+            Self::Unknown { accepted } => {
+                *self = Self::Measuring {
+                    since: now,
+                    pause: MEASURE_PAUSE,
+                    burst: accepted.saturating_sub(1),
+                    resumed: None,
+                    accepted: 0,
+                };
+            }
+            Self::Measuring {
+                since,
+                pause,
+                burst,
+                resumed,
+                accepted,
+            } => {
+                let span = now.saturating_duration_since(since).as_secs_f64();
+                let idle =
+                    resumed.map_or(0.0, |r| r.saturating_duration_since(since).as_secs_f64());
+                let mut rate = accepted as f64 / span;
+                if rate * idle >= burst as f64 && idle > 0.0 {
+                    // It may have emptied while nothing was sent: it drained its size in less
+                    // than that time.
+                    rate = rate.max(burst as f64 / idle);
+                }
+                if rate > 0.0 && rate.is_finite() {
+                    *self = Self::Paced {
+                        interval: Duration::from_secs_f64(LEARNED_MARGIN / rate),
+                        increase: LEARNED_INCREASE,
+                        since: now,
+                        accepted: 0,
+                    };
+                } else {
+                    // Refused again at once: the pause was too short for one request to
+                    // drain. Measure from here, pausing twice as long.
+                    *self = Self::Measuring {
+                        since: now,
+                        pause: (pause * 2).min(MAX_MEASURE_PAUSE),
+                        burst,
+                        resumed: None,
+                        accepted: 0,
+                    };
+                }
+            }
+            Self::Paced {
+                interval,
+                increase,
+                since,
+                accepted,
+            } => {
+                let interval = if accepted > 0 {
+                    // Full at both refusals: at least this much drained in between.
+                    let n = u32::try_from(accepted).unwrap_or(u32::MAX);
+                    now.saturating_duration_since(since).mul_f64(LEARNED_MARGIN) / n
+                } else {
+                    interval.div_f64(LEARNED_BACKOFF)
+                };
+                *self = Self::Paced {
+                    interval,
+                    increase: increase / LEARNED_SLOWDOWN,
+                    since: now,
+                    accepted: 0,
+                };
+            }
+        }
+    }
+
+    /// A request leaves at `at`.
+    fn departs(&mut self, at: Instant) {
+        if let Self::Measuring { resumed, .. } = self {
+            resumed.get_or_insert(at);
+        }
+    }
+
+    fn accepted(&mut self) {
+        match self {
+            Self::Unknown { accepted } | Self::Measuring { accepted, .. } => *accepted += 1,
+            Self::Paced {
+                interval,
+                increase,
+                accepted,
+                ..
+            } => {
+                *accepted += 1;
+                *interval = interval.div_f64(1.0 + *increase);
+            }
+        }
+    }
 }
 
 impl<'a> GateRef<'a> {
@@ -78,19 +269,21 @@ impl<'a> GateRef<'a> {
         waited: &mut Duration,
     ) -> Result<Ticket<'a>, TooLong> {
         let mut patient = true;
+        let mut gate = self;
         loop {
             let now = Instant::now();
-            match self.slot(now, patient) {
-                Slot::AwaitFirstContact => {
+            let refusals = gate.refusals.load(Ordering::Acquire);
+            match gate.slot(now, patient) {
+                Slot::AwaitAnswer => {
                     // Register for the signal, then ask again: an answer that arrived in
                     // between would otherwise be missed.
-                    let contact = self.first_contact();
-                    tokio::pin!(contact);
-                    contact.as_mut().enable();
-                    if self.contacted() {
+                    let answer = gate.answer();
+                    tokio::pin!(answer);
+                    answer.as_mut().enable();
+                    if !matches!(gate.slot_peek(now), Slot::AwaitAnswer) {
                         continue;
                     }
-                    if tokio::time::timeout(FIRST_CONTACT_WAIT, contact)
+                    if tokio::time::timeout(FIRST_CONTACT_WAIT, answer)
                         .await
                         .is_err()
                     {
@@ -102,7 +295,7 @@ impl<'a> GateRef<'a> {
                     // The ticket exists before any sleep, so that a cancelled request gives
                     // its place back.
                     let ticket = Ticket {
-                        gate: self,
+                        gate,
                         open,
                         departed: at,
                     };
@@ -119,6 +312,13 @@ impl<'a> GateRef<'a> {
                         );
                         *waited += wait;
                         tokio::time::sleep_until(at).await;
+                        if ticket.gate.refusals.load(Ordering::Acquire) != refusals {
+                            // Refused meanwhile: the time was wrong. Give the place back and
+                            // ask again.
+                            gate = ticket.gate.clone();
+                            drop(ticket);
+                            continue;
+                        }
                     }
                     return Ok(ticket);
                 }
@@ -130,7 +330,9 @@ impl<'a> GateRef<'a> {
 /// A departure time, before it becomes a [`Ticket`].
 enum Slot {
     Depart(Instant, bool),
-    AwaitFirstContact,
+    /// The origin has not answered yet and a request is out, or a probe is out after a
+    /// reset: wait for an answer (at most [`FIRST_CONTACT_WAIT`]), then ask again.
+    AwaitAnswer,
 }
 
 /// Pacing would hold a request longer than the caller allows.
@@ -148,9 +350,8 @@ pub(crate) struct TooLong {
 pub(crate) enum Reservation<'a> {
     /// Leave at this time, holding the ticket until the answer arrives.
     Depart(Instant, Ticket<'a>),
-    /// The origin has not answered yet and another request is out: wait for
-    /// [`Gate::first_contact`] (at most [`FIRST_CONTACT_WAIT`]), then ask again.
-    AwaitFirstContact,
+    /// Wait for [`Gate::answer`] (at most [`FIRST_CONTACT_WAIT`]), then ask again.
+    AwaitAnswer,
 }
 
 /// One request counted as in flight at its gate. Dropping it without [`Ticket::observe`]
@@ -181,20 +382,22 @@ impl Deref for GateRef<'_> {
 }
 
 impl Ticket<'_> {
-    /// Records what the response said and closes the ticket. `success` is a 2xx answer.
+    /// Records what the response said and closes the ticket. `true` when the gate paces the
+    /// retry of this refusal itself (a refusal that said nothing: see `Learned`), so that the
+    /// retry needs no backoff of its own.
     pub(crate) fn observe(
         mut self,
         state: RateLimitState,
         block_for: Option<Duration>,
-        success: bool,
+        outcome: Outcome,
         now: Instant,
-    ) {
+    ) -> bool {
         let counted = std::mem::take(&mut self.open);
-        if !counted && state.is_empty() && block_for.is_none() {
-            return; // an untracked origin that still has nothing to say
+        if !counted && state.is_empty() && block_for.is_none() && outcome != Outcome::Throttled {
+            return false; // an untracked origin that still has nothing to say
         }
         self.gate
-            .observe(state, block_for, success, counted, self.departed, now);
+            .observe(state, block_for, outcome, counted, self.departed, now)
     }
 
     /// `true` when the request was counted in flight at its gate (the gate tracks limits).
@@ -230,15 +433,10 @@ impl Drop for Ticket<'_> {
 }
 
 impl Gate {
-    /// A future that completes when the origin first answers. Create it (and `enable` it)
-    /// before [`Gate::reserve`], so that no signal is missed.
-    pub(crate) fn first_contact(&self) -> tokio::sync::futures::Notified<'_> {
-        self.first_contact.notified()
-    }
-
-    /// `true` once the origin has answered (or failed) at least once.
-    pub(crate) fn contacted(&self) -> bool {
-        self.contacted.load(Ordering::Acquire)
+    /// A future that completes when the bucket's next answer arrives. Create it (and
+    /// `enable` it) before [`Gate::reserve`], so that no signal is missed.
+    pub(crate) fn answer(&self) -> tokio::sync::futures::Notified<'_> {
+        self.answered.notified()
     }
 
     /// Reserves a departure time for one request. `patient` is false once a request has
@@ -254,8 +452,22 @@ impl Gate {
                     departed: at,
                 },
             ),
-            Slot::AwaitFirstContact => Reservation::AwaitFirstContact,
+            Slot::AwaitAnswer => Reservation::AwaitAnswer,
         }
+    }
+
+    /// Whether a request would still have to wait for an answer (nothing reserved).
+    fn slot_peek(&self, now: Instant) -> Slot {
+        let s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if !s.contacted && s.in_flight > 0 {
+            return Slot::AwaitAnswer;
+        }
+        if s.quotas.iter().any(Quota::is_probing)
+            || (matches!(s.learned, Learned::Measuring { .. }) && s.in_flight > 0)
+        {
+            return Slot::AwaitAnswer;
+        }
+        Slot::Depart(now, false)
     }
 
     /// Reserves a departure time; `true` when the request is counted in flight (and must be
@@ -266,13 +478,13 @@ impl Gate {
         }
         let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if patient && !s.contacted && s.in_flight > 0 {
-            return Slot::AwaitFirstContact;
+            return Slot::AwaitAnswer;
         }
         let mut at = now;
-        let mut unblocked = false;
+        // The first request after a block or a reset leaves when it ends; the rest are paced.
+        let mut waited = false;
         if let Some(b) = s.blocked_until {
-            // The first request after a block leaves when it ends; the rest are paced.
-            unblocked = true;
+            waited = true;
             if b > at {
                 at = b;
             } else {
@@ -280,37 +492,53 @@ impl Gate {
                 s.blocked_at = None;
             }
         }
-        if s.reset_at.is_some_and(|reset| reset <= at) {
-            s.reset_at = None;
-        }
-        // Requests in flight may not have been counted by the server yet: assume they will be.
-        let quota_left = s.free.is_none_or(|free| free > s.in_flight);
-        let queue_ahead = s.next_slot.is_some_and(|slot| slot > at);
-        if !quota_left || queue_ahead {
-            let mut waited_for_reset = false;
-            if s.free == Some(0)
-                && !s.policy
-                && let Some(reset) = s.reset_at
-            {
-                // Nothing left in this window: wait for it to reset, not for a 429.
-                at = at.max(reset);
-                waited_for_reset = true;
+        let in_flight = s.in_flight;
+        let mut spacing = None;
+        match s.learned {
+            Learned::Unknown { .. } => {}
+            Learned::Measuring { since, pause, .. } => {
+                // One at a time: each leaves when the previous one is answered.
+                if in_flight > 0 && patient {
+                    return Slot::AwaitAnswer;
+                }
+                if let Some(end) = since.checked_add(pause)
+                    && end > at
+                {
+                    at = end;
+                    waited = true;
+                }
             }
-            if let Some(interval) = s.interval {
-                // Leave one at a time at the announced rate, never as a herd. With a policy,
-                // the rate is trusted over the reset time (a token bucket refills before its
-                // reset); the first paced request waits one interval unless it already waited
-                // for a block or a reset.
-                let first = if waited_for_reset || unblocked {
-                    Some(at)
-                } else {
-                    at.checked_add(interval)
-                };
-                let slot = s.next_slot.or(first).map_or(at, |slot| slot.max(at));
-                at = slot;
-                s.next_slot = slot.checked_add(interval);
+            Learned::Paced { interval, .. } => spacing = Some(interval),
+        }
+        for quota in &mut s.quotas {
+            match quota.verdict(at, in_flight) {
+                Verdict::Go => {}
+                Verdict::NotBefore(t) => {
+                    if t > at {
+                        at = t;
+                        waited = true;
+                    }
+                }
+                Verdict::Spaced(interval) => spacing = spacing.max(Some(interval)),
+                Verdict::AwaitAnswer if patient => return Slot::AwaitAnswer,
+                Verdict::AwaitAnswer => {}
             }
         }
+        if let Some(interval) = spacing {
+            // Leave one at a time at the rate, never as a herd; the first paced request waits
+            // one interval unless it already waited for a block or a reset.
+            let first = if waited {
+                Some(at)
+            } else {
+                at.checked_add(interval)
+            };
+            let slot = s.next_slot.or(first).map_or(at, |slot| slot.max(at));
+            at = slot;
+            s.next_slot = slot.checked_add(interval);
+        } else {
+            s.next_slot = None;
+        }
+        s.learned.departs(at);
         s.in_flight += 1;
         Slot::Depart(at, true)
     }
@@ -318,29 +546,33 @@ impl Gate {
     /// Records what a response said (its rate-limit headers, and a delay on a 429/503).
     /// `counted` says whether the request was counted in flight here; `departed` is when it
     /// left.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn observe(
         &self,
         state: RateLimitState,
         block_for: Option<Duration>,
-        success: bool,
+        outcome: Outcome,
         counted: bool,
         departed: Instant,
         now: Instant,
-    ) {
+    ) -> bool {
         let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if counted {
             s.in_flight = s.in_flight.saturating_sub(1);
         }
-        self.contact(&mut s);
-        if block_for.is_some() || !state.is_empty() {
+        let throttled = outcome == Outcome::Throttled;
+        if block_for.is_some() || !state.is_empty() || throttled {
             self.active.store(true, Ordering::Release);
+        }
+        if throttled {
+            self.refusals.fetch_add(1, Ordering::AcqRel);
         }
         if let Some(d) = block_for
             && let Some(until) = now.checked_add(d)
         {
             s.blocked_until = Some(s.blocked_until.map_or(until, |b| b.max(until)));
             s.blocked_at = Some(now);
-        } else if success
+        } else if outcome == Outcome::Success
             && let Some(since) = s.blocked_at
             && departed >= since
         {
@@ -350,38 +582,81 @@ impl Gate {
             s.blocked_until = None;
             s.blocked_at = None;
         }
-        if state.is_empty() {
-            return;
-        }
-        if let Some(remaining) = state.remaining {
-            s.free = Some(remaining);
-            // Quota to spare beyond what is already out (queued requests count as out):
-            // newcomers need not queue.
-            if remaining > s.in_flight {
-                s.next_slot = None;
+        let mut paces = false;
+        if throttled {
+            // A refusal of a request the model let go: the model was wrong.
+            for quota in &mut s.quotas {
+                quota.refuted();
             }
+            if block_for.is_none() && state.is_empty() {
+                s.learned.refusal(departed, now);
+                paces = true;
+            }
+        } else if outcome == Outcome::Success {
+            s.learned.accepted();
         }
+        if !state.is_empty() {
+            Self::record(
+                &mut s,
+                &state,
+                block_for.is_some(),
+                !throttled,
+                departed,
+                now,
+            );
+            s.last = Some((state, now));
+        }
+        self.contact(&mut s);
+        // A probe may have been answered: its waiters ask again.
+        self.answered.notify_waiters();
+        paces
+    }
+
+    /// Updates the quotas from a reported state.
+    fn record(
+        s: &mut GateState,
+        state: &RateLimitState,
+        blocked: bool,
+        accepted: bool,
+        departed: Instant,
+        now: Instant,
+    ) {
         // An explicit delay on a 429/503 supersedes the window's reset time.
-        s.reset_at = if block_for.is_some() {
-            None
+        let reset = |r: Option<Duration>| if blocked { None } else { r };
+        let mut update = |name: Option<&str>, report: Report| {
+            let at = match s.quotas.iter().position(|q| q.is(name)) {
+                Some(at) => at,
+                None if s.quotas.len() < MAX_QUOTAS => {
+                    s.quotas.push(Quota::named(name));
+                    s.quotas.len() - 1
+                }
+                None => return,
+            };
+            s.quotas[at].observe(&report, accepted, departed, now);
+        };
+        if state.policies.is_empty() {
+            update(
+                None,
+                Report {
+                    limit: state.limit,
+                    window: state.window,
+                    remaining: state.remaining,
+                    reset: reset(state.reset),
+                },
+            );
         } else {
-            state.reset.and_then(|r| now.checked_add(r))
-        };
-        let per = |span: Duration, n: u64| {
-            span.mul_f64(PACING_MARGIN) / u32::try_from(n).unwrap_or(u32::MAX)
-        };
-        let (interval, policy) = match (state.limit, state.window, state.reset, state.remaining) {
-            (Some(q), Some(w), _, _) if q > 0 => (Some(per(w, q)), true),
-            // No policy: spread what is left over the time to the reset.
-            (_, None, Some(reset), Some(remaining)) if remaining > 0 => {
-                (Some(per(reset, remaining)), false)
+            for p in &state.policies {
+                update(
+                    Some(&p.name),
+                    Report {
+                        limit: p.quota,
+                        window: p.window,
+                        remaining: p.remaining,
+                        reset: reset(p.reset),
+                    },
+                );
             }
-            (Some(limit), None, Some(reset), _) if limit > 0 => (Some(per(reset, limit)), false),
-            _ => (s.interval, s.policy),
-        };
-        s.interval = interval;
-        s.policy = policy;
-        s.last = Some((state, now));
+        }
     }
 
     /// Forgets everything the bucket's server said (blocks, quota, pacing), keeping only that
@@ -402,14 +677,17 @@ impl Gate {
     fn abandon(&self) {
         let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         s.in_flight = s.in_flight.saturating_sub(1);
+        for quota in &mut s.quotas {
+            quota.abandoned();
+        }
         self.contact(&mut s);
+        self.answered.notify_waiters();
     }
 
     fn contact(&self, s: &mut GateState) {
         if !s.contacted {
             s.contacted = true;
             self.contacted.store(true, Ordering::Release);
-            self.first_contact.notify_waiters();
         }
     }
 
@@ -425,6 +703,10 @@ impl Gate {
 }
 
 #[cfg(test)]
+#[path = "simulated.rs"]
+mod simulated;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -434,7 +716,7 @@ mod tests {
                 std::mem::forget(ticket); // stays in flight
                 at
             }
-            Reservation::AwaitFirstContact => panic!("the gate has been contacted"),
+            Reservation::AwaitAnswer => panic!("the gate has been contacted"),
         }
     }
 
@@ -447,10 +729,7 @@ mod tests {
             panic!()
         };
         assert_eq!(at, t0);
-        assert!(matches!(
-            gate.reserve(t0, true),
-            Reservation::AwaitFirstContact
-        ));
+        assert!(matches!(gate.reserve(t0, true), Reservation::AwaitAnswer));
         // Impatient (waited FIRST_CONTACT_WAIT): goes anyway.
         assert!(matches!(gate.reserve(t0, false), Reservation::Depart(..)));
         ticket.observe(
@@ -459,24 +738,45 @@ mod tests {
                 remaining: Some(0),
                 reset: Some(Duration::from_secs(1)),
                 window: Some(Duration::from_secs(1)),
-                bucket: None,
+                ..RateLimitState::default()
             },
             Some(Duration::from_secs(2)),
-            false,
+            Outcome::Throttled,
             t0,
         );
-        // Blocked for 2 s by the 429; then one every 102 ms (100 ms + the margin).
-        let slots: Vec<_> = (0..3).map(|_| depart(&gate, t0) - t0).collect();
+        // Blocked for 2 s by the 429. Then one probe leaves; the others wait for its answer
+        // (after a refusal, nothing says how much quota came back).
+        let Reservation::Depart(at, probe) = gate.reserve(t0, true) else {
+            panic!("the probe leaves")
+        };
+        assert_eq!(at - t0, Duration::from_secs(2));
+        assert!(matches!(gate.reserve(t0, true), Reservation::AwaitAnswer));
+        // The probe's answer: spent, and back in no time (a token bucket): one every 102 ms
+        // (100 ms + the margin), starting one interval after the answer.
+        let t2 = t0 + Duration::from_secs(2);
+        probe.observe(
+            RateLimitState {
+                limit: Some(10),
+                remaining: Some(0),
+                reset: Some(Duration::ZERO),
+                window: Some(Duration::from_secs(1)),
+                ..RateLimitState::default()
+            },
+            None,
+            Outcome::Success,
+            t2,
+        );
+        let slots: Vec<_> = (0..3).map(|_| depart(&gate, t2) - t2).collect();
         assert_eq!(
             slots,
             [
-                Duration::from_secs(2),
-                Duration::from_millis(2102),
-                Duration::from_millis(2204)
+                Duration::from_millis(102),
+                Duration::from_millis(204),
+                Duration::from_millis(306)
             ]
         );
-        let snap = gate.snapshot(t0 + Duration::from_millis(400)).unwrap();
-        assert_eq!(snap.reset, Some(Duration::from_millis(600)));
+        let snap = gate.snapshot(t2 + Duration::from_millis(400)).unwrap();
+        assert_eq!(snap.remaining, Some(0));
     }
 
     #[tokio::test(start_paused = true)]
@@ -502,7 +802,7 @@ mod tests {
         ticket.observe(
             RateLimitState::default(),
             Some(Duration::from_secs(secs)),
-            false,
+            Outcome::Throttled,
             t0,
         );
     }
@@ -521,7 +821,14 @@ mod tests {
         assert!(err.wait > Duration::from_secs(3500), "{err:?}");
         // ...until a request sent after the block (another route, a probe) succeeds.
         let t1 = t0 + Duration::from_secs(5);
-        gate.observe(RateLimitState::default(), None, true, false, t1, t1);
+        gate.observe(
+            RateLimitState::default(),
+            None,
+            Outcome::Success,
+            false,
+            t1,
+            t1,
+        );
         let ticket = GateRef::Default(&gate)
             .depart(Duration::from_secs(60), &mut waited)
             .await
@@ -529,7 +836,14 @@ mod tests {
         drop(ticket);
         // A success from a request that left before the block proves nothing.
         blocked(&gate, t1, 3600);
-        gate.observe(RateLimitState::default(), None, true, false, t0, t1);
+        gate.observe(
+            RateLimitState::default(),
+            None,
+            Outcome::Success,
+            false,
+            t0,
+            t1,
+        );
         assert!(
             GateRef::Default(&gate)
                 .depart(Duration::from_secs(60), &mut waited)

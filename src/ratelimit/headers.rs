@@ -234,7 +234,33 @@ pub struct RateLimitState {
     /// IETF `RateLimit` field (draft 8 and later). Requests to one origin that land in
     /// different buckets are paced apart (see [`crate::ratelimit::Pacing`]).
     pub bucket: Option<String>,
+    /// Each policy, when the server reported several (IETF draft 8 and later allow, say, 10 per
+    /// second and 1,000 per hour at once: `RateLimit-Policy: "burst";q=10;w=1,
+    /// "daily";q=1000;w=86400`). Empty when it reported one or none: the fields above then
+    /// describe it. The fields above always describe the tightest (least remaining).
+    pub policies: Vec<Policy>,
 }
+
+/// One of several policies a response reported, matched by name across `RateLimit` and
+/// `RateLimit-Policy` (see [`RateLimitState::policies`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Policy {
+    /// The policy's name (`"burst"`).
+    pub name: String,
+    /// Its quota (`q`).
+    pub quota: Option<u64>,
+    /// Its window (`w`).
+    pub window: Option<Duration>,
+    /// What is left of it (`r`).
+    pub remaining: Option<u64>,
+    /// Time until quota comes back (`t`).
+    pub reset: Option<Duration>,
+}
+
+/// Most policies kept from one response (a server that sends a hundred is not describing
+/// its limits).
+const MAX_POLICIES: usize = 4;
 
 impl RateLimitState {
     /// Reads the IETF `RateLimit` / `RateLimit-Policy` fields (drafts 6 to 10) and the
@@ -255,6 +281,10 @@ impl RateLimitState {
             state.read_policy(value);
         }
         state.read_separate_fields(headers, now);
+        if state.policies.len() < 2 {
+            // One policy: the fields above say it all.
+            state.policies.clear();
+        }
         state
     }
 
@@ -288,6 +318,10 @@ impl RateLimitState {
             }
             let r = item.param("r").and_then(parse_u64);
             let t = item.param("t").and_then(parse_seconds);
+            if let Some(p) = self.policy_named(item) {
+                p.remaining = r;
+                p.reset = t;
+            }
             let tighter = match (r, self.remaining) {
                 (Some(r), Some(cur)) => r < cur,
                 (Some(_), None) => true,
@@ -306,6 +340,12 @@ impl RateLimitState {
     /// the shortest window paces us, it is the one we hit first.
     fn read_policy(&mut self, value: &str) {
         let items = parse_list(value);
+        for item in &items {
+            if let Some(p) = self.policy_named(item) {
+                p.quota = item.param("q").and_then(parse_u64);
+                p.window = item.param("w").and_then(parse_seconds);
+            }
+        }
         let best = items
             .iter()
             .filter_map(|i| {
@@ -322,6 +362,25 @@ impl RateLimitState {
             self.limit = self.limit.or(Some(q));
             self.window = Some(w);
         }
+    }
+
+    /// The entry of a draft 8+ member (a quoted name) in [`Self::policies`], added if new.
+    fn policy_named(&mut self, item: &Item<'_>) -> Option<&mut Policy> {
+        if !item.quoted || item.key.is_empty() || item.key.len() > MAX_BUCKET_NAME {
+            return None;
+        }
+        let at = match self.policies.iter().position(|p| p.name == item.key) {
+            Some(at) => at,
+            None if self.policies.len() < MAX_POLICIES => {
+                self.policies.push(Policy {
+                    name: item.key.to_owned(),
+                    ..Policy::default()
+                });
+                self.policies.len() - 1
+            }
+            None => return None,
+        };
+        self.policies.get_mut(at)
     }
 
     /// Draft 6 (`RateLimit-Limit`, `-Remaining`, `-Reset`) and the de-facto `X-RateLimit-*`

@@ -23,28 +23,47 @@
 //! # Pacing
 //!
 //! Each origin has one gate (and one per bucket the server names, see [`Pacing`]), shared by
-//! all clones of a client. Every request reserves a departure time from it before it is sent:
+//! all clones of a client. Every request reserves a departure time from it before it is sent,
+//! and every answer tells it what the server said. The gate models the server's limiter,
+//! whichever kind it runs and whichever headers it sends (details in `quota.rs` and
+//! `gate.rs`):
 //!
-//! - after a 429 or 503 that named a delay, nothing leaves before that delay has passed;
+//! - after a 429 or 503 that named a delay, nothing leaves before that delay has passed; the
+//!   first request after it goes alone, and its answer says how much quota came back;
 //! - while the server reports quota left (minus what is in flight), requests leave at once;
-//! - once it reports none, requests leave one at a time, spaced by the rate the server
-//!   announced (quota / window from `RateLimit-Policy`, else limit / window, else the reset
-//!   time spread over the limit), starting when its window resets.
-//!
+//! - a **fixed or moving window** (express-rate-limit, Flask-Limiter, GitHub): once the quota
+//!   is spent, requests wait for it to come back: each slot one window after the answer
+//!   that used it (a sliding log of answer times), or the announced reset when the log cannot
+//!   tell. Spent quota is never paced into a spent window, and a whole-second reset (epoch
+//!   seconds, up to a second late) costs nothing: the log is exact to a round trip. With no
+//!   window announced (`X-RateLimit-*`), it is inferred, in whole seconds, from the first
+//!   answer of a window;
+//! - a **token bucket or GCRA** (quota back in no time, or growing back before the reset):
+//!   once spent, requests leave one at a time at the announced rate (quota / window, 2 %
+//!   slower), never as a herd;
+//! - **several policies** at once (`RateLimit-Policy: "burst";q=10;w=1, "daily";q=1000;w=86400`):
+//!   each is modelled on its own, and a request leaves when all of them allow it;
+//! - a **limiter that says nothing** (nginx `limit_req`: a bare 429 or 503): its rate is
+//!   learned from its refusals (measured between two of them, then paced just below it and
+//!   nudged up slowly), so that the refusals stop; retries of such refusals are paced by the
+//!   gate instead of a backoff;
+//! - a refusal of a request the model let go is evidence the model was wrong: a token-bucket
+//!   model becomes a window model, a window's log gives way to the announced reset, and
+//!   requests already waiting for a departure time computed before it ask again;
 //! - a block longer than the caller's [`crate::RetryPolicy::max_retry_after`] fails requests
 //!   fast ([`crate::Error::RateLimited`]) instead of sleeping; it lasts no longer than the
 //!   server announced, a success from a request sent after it began ends it, and
 //!   [`crate::Client::reset_rate_limit`] forgets it.
 //!
-//! Sleeping exactly `Retry-After` in every waiter makes them all wake at the same instant and
-//! collect 429s again; spacing them at the announced rate is what keeps a throttled client at
-//! the server's pace without a herd.
-
+//! Until an origin has answered once, the client does not know its limits: one request goes
+//! first, and the others wait up to [`FIRST_CONTACT_WAIT`] for its answer.
 //!
 //! # Files
 //!
-//! `headers.rs` reads the header families; `gate.rs` is the gate (the model of the server's
-//! limiter); `pacing.rs` chooses the gate for a request ([`Pacing`]).
+//! `headers.rs` reads the header families; `quota.rs` models one quota of the server's
+//! limiter (windows and buckets); `gate.rs` is the gate (blocks, quotas, the rate learned from
+//! silent refusals, first contact); `pacing.rs` chooses the gate for a request ([`Pacing`]);
+//! `simulated.rs` (tests) runs the gate against simulated limiters of each kind.
 //!
 //! # Example
 //!
@@ -74,11 +93,12 @@
 mod gate;
 mod headers;
 mod pacing;
+mod quota;
 
 pub use gate::FIRST_CONTACT_WAIT;
-pub(crate) use gate::{Ticket, TooLong};
+pub(crate) use gate::{Outcome, Ticket, TooLong};
 pub(crate) use headers::mentions_limits;
-pub use headers::{DelaySource, MAX_HINT, RateLimitState, server_delay};
+pub use headers::{DelaySource, MAX_HINT, Policy, RateLimitState, server_delay};
 #[doc(hidden)]
 pub use headers::{parse_retry_after, parse_retry_after_ms, parse_x_reset};
 pub(crate) use pacing::Buckets;
