@@ -170,9 +170,13 @@ fn timeline(events: &[Event]) -> String {
 /// answer, on the same clock. A refusal decided before that moment answered a request sent
 /// before the client knew anything about the server; one decided after it counts against the
 /// client. (A refusal decided in the microseconds between the response reaching the client
-/// and the client taking the time would count as "after": the strict side.) With these
-/// quotas the first contact matters for nginx only: 4 tasks start at once, 1 + burst = 3 of
-/// them pass, the 4th is refused before any answer is back. The windows take 5 at once.
+/// and the client taking the time would count as "after": the strict side. nginx logs its
+/// cached millisecond clock, which may run up to a millisecond behind: the lenient side.)
+/// The first call to return is taken as the first response: the first request a fresh
+/// limiter sees is always let through at once, so no refusal can reach the client before
+/// it. With these quotas the first contact matters for nginx only: when 4 tasks start at
+/// once, 1 + burst = 3 of them pass and the 4th is refused before any answer is back. The
+/// windows take 5 at once.
 async fn measure(limiter: &Limiter, calls: usize, ideal: Duration) {
     let client = authed::Client::builder(limiter.url())
         .build()
