@@ -9,7 +9,9 @@
 #
 # The tests start what they need themselves: the OAuth tests install and run
 # node-oidc-provider (tests/support/oidc.rs), the keyring tests start a private Secret
-# Service (tests/support/secret_service.rs, via scripts/secret-service.sh). A component that
+# Service (tests/support/secret_service.rs, via scripts/secret-service.sh), the pacing tests
+# of tests/limiters.rs start express-rate-limit, Flask-Limiter and nginx (installing their
+# packages, and nginx with apt-get, themselves: tests/support/limiters.rs). A component that
 # cannot be had fails its tests, with the fix in the message.
 #
 # The one way to skip: AUTHED_TEST_SKIP, a comma-separated list of components:
@@ -17,6 +19,8 @@
 #     oidc              the tests in `needs_oidc` modules (Node.js, npm)
 #     secret-service    the tests in `needs_secret_service` modules (D-Bus, gnome-keyring)
 #     kernel-keyring    the tests in `needs_kernel_keyring` modules (keyctl)
+#     limiters          the tests in `needs_limiters` modules (Node.js, npm, Python 3 with
+#                       venv and pip, nginx)
 #
 # Their tests are filtered out with libtest's `--skip`, so that cargo's summaries count them
 # as "filtered out" rather than passed, and the last line says how many were skipped.
@@ -29,6 +33,7 @@ declare -A modules=(
   [oidc]=needs_oidc
   [secret-service]=needs_secret_service
   [kernel-keyring]=needs_kernel_keyring
+  [limiters]=needs_limiters
 )
 
 skip_modules=()
@@ -38,7 +43,7 @@ for component in "${requested[@]}"; do
   [ -n "$component" ] || continue
   if [ -z "${modules[$component]:-}" ]; then
     echo "test.sh: unknown component '$component' in AUTHED_TEST_SKIP" \
-      "(known: oidc, secret-service, kernel-keyring)" >&2
+      "(known: oidc, secret-service, kernel-keyring, limiters)" >&2
     exit 2
   fi
   skip_modules+=("${modules[$component]}")

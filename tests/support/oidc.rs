@@ -38,11 +38,12 @@
 
 #[path = "lock.rs"]
 mod lock;
+#[path = "output.rs"]
+mod output;
 
 use std::{
     path::Path,
     process::Stdio,
-    sync::{Arc, Mutex},
     time::{Duration, SystemTime},
 };
 
@@ -53,9 +54,8 @@ use reqwest::{
     header::{COOKIE, HeaderMap, LOCATION, SET_COOKIE},
 };
 use tokio::{
-    io::{AsyncBufReadExt, AsyncRead, BufReader},
+    io::{AsyncBufReadExt, BufReader},
     process::{Child, Command},
-    task::JoinHandle,
 };
 
 /// Secret of [`CC_BASIC`] and [`CC_POST`]. Contains `+ % / :` so that the
@@ -87,8 +87,6 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most pages/redirects one approval may go through.
 const MAX_STEPS: usize = 24;
-/// Most bytes of server output kept for [`OidcServer::logs`].
-const LOG_LIMIT: usize = 64 * 1024;
 
 /// The running server. Killed when dropped.
 ///
@@ -100,7 +98,7 @@ pub struct OidcServer {
     /// `{issuer}/.well-known/openid-configuration`.
     pub issuer: String,
     child: Child,
-    log: Arc<Mutex<String>>,
+    log: output::Log,
 }
 
 /// Starts the server, or fails the test saying why: see [`OidcServer::require`].
@@ -189,9 +187,9 @@ impl OidcServer {
                 }
             })?;
 
-        let log = Arc::new(Mutex::new(String::new()));
+        let log = output::Log::default();
         let stderr = child.stderr.take().expect("stderr is piped");
-        let stderr_task = drain(stderr, log.clone());
+        let stderr_task = log.drain(stderr);
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
 
         let wait_issuer = async {
@@ -204,7 +202,7 @@ impl OidcServer {
                         if let Some(issuer) = line.trim_end().strip_prefix("ISSUER ") {
                             return Ok(issuer.to_string());
                         }
-                        push_log(&log, &line);
+                        log.push(&line);
                     }
                     Err(e) => return Err(format!("reading its stdout: {e}")),
                 }
@@ -221,14 +219,14 @@ impl OidcServer {
                 };
                 return Err(format!(
                     "OIDC test server {why} ({status}); its output:\n{}",
-                    snapshot(&log)
+                    log.snapshot()
                 ));
             }
             Err(_) => {
                 let _ = child.start_kill();
                 return Err(format!(
                     "OIDC test server did not print its ISSUER line within {START_TIMEOUT:?}; its output:\n{}",
-                    snapshot(&log)
+                    log.snapshot()
                 ));
             }
         };
@@ -238,7 +236,7 @@ impl OidcServer {
             ));
         }
         // Keep draining stdout so the child never blocks on a full pipe.
-        drain(stdout, log.clone());
+        log.drain(stdout);
 
         Ok(OidcServer { issuer, child, log })
     }
@@ -301,7 +299,7 @@ impl OidcServer {
     /// What the server wrote to stdout/stderr so far (provider warnings,
     /// `server_error` stacks), for failure messages.
     pub fn logs(&self) -> String {
-        snapshot(&self.log)
+        self.log.snapshot()
     }
 
     /// Plays the user's browser for an authorization request: GETs
@@ -413,40 +411,6 @@ pub fn pkce_s256(code_verifier: &str) -> String {
 pub fn sha256(data: &[u8]) -> [u8; 32] {
     use sha2::Digest as _;
     sha2::Sha256::digest(data).into()
-}
-
-// ---------------------------------------------------------------------------
-// Child process output
-
-fn drain<R>(reader: R, log: Arc<Mutex<String>>) -> JoinHandle<()>
-where
-    R: AsyncRead + Unpin + Send + 'static,
-{
-    tokio::spawn(async move {
-        let mut reader = BufReader::new(reader);
-        let mut line = String::new();
-        loop {
-            line.clear();
-            match reader.read_line(&mut line).await {
-                Ok(0) | Err(_) => break,
-                Ok(_) => push_log(&log, &line),
-            }
-        }
-    })
-}
-
-fn push_log(log: &Mutex<String>, line: &str) {
-    let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
-    if log.len() + line.len() <= LOG_LIMIT {
-        log.push_str(line);
-        if !line.ends_with('\n') {
-            log.push('\n');
-        }
-    }
-}
-
-fn snapshot(log: &Mutex<String>) -> String {
-    log.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 // ---------------------------------------------------------------------------
