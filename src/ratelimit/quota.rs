@@ -81,6 +81,8 @@ pub(crate) struct Quota {
     inferred: Option<Duration>,
     /// What the server last said was left.
     free: Option<u64>,
+    /// When that report arrived.
+    reported_at: Option<Instant>,
     /// When the server said more comes back.
     reset_at: Option<Instant>,
     /// How it comes back.
@@ -194,12 +196,17 @@ impl Quota {
         let index = len.checked_sub(answered + 1)?;
         let used = *self.log.get(usize::try_from(index).ok()?)?;
         let at = used.checked_add(window)?.checked_add(LOG_SLACK)?;
+        if at <= now {
+            // The log knows of fewer uses than the limit in the last window: the server
+            // counted some requests still in flight when it reported what was left.
+            return Some(now);
+        }
         if let Some(reset) = self.reset_at
             && at + RESET_ROUNDING < reset
         {
             return None;
         }
-        Some(at.max(now))
+        Some(at)
     }
 
     /// Records an answer that arrived at `now`, from a request that left at `departed`.
@@ -227,7 +234,12 @@ impl Quota {
                 self.log.pop_front();
             }
         }
-        self.learn_kind(report, before, now);
+        // Answers to concurrent requests arrive in any order: one from a request that left
+        // before the latest report was read may be older news than that report.
+        let stale = self.reported_at.is_some_and(|at| departed < at);
+        if !stale {
+            self.learn_kind(report, before, now);
+        }
         if self.window.is_none()
             && let (Some(limit), Some(remaining), Some(reset_at)) =
                 (self.limit, report.remaining, reset_at)
@@ -235,8 +247,14 @@ impl Quota {
         {
             self.infer_window(reset_at, departed, now);
         }
-        if report.remaining.is_some() {
-            self.free = report.remaining;
+        if let Some(remaining) = report.remaining {
+            self.free = Some(match self.free {
+                Some(free) if stale => free.min(remaining),
+                _ => remaining,
+            });
+            if !stale {
+                self.reported_at = Some(now);
+            }
         }
         if reset_at.is_some() || report.remaining.is_some() {
             self.reset_at = reset_at;
