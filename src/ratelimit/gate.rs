@@ -330,8 +330,9 @@ impl<'a> GateRef<'a> {
 /// A departure time, before it becomes a [`Ticket`].
 enum Slot {
     Depart(Instant, bool),
-    /// The origin has not answered yet and a request is out, or a probe is out after a
-    /// reset: wait for an answer (at most [`FIRST_CONTACT_WAIT`]), then ask again.
+    /// The origin has not answered yet and a request is out (wait at most
+    /// [`FIRST_CONTACT_WAIT`], then go anyway), or a probe is out after a reset (wait for its
+    /// answer, asking again every [`FIRST_CONTACT_WAIT`]).
     AwaitAnswer,
 }
 
@@ -498,7 +499,7 @@ impl Gate {
             Learned::Unknown { .. } => {}
             Learned::Measuring { since, pause, .. } => {
                 // One at a time: each leaves when the previous one is answered.
-                if in_flight > 0 && patient {
+                if in_flight > 0 {
                     return Slot::AwaitAnswer;
                 }
                 if let Some(end) = since.checked_add(pause)
@@ -510,6 +511,7 @@ impl Gate {
             }
             Learned::Paced { interval, .. } => spacing = Some(interval),
         }
+        let mut await_answer = false;
         for quota in &mut s.quotas {
             match quota.verdict(at, in_flight) {
                 Verdict::Go => {}
@@ -520,9 +522,16 @@ impl Gate {
                     }
                 }
                 Verdict::Spaced(interval) => spacing = spacing.max(Some(interval)),
-                Verdict::AwaitAnswer if patient => return Slot::AwaitAnswer,
-                Verdict::AwaitAnswer => {}
+                // A probe is out: its answer says what came back (patience lost waiting
+                // for a first contact does not apply: going now would be refused).
+                Verdict::AwaitAnswer => await_answer = true,
             }
+        }
+        for quota in &mut s.quotas {
+            quota.settle(!await_answer);
+        }
+        if await_answer {
+            return Slot::AwaitAnswer;
         }
         if let Some(interval) = spacing {
             // Leave one at a time at the rate, never as a herd; the first paced request waits
@@ -596,14 +605,7 @@ impl Gate {
             s.learned.accepted();
         }
         if !state.is_empty() {
-            Self::record(
-                &mut s,
-                &state,
-                block_for.is_some(),
-                !throttled,
-                departed,
-                now,
-            );
+            Self::record(&mut s, &state, !throttled, departed, now);
             s.last = Some((state, now));
         }
         self.contact(&mut s);
@@ -616,13 +618,13 @@ impl Gate {
     fn record(
         s: &mut GateState,
         state: &RateLimitState,
-        blocked: bool,
         accepted: bool,
         departed: Instant,
         now: Instant,
     ) {
-        // An explicit delay on a 429/503 supersedes the window's reset time.
-        let reset = |r: Option<Duration>| if blocked { None } else { r };
+        // A 429's delay holds the gate (see `observe`); the reset it announces still says when
+        // its spent quota comes back. Both are kept: Flask-Limiter's `Retry-After` is its
+        // rounded-up reset truncated again, and says 0 while 0.3 s are left.
         let mut update = |name: Option<&str>, report: Report| {
             let at = match s.quotas.iter().position(|q| q.is(name)) {
                 Some(at) => at,
@@ -641,7 +643,7 @@ impl Gate {
                     limit: state.limit,
                     window: state.window,
                     remaining: state.remaining,
-                    reset: reset(state.reset),
+                    reset: state.reset,
                 },
             );
         } else {
@@ -652,7 +654,7 @@ impl Gate {
                         limit: p.quota,
                         window: p.window,
                         remaining: p.remaining,
-                        reset: reset(p.reset),
+                        reset: p.reset,
                     },
                 );
             }

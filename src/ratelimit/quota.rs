@@ -94,6 +94,8 @@ pub(crate) struct Quota {
     log_distrusted: bool,
     /// A probe is out after a reset nobody could predict: the others wait for its answer.
     probing: bool,
+    /// `probing` was set by the departure being decided now (undone if it does not leave).
+    claimed: bool,
 }
 
 /// What a quota says about the next departure.
@@ -163,12 +165,22 @@ impl Quota {
                 let log = self.log_time(in_flight, at);
                 match (log, self.reset_at) {
                     (Some(log), Some(reset)) => Verdict::NotBefore(log.min(reset)),
-                    (Some(t), None) | (None, Some(t)) => Verdict::NotBefore(t),
+                    (Some(t), None) => Verdict::NotBefore(t),
+                    // Only the reset to go by, and no telling how much comes back then (all
+                    // of a fixed window, one slot of a moving window): one probe leaves then,
+                    // its answer tells the rest.
+                    (None, Some(_)) if self.probing => Verdict::AwaitAnswer,
+                    (None, Some(t)) => {
+                        self.probing = true;
+                        self.claimed = true;
+                        Verdict::NotBefore(t)
+                    }
                     // Spent, and nothing says when it comes back (a reset that has passed, and
                     // no log): one probe goes, its answer tells the rest.
                     (None, None) if self.probing => Verdict::AwaitAnswer,
                     (None, None) => {
                         self.probing = true;
+                        self.claimed = true;
                         Verdict::Go
                     }
                 }
@@ -196,17 +208,16 @@ impl Quota {
         let index = len.checked_sub(answered + 1)?;
         let used = *self.log.get(usize::try_from(index).ok()?)?;
         let at = used.checked_add(window)?.checked_add(LOG_SLACK)?;
-        if at <= now {
-            // The log knows of fewer uses than the limit in the last window: the server
-            // counted some requests still in flight when it reported what was left.
-            return Some(now);
-        }
-        if let Some(reset) = self.reset_at
+        // Only a quota the server reported spent (not one spent by requests in flight, which
+        // it may have counted already) is held to its reset.
+        if self.free == Some(0)
+            && at > now
+            && let Some(reset) = self.reset_at
             && at + RESET_ROUNDING < reset
         {
             return None;
         }
-        Some(at)
+        Some(at.max(now))
     }
 
     /// Records an answer that arrived at `now`, from a request that left at `departed`.
@@ -219,7 +230,6 @@ impl Quota {
         now: Instant,
     ) {
         self.probing = false;
-        let before = (self.free, self.reset_at);
         if report.limit.is_some() {
             self.limit = report.limit;
         }
@@ -238,7 +248,7 @@ impl Quota {
         // before the latest report was read may be older news than that report.
         let stale = self.reported_at.is_some_and(|at| departed < at);
         if !stale {
-            self.learn_kind(report, before, now);
+            self.learn_kind(report);
         }
         if self.window.is_none()
             && let (Some(limit), Some(remaining), Some(reset_at)) =
@@ -262,12 +272,13 @@ impl Quota {
     }
 
     /// Tells fixed and moving windows from token buckets by what the server says.
-    fn learn_kind(
-        &mut self,
-        report: &Report,
-        (free_before, reset_before): (Option<u64>, Option<Instant>),
-        now: Instant,
-    ) {
+    ///
+    /// Not from quota that grows back before the reset: answers to concurrent requests
+    /// arrive out of order, servers compute what is left after the fact (Flask-Limiter), and
+    /// a moving window grows back one slot at a time; a token bucket that never says its reset
+    /// is zero is paced as a window, which costs it nothing (it waits for the bucket to be
+    /// full, then spends it).
+    fn learn_kind(&mut self, report: &Report) {
         let (Some(remaining), Some(limit)) = (report.remaining, self.limit) else {
             return;
         };
@@ -286,13 +297,6 @@ impl Quota {
                 }
             }
             None => {}
-        }
-        // Quota grew back before the window it was counted in had reset: a bucket.
-        if let (Some(before), Some(reset)) = (free_before, reset_before)
-            && remaining > before
-            && now + RESET_ROUNDING < reset
-        {
-            self.kind = Kind::Trickle;
         }
     }
 
@@ -317,6 +321,14 @@ impl Quota {
     /// A probe is out.
     pub(crate) fn is_probing(&self) -> bool {
         self.probing
+    }
+
+    /// The departure decided by the last [`Quota::verdict`] happens (`true`) or not: a probe
+    /// it claimed is kept, or given back.
+    pub(crate) fn settle(&mut self, departs: bool) {
+        if std::mem::take(&mut self.claimed) && !departs {
+            self.probing = false;
+        }
     }
 
     /// A request counted here got no answer: if it was the probe, the next one probes.

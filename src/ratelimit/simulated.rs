@@ -401,6 +401,30 @@ async fn a_moving_window_releases_each_slot_a_window_after_its_use() {
     assert_near(&run, secs(6.0), 0.02);
 }
 
+/// Another client used the window before us: our log cannot tell when slots come back, so
+/// each announced reset lets one probe go, and its answer the rest (never a herd at the reset
+/// of a window that frees one slot).
+#[tokio::test(start_paused = true)]
+async fn a_moving_window_shared_with_others_is_probed_at_its_reset() {
+    let now = Instant::now();
+    let earlier = |ms: u64| now - Duration::from_millis(ms);
+    let limiter = MovingWindow {
+        limit: 5,
+        window: secs(2.0),
+        t0: now,
+        log: [1900, 1500, 1100, 700, 300]
+            .into_iter()
+            .map(earlier)
+            .collect(),
+    };
+    let run = run(limiter, 4, 15).await;
+    // The first request finds the window full (nothing is known before it); none after.
+    assert_eq!(run.refused, 1, "{run:?}");
+    // The others' slots come back over the first 1.7 s, each found by a probe at its
+    // announced reset (whole seconds, up to one late); ours repeat that schedule, a window on.
+    assert!(run.elapsed < secs(9.0), "{run:?}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_token_bucket_is_paced_at_its_rate_not_at_its_reset() {
     let limiter = TokenBucket {
