@@ -4,8 +4,9 @@
 #     bash scripts/test.sh [cargo test options] [-- test binary options]
 #
 # Runs `cargo test` with every feature but `native-tls` (the middleware tests need
-# `reqwest-middleware`; with both TLS features reqwest picks native-tls, and the tests should
-# exercise the default, rustls; CI checks that native-tls builds).
+# `reqwest-middleware`, the FileStore tests `file-store`; with both TLS features reqwest picks
+# native-tls, and the tests should exercise the default, rustls; CI checks that native-tls
+# builds).
 #
 # The tests start what they need themselves: the OAuth tests install and run
 # node-oidc-provider (tests/support/oidc.rs), the keyring tests start a private Secret
@@ -27,7 +28,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-FEATURES="reqwest-middleware,system-proxy,gzip,brotli,zstd"
+FEATURES="reqwest-middleware,system-proxy,gzip,brotli,zstd,file-store"
 
 declare -A modules=(
   [oidc]=needs_oidc

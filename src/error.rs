@@ -412,6 +412,7 @@ impl Error {
         }
     }
 
+    #[cfg(feature = "oauth2")]
     pub(crate) fn authorization(message: String, error: Option<OAuthError>) -> Self {
         Self::Authorization { message, error }
     }

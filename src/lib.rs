@@ -46,6 +46,22 @@
 //!
 //! Run `cargo run --example tour` for a walk through all of it against a local server.
 //!
+//! # Cargo features
+//!
+//! | feature | default | what it adds |
+//! | --- | --- | --- |
+//! | `oauth2` | yes | [`oauth2`] and [`store::CredentialTokenStore`] (sha2, subtle) |
+//! | `keyring` | yes | [`store::KeyringStore`]: the OS keyring (zbus on Linux: about 80 crates) |
+//! | `file-store` | no | [`store::FileStore`] and `KeyringStore::insecure_file_fallback`: secrets as plain text in a 0600 file, insecure storage that you choose on purpose (no dependency) |
+//! | `http2`, `rustls` | yes | HTTP/2 and TLS by rustls in the underlying reqwest client |
+//! | `native-tls` | no | TLS by the platform's library instead (with neither, only `http://`) |
+//! | `system-proxy`, `gzip`, `brotli`, `zstd` | no | the same features of reqwest: the system's proxy settings, response decompression |
+//! | `reqwest-middleware` | no | `authed::middleware`: the authentication and throttling stages as `reqwest-middleware` middleware |
+//!
+//! With none of them (`default-features = false`), authed sends API keys, Basic and bearer
+//! credentials, keeps secrets in a [`store::MemoryStore`] or a store of your own, and builds
+//! about half the crates of the defaults.
+//!
 //! # Choosing a credential store
 //!
 //! A [`store::CredentialStore`] keeps named secrets (an API key, a serialised token set)
@@ -55,7 +71,7 @@
 //! | --- | --- | --- |
 //! | [`store::MemoryStore`] | until the process exits | tests, short-lived programs |
 //! | [`store::KeyringStore`] | in the OS keyring | desktops and laptops: the default choice |
-//! | [`store::FileStore`] | in a file of the user's, mode 0600 | headless machines, when you choose it |
+//! | [`store::FileStore`] | in a file of the user's, mode 0600 | headless machines, when you choose it (feature `file-store`) |
 //!
 //! [`KeyringStore::new`](store::KeyringStore::new) picks its backend on first use with a
 //! write/read/delete probe: the macOS Keychain, Windows Credential Manager, and on Linux the
@@ -79,7 +95,11 @@
 //! [`store::FileStore`] explicitly, as `gh auth login --insecure-storage` does: anything that
 //! runs as the same user can read that file.
 //!
-//! ```no_run
+#![cfg_attr(all(feature = "keyring", feature = "file-store"), doc = "```no_run")]
+#![cfg_attr(
+    not(all(feature = "keyring", feature = "file-store")),
+    doc = "```ignore"
+)]
 //! use std::sync::Arc;
 //!
 //! use authed::store::{CredentialStore, FileStore, KeyringStore, Persistence};
@@ -117,7 +137,8 @@
 //! and hand the new token set to [`TokenAuth::set_token`](oauth2::TokenAuth::set_token), which
 //! stores it and starts using it.
 //!
-//! ```no_run
+#![cfg_attr(all(feature = "oauth2", feature = "keyring"), doc = "```no_run")]
+#![cfg_attr(not(all(feature = "oauth2", feature = "keyring")), doc = "```ignore")]
 //! use authed::{
 //!     Client,
 //!     oauth2::{DeviceAuthorization, OAuthClient, RefreshToken},
@@ -159,7 +180,12 @@
 //! Two runs sharing the session (a CLI in two terminals) refresh it once between them: the
 //! store takes a lock per session across processes (see [`store::CredentialTokenStore`]).
 //! [`TokenAuth::logout`](oauth2::TokenAuth::logout) revokes the tokens and deletes the entry.
-
+//!
+// Built without a feature, the links to its items lead to the table of features.
+#![cfg_attr(
+    not(feature = "file-store"),
+    doc = "[`store::FileStore`]: crate#cargo-features"
+)]
 #![forbid(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -171,6 +197,8 @@ pub mod error;
 #[cfg(feature = "reqwest-middleware")]
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest-middleware")))]
 pub mod middleware;
+#[cfg(feature = "oauth2")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oauth2")))]
 pub mod oauth2;
 pub mod path;
 pub mod ratelimit;
@@ -202,8 +230,8 @@ pub use reqwest;
 pub use secrecy::ExposeSecret;
 pub use url;
 
-/// The README's Rust examples, compiled by `cargo test --doc`.
-#[cfg(doctest)]
+/// The README's Rust examples, compiled by `cargo test --doc` (two of them use OAuth).
+#[cfg(all(doctest, feature = "oauth2"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 

@@ -894,17 +894,20 @@ pub fn redact_url(url: &Url, is_secret: impl Fn(&str) -> bool) -> String {
 
 /// `url` redacted with the built-in credential query names ([`CREDENTIAL_QUERY`]), for the
 /// `Debug` of types that hold a URL outside a client (OAuth endpoints).
+#[cfg(feature = "oauth2")]
 pub(crate) fn url_builtin(url: &Url) -> String {
     redact_url(url, is_builtin_query)
 }
 
 /// Like [`url_builtin`] for a URL held as text (discovered metadata); text that does not
 /// parse as a URL is not shown.
+#[cfg(feature = "oauth2")]
 pub(crate) fn url_text_builtin(text: &str) -> String {
     Url::parse(text).map_or_else(|_| "[not a URL]".to_owned(), |u| url_builtin(&u))
 }
 
 /// `true` when `name` is in [`CREDENTIAL_QUERY`].
+#[cfg(feature = "oauth2")]
 pub(crate) fn is_builtin_query(name: &str) -> bool {
     CREDENTIAL_QUERY
         .iter()

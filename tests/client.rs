@@ -5,10 +5,7 @@ mod demo_api;
 
 use std::{
     borrow::Cow,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicUsize, Ordering},
-    },
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -17,9 +14,8 @@ use authed::{
     audit::Outcome,
     auth::{ApiKey, Bearer},
     error::{RedirectKind, TransportKind},
-    oauth2::{Custom, Token},
 };
-use demo_api::{DemoApi, DemoConfig, LIMIT_RATE};
+use demo_api::{DemoApi, DemoConfig};
 use http::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
@@ -460,8 +456,13 @@ async fn a_supplied_reqwest_client_that_follows_redirects_is_caught() {
     );
 }
 
+#[cfg(feature = "oauth2")] // the shared token cache is an OAuth one
 #[tokio::test]
 async fn clients_are_cheap_clones_shared_across_tasks() {
+    use authed::oauth2::{Custom, Token};
+    use demo_api::LIMIT_RATE;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     let api = api().await;
     let logins = Arc::new(AtomicUsize::new(0));
     let auth = Custom::new({

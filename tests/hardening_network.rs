@@ -6,11 +6,12 @@
 #[path = "support/scripted.rs"]
 mod scripted;
 
+#[cfg(feature = "oauth2")]
+use authed::oauth2::{ClientCredentials, OAuthClient};
 use authed::{
     Client, Error, Secret,
     auth::{ApiKey, AuthRequest, Authenticate, Basic, Bearer},
     error::RedirectKind,
-    oauth2::{ClientCredentials, OAuthClient},
     redirect::Policy,
 };
 use scripted::{Reply, Scripted};
@@ -53,6 +54,7 @@ fn plain_http_credentials_are_refused_for_names_under_localhost() {
     }
 }
 
+#[cfg(feature = "oauth2")]
 #[test]
 fn oauth_endpoints_on_names_under_localhost_are_refused() {
     let auth = authed::oauth2::ClientCredentials::new(
@@ -143,6 +145,7 @@ async fn cross_origin_body_replay_is_an_explicit_opt_in_and_same_origin_is_unaff
     assert_eq!(other.seen().pop().unwrap().body, b"opted-in-body");
 }
 
+#[cfg(feature = "oauth2")]
 #[tokio::test]
 async fn the_token_endpoint_never_follows_a_redirect_even_with_a_user_client() {
     let elsewhere = Scripted::start(|_| Reply::ok()).await;
@@ -346,6 +349,7 @@ async fn a_body_cut_after_the_response_was_returned_is_not_retried_and_says_so()
 // ---- 10: the loopback login listener under idle and stray connections ------------------
 
 /// Sends `request` on a new connection to `port` and returns the status line of the answer.
+#[cfg(feature = "oauth2")]
 async fn status_line(port: u16, request: String) -> String {
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
@@ -360,6 +364,7 @@ async fn status_line(port: u16, request: String) -> String {
         .to_owned()
 }
 
+#[cfg(feature = "oauth2")]
 #[tokio::test]
 async fn the_loopback_listener_completes_the_login_with_idle_and_stray_connections_open() {
     let token_server = Scripted::start(|seen| {

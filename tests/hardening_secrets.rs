@@ -2,10 +2,11 @@
 //! servers (wiremock on 127.0.0.1), and a property test over the scrubber as a user meets it
 //! (a server that echoes a credential around the excerpt's cut, in every supported encoding).
 
+#[cfg(feature = "oauth2")]
+use authed::oauth2::{AuthorizationCode, ClientAuth, OAuthClient, Password, ServerMetadata};
 use authed::{
     Client, Error, Secret,
     auth::{ApiKey, Basic},
-    oauth2::{AuthorizationCode, ClientAuth, OAuthClient, Password, ServerMetadata},
 };
 use base64::Engine as _;
 use proptest::prelude::*;
@@ -136,6 +137,7 @@ async fn status_error(result: authed::Result<authed::Response>) -> Box<authed::e
 
 /// A token endpoint that puts everything the request carried into `error_description`
 /// (JSON-escaped as a JSON encoder writes it) and `error_uri`.
+#[cfg(feature = "oauth2")]
 fn echo_token_request(request: &Request) -> String {
     let body = String::from_utf8_lossy(&request.body).into_owned();
     let authorization = header_text(request, "authorization");
@@ -155,6 +157,7 @@ fn echo_token_request(request: &Request) -> String {
     .to_string()
 }
 
+#[cfg(feature = "oauth2")]
 #[tokio::test]
 async fn oauth_error_descriptions_are_scrubbed_of_every_secret_the_token_request_carried() {
     let server = MockServer::start().await;
@@ -352,6 +355,7 @@ async fn secrets_echoed_in_other_encodings_are_scrubbed() {
 // Item 5: Debug of the OAuth types
 // ---------------------------------------------------------------------------------------------
 
+#[cfg(feature = "oauth2")]
 #[test]
 fn debug_of_oauth_types_redacts_userinfo_and_credential_query() {
     let client = OAuthClient::new(

@@ -7,31 +7,42 @@ mod child;
 #[path = "support/tempdir.rs"]
 mod tempdir;
 
+// Item 6 and item 9 need the `oauth2` feature, item 8 `file-store`.
+#[cfg(any(feature = "oauth2", feature = "file-store"))]
+use std::{path::Path, time::Duration};
+#[cfg(feature = "oauth2")]
 use std::{
-    path::{Path, PathBuf},
+    path::PathBuf,
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
     },
-    time::Duration,
 };
 
+#[cfg(any(feature = "oauth2", feature = "file-store"))]
+use authed::Secret;
+#[cfg(feature = "file-store")]
+use authed::store::{CredentialStore, FileStore};
+#[cfg(feature = "oauth2")]
 use authed::{
-    Error, Secret,
+    Error,
     oauth2::{
         ClientCredentials, DeviceAuthorization, MAX_OAUTH_BODY, OAuthClient, ServerMetadata,
         TokenStore,
     },
-    store::{CredentialStore, CredentialTokenStore, FileStore, MemoryStore},
+    store::{CredentialTokenStore, MemoryStore},
 };
+#[cfg(feature = "file-store")]
 use secrecy::ExposeSecret;
+#[cfg(any(feature = "oauth2", feature = "file-store"))]
 use tempdir::temp_dir;
+#[cfg(feature = "oauth2")]
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpListener,
 };
 
-#[cfg(unix)]
+#[cfg(all(unix, any(feature = "oauth2", feature = "file-store")))]
 fn mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -43,12 +54,14 @@ fn mode(path: &Path) -> u32 {
 /// How long the hostile bodies are: far past the cap, and past anything the kernel's socket
 /// buffers could absorb, so that "the server wrote less than this" means "the client
 /// stopped reading".
+#[cfg(feature = "oauth2")]
 const HUGE: usize = 64 * 1024 * 1024;
 
 /// A server on 127.0.0.1 that answers every request with `status`, then a JSON `start`
 /// followed by whitespace up to `HUGE` bytes: chunked, or with a `Content-Length` that says
 /// so. Returns its base URL and the number of body bytes it managed to write (the client
 /// stopped reading when that is well under `HUGE`).
+#[cfg(feature = "oauth2")]
 async fn huge_body_server(
     status: &'static str,
     start: &'static str,
@@ -120,6 +133,7 @@ async fn huge_body_server(
 
 /// Asserts that `result` is the typed size error and that the server could not push the
 /// whole body: the client stopped reading.
+#[cfg(feature = "oauth2")]
 #[track_caller]
 fn assert_capped<T: std::fmt::Debug>(result: authed::Result<T>, written: &AtomicUsize) {
     let err = result.expect_err("a body past MAX_OAUTH_BODY must not be accepted");
@@ -137,6 +151,7 @@ fn assert_capped<T: std::fmt::Debug>(result: authed::Result<T>, written: &Atomic
     );
 }
 
+#[cfg(feature = "oauth2")]
 #[tokio::test]
 async fn oauth_bodies_past_the_cap_are_refused_and_not_read_whole() {
     let token_body = r#"{"access_token":"a-1","token_type":"Bearer","expires_in":3600}"#;
@@ -200,6 +215,7 @@ async fn oauth_bodies_past_the_cap_are_refused_and_not_read_whole() {
 // ---------------------------------------------------------------------------------------
 // Item 8: FileStore keeps every write of concurrent writers.
 
+#[cfg(feature = "file-store")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn file_store_keeps_every_write_of_64_concurrent_tasks() {
     let dir = temp_dir("tasks");
@@ -249,9 +265,12 @@ async fn file_store_keeps_every_write_of_64_concurrent_tasks() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+#[cfg(feature = "file-store")]
 const FOUR_PROCESSES: &str = "file_store_keeps_every_write_of_4_processes";
+#[cfg(feature = "file-store")]
 const KEYS_PER_PROCESS: usize = 16;
 
+#[cfg(feature = "file-store")]
 #[tokio::test]
 async fn file_store_keeps_every_write_of_4_processes() {
     if child::is_child(FOUR_PROCESSES) {
@@ -318,7 +337,7 @@ async fn file_store_keeps_every_write_of_4_processes() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-#[cfg(unix)]
+#[cfg(all(unix, feature = "file-store"))]
 #[tokio::test]
 async fn file_store_never_writes_through_a_symlink_planted_at_a_temp_path() {
     let dir = temp_dir("symlink");
@@ -358,6 +377,7 @@ async fn file_store_never_writes_through_a_symlink_planted_at_a_temp_path() {
 // Item 9: the cross-process lock file is private.
 
 /// Every `*.lock` file under `dir`.
+#[cfg(feature = "oauth2")]
 fn lock_files(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -377,9 +397,10 @@ fn lock_files(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
+#[cfg(feature = "oauth2")]
 const NO_RUNTIME_DIR: &str = "lock_file_without_xdg_runtime_dir_is_private_to_the_user";
 
-#[cfg(unix)]
+#[cfg(all(unix, feature = "oauth2"))]
 #[test]
 fn lock_file_without_xdg_runtime_dir_is_private_to_the_user() {
     if child::is_child(NO_RUNTIME_DIR) {
@@ -422,7 +443,7 @@ fn lock_file_without_xdg_runtime_dir_is_private_to_the_user() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-#[cfg(unix)]
+#[cfg(all(unix, feature = "oauth2"))]
 #[tokio::test]
 async fn a_lock_file_owned_by_another_user_is_refused() {
     use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
@@ -452,7 +473,7 @@ async fn a_lock_file_owned_by_another_user_is_refused() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-#[cfg(unix)]
+#[cfg(all(unix, feature = "oauth2"))]
 #[tokio::test]
 async fn a_lock_dir_others_can_write_is_refused() {
     use std::os::unix::fs::PermissionsExt as _;
@@ -468,7 +489,7 @@ async fn a_lock_dir_others_can_write_is_refused() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-#[cfg(unix)]
+#[cfg(all(unix, feature = "oauth2"))]
 #[tokio::test]
 async fn a_lock_file_that_is_a_symlink_is_refused() {
     let dir = temp_dir("lock-symlink");

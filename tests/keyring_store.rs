@@ -21,18 +21,21 @@ mod store_contract;
 #[path = "support/tempdir.rs"]
 mod tempdir;
 
-use std::time::Duration;
-
+#[cfg(feature = "file-store")]
+use authed::store::FileStore;
 use authed::{
     Error, Secret,
-    oauth2::{Token, TokenStore},
-    store::{
-        CredentialStore, CredentialTokenStore, FileStore, KeyringBackend, KeyringStore,
-        Persistence, StoreErrorKind,
-    },
+    store::{CredentialStore, KeyringBackend, KeyringStore, Persistence, StoreErrorKind},
 };
+#[cfg(feature = "oauth2")]
+use authed::{
+    oauth2::{Token, TokenStore},
+    store::CredentialTokenStore,
+};
+#[cfg(any(feature = "oauth2", feature = "file-store"))]
 use secrecy::ExposeSecret;
 use secret_service::child;
+#[cfg(feature = "file-store")]
 use tempdir::temp_dir;
 
 /// What to do when the kernel keyring cannot be used.
@@ -82,7 +85,10 @@ async fn require_kernel(store: &KeyringStore) {
 }
 
 /// A token set larger than some backends take in one entry survives a save and a load.
+#[cfg(feature = "oauth2")]
 async fn large_token_set_round_trip(store: KeyringStore) {
+    use std::time::Duration;
+
     let backend = store.status().backend;
     let tokens = CredentialTokenStore::new(store, "session");
     let big = "a".repeat(9000);
@@ -98,8 +104,9 @@ async fn large_token_set_round_trip(store: KeyringStore) {
     assert!(tokens.load().await.unwrap().is_none());
 }
 
-/// The opt-in file at the end of the chain: `KeyringStore::insecure_file_fallback`. These
-/// tests need no keyring: they take one away. To make every backend of the chain fail, the
+/// The opt-in file at the end of the chain: `KeyringStore::insecure_file_fallback` (feature
+/// `file-store`; without it, the error still names the opt-in). These tests need no keyring:
+/// they take one away. To make every backend of the chain fail, the
 /// chain is restricted with `KeyringStore::with_backends` (an explicit builder option, not a
 /// test knob) to backends that cannot work here: the Secret Service, in a child process whose
 /// D-Bus address points nowhere, or the macOS Keychain, which is not on Linux. The kernel
@@ -123,6 +130,7 @@ mod insecure_file_fallback {
 
     /// With no Secret Service reachable and no other backend in the chain, an opted-in store
     /// keeps the store contract in the file, which is mode 0600, and says it is insecure.
+    #[cfg(feature = "file-store")]
     #[test]
     fn no_keyring_and_opted_in_uses_the_file_and_reports_insecure_storage() {
         const TEST: &str = "insecure_file_fallback::no_keyring_and_opted_in_uses_the_file_and_reports_insecure_storage";
@@ -196,15 +204,23 @@ mod insecure_file_fallback {
                 "{text}"
             );
             assert!(text.contains("insecure storage"), "{text}");
+            // Built without the file store, the fix also names its feature.
+            assert_eq!(
+                text.contains("cargo feature `file-store`"),
+                cfg!(not(feature = "file-store")),
+                "{text}"
+            );
             let status = store.status();
             assert_eq!(status.backend, "keyring (none available)");
             assert!(!status.insecure);
+            #[cfg(feature = "file-store")]
             assert!(!store.is_insecure_storage());
         });
     }
 
     /// In process, with a chain of backends this platform does not have (the Keychain) or
     /// none at all: the opted-in file is used.
+    #[cfg(feature = "file-store")]
     #[tokio::test]
     async fn a_chain_of_unavailable_backends_falls_to_the_file() {
         let dir = temp_dir("fallback-chain");
@@ -342,6 +358,7 @@ mod needs_kernel_keyring {
         }
     }
 
+    #[cfg(feature = "oauth2")]
     #[tokio::test]
     async fn a_large_token_set_round_trips_through_the_keyring() {
         join_fresh_session_keyring();
@@ -383,17 +400,20 @@ mod needs_kernel_keyring {
 
         let err = store.get("bad").await.unwrap_err();
         assert_eq!(store_kind(&err), Some(StoreErrorKind::Corrupted), "{err}");
-        for text in [
+        #[allow(unused_mut)] // without `oauth2`
+        let mut shown = vec![
             err.to_string(),
             format!("{err:?}"),
             format!("{err:#?}"),
             format!("{store:?}"),
             format!("{:?}", store.status()),
-            format!(
-                "{:?}",
-                CredentialTokenStore::new(KeyringStore::kernel(&svc), "good")
-            ),
-        ] {
+        ];
+        #[cfg(feature = "oauth2")]
+        shown.push(format!(
+            "{:?}",
+            CredentialTokenStore::new(KeyringStore::kernel(&svc), "good")
+        ));
+        for text in shown {
             assert!(!text.contains(&canary), "the secret leaked: {text}");
             assert!(
                 !text.contains("67, 65, 78, 65, 82, 89"),
@@ -443,6 +463,7 @@ mod needs_secret_service {
         );
     }
 
+    #[cfg(feature = "oauth2")]
     #[test]
     fn a_large_token_set_round_trips_through_the_keyring() {
         secret_service::run(

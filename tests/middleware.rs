@@ -1,7 +1,7 @@
 //! authed's stages inside someone else's `reqwest_middleware` stack, against a real local
 //! server: an outer middleware of the caller's, then [`ThrottleMiddleware`], then
-//! [`AuthMiddleware`] with a client-credentials token cache.
-#![cfg(feature = "reqwest-middleware")]
+//! [`AuthMiddleware`] with a client-credentials token cache (so the `oauth2` feature too).
+#![cfg(all(feature = "reqwest-middleware", feature = "oauth2"))]
 
 #[path = "support/demo_api.rs"]
 mod demo_api;

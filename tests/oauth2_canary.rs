@@ -7,6 +7,8 @@
 //! TCP proxy on 127.0.0.1, and every credential-like field of every request and response that
 //! crossed it is then looked for in what the client printed.
 
+#![cfg(feature = "oauth2")]
+
 #[path = "support/capture.rs"]
 mod capture;
 #[path = "support/oidc.rs"]

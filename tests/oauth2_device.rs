@@ -2,6 +2,8 @@
 //! `slow_down`, a missing `interval`, `access_denied`, `expired_token` and the code's own
 //! expiry. On tokio's paused clock: the waits are exact and take no real time.
 
+#![cfg(feature = "oauth2")]
+
 #[path = "support/paused.rs"]
 mod paused;
 

@@ -2,6 +2,8 @@
 //! token responses, error bodies on 2xx, JWT-only expiry, 401 -> refresh -> replay,
 //! `invalid_grant`, rotation, and the token cache under contention.
 
+#![cfg(feature = "oauth2")]
+
 use std::{
     sync::{
         Arc,

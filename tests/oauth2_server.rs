@@ -2,6 +2,8 @@
 //! by the test; see tests/oidc/ and tests/support/oidc.rs). A server that cannot start fails
 //! the test; `AUTHED_TEST_SKIP=oidc` with `bash scripts/test.sh` skips the `needs_oidc` tests.
 
+#![cfg(feature = "oauth2")]
+
 #[path = "support/oidc.rs"]
 mod oidc;
 
@@ -308,6 +310,7 @@ mod needs_oidc {
         assert!(again.token().await.unwrap_err().is_reauth_required());
     }
 
+    #[cfg(feature = "file-store")] // a file, as a CLI's next run would find it
     #[tokio::test]
     async fn a_stored_session_survives_the_client() {
         let server = oidc::require().await;

@@ -8,6 +8,10 @@
 //! `needs_oidc`, unless they are skipped with `AUTHED_TEST_SKIP=oidc` and
 //! `bash scripts/test.sh`.
 
+// The harness exists for the OAuth tests (tests/support/oidc.rs uses sha2 for PKCE, a
+// dependency of the `oauth2` feature).
+#![cfg(feature = "oauth2")]
+
 #[path = "support/oidc.rs"]
 mod oidc;
 

@@ -6,9 +6,9 @@ mod capture;
 #[path = "support/demo_api.rs"]
 mod demo_api;
 
-use authed::{Client, Secret, auth::ApiKey, oauth2::ClientCredentials};
+use authed::{Client, Secret, auth::ApiKey};
 use capture::Capture;
-use demo_api::{DemoApi, DemoConfig, OAUTH_CLIENT_ID};
+use demo_api::{DemoApi, DemoConfig};
 use tracing_subscriber::fmt::format::FmtSpan;
 
 fn subscriber(capture: &Capture) -> impl tracing::Subscriber + Send + Sync + 'static {
@@ -81,8 +81,12 @@ async fn a_failed_request_says_why_on_its_span() {
     assert!(close.contains("otel.status_code=\"ERROR\""), "{close}");
 }
 
+#[cfg(feature = "oauth2")]
 #[tokio::test]
 async fn a_token_request_is_a_span_of_its_own() {
+    use authed::oauth2::ClientCredentials;
+    use demo_api::OAUTH_CLIENT_ID;
+
     let api = DemoApi::start(DemoConfig::default()).await.unwrap();
     let capture = Capture::default();
     let _guard = tracing::subscriber::set_default(subscriber(&capture));

@@ -8,6 +8,8 @@ mod store_contract;
 #[path = "support/tempdir.rs"]
 mod tempdir;
 
+// Token sets (`CredentialTokenStore`) need the `oauth2` feature, `FileStore` `file-store`.
+#[cfg(feature = "oauth2")]
 use std::{
     sync::{
         Arc,
@@ -16,15 +18,21 @@ use std::{
     time::Duration,
 };
 
+#[cfg(feature = "file-store")]
+use authed::store::FileStore;
+#[cfg(any(feature = "oauth2", feature = "file-store"))]
+use authed::{Error, store::StoreErrorKind};
 use authed::{
-    Error, Secret,
-    oauth2::{Custom, OAuthClient, RefreshToken, Token, TokenStore},
-    store::{
-        CredentialStore, CredentialTokenStore, FileStore, MemoryStore, Persistence, StoreErrorKind,
-        StoreStatus,
-    },
+    Secret,
+    store::{CredentialStore, MemoryStore, Persistence},
+};
+#[cfg(feature = "oauth2")]
+use authed::{
+    oauth2::{Custom, Token, TokenStore},
+    store::{CredentialTokenStore, StoreStatus},
 };
 use secrecy::ExposeSecret;
+#[cfg(feature = "file-store")]
 use tempdir::temp_dir;
 
 #[tokio::test]
@@ -35,6 +43,7 @@ async fn memory_round_trip() {
     assert!(!store.status().insecure);
 }
 
+#[cfg(feature = "file-store")]
 #[tokio::test]
 async fn file_round_trip_mode_and_atomic_replace() {
     let dir = temp_dir("file");
@@ -69,6 +78,7 @@ async fn file_round_trip_mode_and_atomic_replace() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+#[cfg(feature = "file-store")]
 #[tokio::test]
 async fn for_app_uses_the_config_directory() {
     let store = FileStore::for_app("my-app").unwrap();
@@ -80,8 +90,9 @@ async fn for_app_uses_the_config_directory() {
     assert!(FileStore::for_app("../evil").unwrap_err().is_config());
 }
 
+#[cfg(feature = "file-store")]
 #[tokio::test]
-async fn a_corrupted_file_or_record_is_a_typed_error() {
+async fn a_corrupted_file_is_a_typed_error() {
     let dir = temp_dir("corrupt");
     let path = dir.join("credentials.json");
     std::fs::write(&path, b"{not json").unwrap();
@@ -90,7 +101,12 @@ async fn a_corrupted_file_or_record_is_a_typed_error() {
         matches!(&err, Error::Store(e) if e.kind == StoreErrorKind::Corrupted),
         "{err:?}"
     );
+    std::fs::remove_dir_all(dir).unwrap();
+}
 
+#[cfg(feature = "oauth2")]
+#[tokio::test]
+async fn a_corrupted_token_record_is_a_typed_error() {
     let memory = Arc::new(MemoryStore::new());
     memory
         .set("session", &Secret::from("{\"v\":1}"))
@@ -108,9 +124,9 @@ async fn a_corrupted_file_or_record_is_a_typed_error() {
         .unwrap();
     let err = tokens.load().await.unwrap_err();
     assert!(err.to_string().contains("chunk is missing"), "{err}");
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
+#[cfg(feature = "file-store")]
 #[tokio::test]
 async fn an_unwritable_backend_says_what_failed() {
     let store = FileStore::at("/dev/null/impossible/credentials.json");
@@ -141,12 +157,14 @@ async fn a_missing_entry_is_a_clear_error_for_static_secrets() {
 }
 
 /// A store whose entries hold at most `max` bytes (Windows Credential Manager: 2560).
+#[cfg(feature = "oauth2")]
 #[derive(Debug)]
 struct Limited {
     inner: MemoryStore,
     max: usize,
 }
 
+#[cfg(feature = "oauth2")]
 #[async_trait::async_trait]
 impl CredentialStore for Limited {
     async fn get(&self, name: &str) -> authed::Result<Option<Secret>> {
@@ -170,6 +188,7 @@ impl CredentialStore for Limited {
     }
 }
 
+#[cfg(feature = "oauth2")]
 #[tokio::test]
 async fn a_large_token_set_is_split_and_joined_back() {
     let limited = Arc::new(Limited {
@@ -215,6 +234,7 @@ async fn a_large_token_set_is_split_and_joined_back() {
     );
 }
 
+#[cfg(all(feature = "oauth2", feature = "file-store"))]
 #[tokio::test]
 async fn a_new_client_uses_the_stored_session_without_logging_in() {
     let dir = temp_dir("persist");
@@ -244,9 +264,11 @@ async fn a_new_client_uses_the_stored_session_without_logging_in() {
 }
 
 /// A store that cannot be written.
+#[cfg(feature = "oauth2")]
 #[derive(Debug, Default)]
 struct ReadOnly;
 
+#[cfg(feature = "oauth2")]
 #[async_trait::async_trait]
 impl TokenStore for ReadOnly {
     async fn load(&self) -> authed::Result<Option<Token>> {
@@ -260,6 +282,7 @@ impl TokenStore for ReadOnly {
     }
 }
 
+#[cfg(feature = "oauth2")]
 #[tokio::test]
 async fn a_store_failing_during_a_refresh_does_not_lose_the_token() {
     let fetches = Arc::new(AtomicUsize::new(0));
@@ -291,6 +314,7 @@ async fn a_store_failing_during_a_refresh_does_not_lose_the_token() {
     assert_eq!(fetches.load(Ordering::SeqCst), 1);
 }
 
+/// The `Debug` of every store this build has, and of a loaded token set.
 #[tokio::test]
 async fn debug_and_errors_never_show_stored_secrets() {
     let memory = MemoryStore::new();
@@ -298,27 +322,35 @@ async fn debug_and_errors_never_show_stored_secrets() {
         .set("k", &Secret::from("canary-stored"))
         .await
         .unwrap();
-    let tokens = CredentialTokenStore::new(MemoryStore::new(), "s");
-    tokens
-        .save(&Token::bearer("canary-access").with_refresh_token("canary-refresh"))
-        .await
-        .unwrap();
-    let file = FileStore::at(temp_dir("debug").join("c.json"));
-    file.set("k", &Secret::from("canary-file")).await.unwrap();
-    let text = format!(
-        "{memory:?} {tokens:?} {file:?} {:?}",
-        tokens.load().await.unwrap()
-    );
+    #[allow(unused_mut)] // with neither feature
+    let mut text = format!("{memory:?}");
+    #[cfg(feature = "oauth2")]
+    {
+        let tokens = CredentialTokenStore::new(MemoryStore::new(), "s");
+        tokens
+            .save(&Token::bearer("canary-access").with_refresh_token("canary-refresh"))
+            .await
+            .unwrap();
+        text += &format!(" {tokens:?} {:?}", tokens.load().await.unwrap());
+    }
+    #[cfg(feature = "file-store")]
+    {
+        let file = FileStore::at(temp_dir("debug").join("c.json"));
+        file.set("k", &Secret::from("canary-file")).await.unwrap();
+        text += &format!(" {file:?}");
+    }
     assert!(!text.contains("canary"), "{text}");
 }
 
 // --- Two processes sharing one session -------------------------------------------------
 
+#[cfg(all(feature = "oauth2", feature = "file-store"))]
 const TWO_PROCESSES: &str = "two_processes_refresh_once_against_a_rotating_server";
 
 /// Two processes (this test binary twice, as children of this test) find the stored session
 /// expired at the same moment: one refreshes, the other waits on the file lock and uses the
 /// result, so the rotating refresh token is used once.
+#[cfg(all(feature = "oauth2", feature = "file-store"))]
 #[tokio::test]
 async fn two_processes_refresh_once_against_a_rotating_server() {
     if child::is_child(TWO_PROCESSES) {
@@ -408,7 +440,10 @@ async fn two_processes_refresh_once_against_a_rotating_server() {
 }
 
 /// The child side of [`two_processes_refresh_once_against_a_rotating_server`].
+#[cfg(all(feature = "oauth2", feature = "file-store"))]
 async fn one_of_two_processes() {
+    use authed::oauth2::{OAuthClient, RefreshToken};
+
     let token_url = std::env::var("AUTHED_TOKEN_URL").unwrap();
     let store_path = std::env::var("AUTHED_STORE_PATH").unwrap();
     let lock_dir = std::env::var("AUTHED_LOCK_DIR").unwrap();

@@ -14,10 +14,7 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
 use crate::{
-    error::{
-        BodyTooLargeError, DecodeError, Error, RequestInfo, Result, StatusError, TransportError,
-        TransportKind,
-    },
+    error::{DecodeError, Error, RequestInfo, Result, StatusError, TransportError, TransportKind},
     redact::{self, REDACTED, Redactor},
     retry::RetryStop,
 };
@@ -99,6 +96,7 @@ impl Response {
 
     /// What the request carried, to scrub text taken from this response (the OAuth client
     /// scrubs `error_description` with it).
+    #[cfg(feature = "oauth2")]
     pub(crate) fn redactor(&self) -> &Redactor {
         &self.sent.redactor
     }
@@ -192,17 +190,20 @@ impl Response {
     /// `Content-Length` above it (nothing is read), or as soon as the bytes read pass it (the
     /// rest is never read: the connection is closed when the response is dropped). For the
     /// bodies the client reads for itself ([`crate::oauth2::MAX_OAUTH_BODY`]).
+    #[cfg(feature = "oauth2")]
     pub(crate) async fn bytes_limited(mut self, limit: usize) -> Result<Bytes> {
         self.read_limited(limit).await
     }
 
     /// [`Response::json`] for a body of at most `limit` bytes (see
     /// [`Response::bytes_limited`]).
+    #[cfg(feature = "oauth2")]
     pub(crate) async fn json_limited<T: DeserializeOwned>(mut self, limit: usize) -> Result<T> {
         let bytes = self.read_limited(limit).await?;
         self.decode(&bytes)
     }
 
+    #[cfg(feature = "oauth2")]
     async fn read_limited(&mut self, limit: usize) -> Result<Bytes> {
         let declared = self.inner.content_length();
         if declared.is_some_and(|n| n > limit as u64) {
@@ -218,8 +219,9 @@ impl Response {
         Ok(all.freeze())
     }
 
+    #[cfg(feature = "oauth2")]
     fn too_large(&self, limit: usize, declared: Option<u64>) -> Error {
-        Error::BodyTooLarge(Box::new(BodyTooLargeError {
+        Error::BodyTooLarge(Box::new(crate::error::BodyTooLargeError {
             request: self.info(),
             limit,
             declared,
@@ -432,7 +434,8 @@ pub(crate) async fn status_error(
     }))
 }
 
-#[cfg(test)]
+// The limited reads exist for the OAuth client.
+#[cfg(all(test, feature = "oauth2"))]
 mod tests {
     use super::*;
 

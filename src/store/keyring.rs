@@ -19,14 +19,44 @@ use async_trait::async_trait;
 use keyring_core::{CredentialStore as CoreStore, Entry, Error as CoreError};
 use secrecy::{ExposeSecret, zeroize::Zeroize as _};
 
+#[cfg(feature = "file-store")]
+use crate::store::FileStore;
 use crate::{
     Secret,
     error::{Error, Result, StoreErrorKind},
-    store::{CredentialStore, FileStore, Persistence, STORE_TIMEOUT, StoreStatus},
+    store::{CredentialStore, Persistence, STORE_TIMEOUT, StoreStatus},
 };
 
 /// How long a failed probe is remembered before the next call probes again.
 const RETRY_PROBE_AFTER: Duration = Duration::from_secs(30);
+
+/// The fixes that errors name mention `FileStore`; built without it, they also name the cargo
+/// feature that brings it in.
+#[cfg(feature = "file-store")]
+macro_rules! file_store_feature {
+    () => {
+        ""
+    };
+}
+#[cfg(not(feature = "file-store"))]
+macro_rules! file_store_feature {
+    () => {
+        " (cargo feature `file-store`)"
+    };
+}
+
+/// "a FileStore", as a fix an error names.
+macro_rules! a_file_store {
+    () => {
+        concat!("a FileStore", file_store_feature!())
+    };
+}
+
+/// The last fix named when no keyring backend works and the file fallback was not chosen.
+const OPT_IN_TO_THE_FILE: &str = concat!(
+    ". Or, to keep secrets as plain text in a file readable by anything running as this user (insecure storage), opt in with KeyringStore::insecure_file_fallback(FileStore::for_app(\"<app>\")?)",
+    file_store_feature!()
+);
 
 /// A keyring backend [`KeyringStore`] can use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -86,16 +116,22 @@ impl KeyringBackend {
     /// What to do when this backend cannot be used at all.
     fn unavailable_fix(self) -> &'static str {
         match self {
-            Self::SecretService => {
-                "no Secret Service on D-Bus: install and unlock gnome-keyring or KWallet (and check DBUS_SESSION_BUS_ADDRESS), or choose KeyringStore::kernel() or a FileStore"
-            }
-            Self::Kernel => {
-                "the kernel keyring cannot be used by this process (in a container, keyctl may be blocked or the session keyring not possessed: run under `keyctl session`), or choose KeyringStore::secret_service() or a FileStore"
-            }
-            Self::Keychain => "the macOS Keychain cannot be opened: choose a FileStore",
-            Self::CredentialManager => {
-                "Windows Credential Manager cannot be opened: choose a FileStore"
-            }
+            Self::SecretService => concat!(
+                "no Secret Service on D-Bus: install and unlock gnome-keyring or KWallet (and check DBUS_SESSION_BUS_ADDRESS), or choose KeyringStore::kernel() or ",
+                a_file_store!()
+            ),
+            Self::Kernel => concat!(
+                "the kernel keyring cannot be used by this process (in a container, keyctl may be blocked or the session keyring not possessed: run under `keyctl session`), or choose KeyringStore::secret_service() or ",
+                a_file_store!()
+            ),
+            Self::Keychain => concat!(
+                "the macOS Keychain cannot be opened: choose ",
+                a_file_store!()
+            ),
+            Self::CredentialManager => concat!(
+                "Windows Credential Manager cannot be opened: choose ",
+                a_file_store!()
+            ),
         }
     }
 
@@ -137,7 +173,10 @@ impl KeyringBackend {
             None => Err(Error::store(
                 StoreErrorKind::Unavailable,
                 format!(
-                    "the {} is not available on this platform; choose a FileStore",
+                    concat!(
+                        "the {} is not available on this platform; choose ",
+                        a_file_store!()
+                    ),
                     self.name()
                 ),
             )),
@@ -159,6 +198,7 @@ enum Active {
         store: Arc<CoreStore>,
     },
     /// No keyring backend works and the user opted in to the file.
+    #[cfg(feature = "file-store")]
     File(FileStore),
 }
 
@@ -166,6 +206,7 @@ impl Active {
     fn description(&self) -> String {
         match self {
             Self::Keyring { backend, .. } => backend.name().into(),
+            #[cfg(feature = "file-store")]
             Self::File(file) => format!(
                 "file {} (insecure storage: no OS keyring works)",
                 file.path().display()
@@ -196,7 +237,7 @@ enum State {
 /// When no backend works (a headless server without gnome-keyring, a container where
 /// `keyctl` is blocked), the store fails with [`StoreErrorKind::Unavailable`], whose message
 /// names the fixes, unless you opted in to keeping secrets in a plain file with
-/// [`KeyringStore::insecure_file_fallback`]: never silently.
+/// [`KeyringStore::insecure_file_fallback`] (feature `file-store`): never silently.
 ///
 /// Every keyring call runs on a blocking thread under [`STORE_TIMEOUT`]: a locked keyring
 /// that waits for a password prompt gives [`StoreErrorKind::Locked`] or
@@ -232,11 +273,17 @@ enum State {
 ///     Ok(())
 /// }
 /// ```
+///
+#[cfg_attr(
+    not(feature = "file-store"),
+    doc = "[`KeyringStore::insecure_file_fallback`]: crate#cargo-features"
+)]
 pub struct KeyringStore {
     service: String,
     candidates: Vec<KeyringBackend>,
     probe: bool,
     /// The opted-in end of the chain.
+    #[cfg(feature = "file-store")]
     fallback: Option<FileStore>,
     state: Mutex<State>,
     /// One probe at a time.
@@ -245,14 +292,16 @@ pub struct KeyringStore {
 
 impl fmt::Debug for KeyringStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeyringStore")
+        let mut debug = f.debug_struct("KeyringStore");
+        debug
             .field("service", &self.service)
-            .field("backend", &self.backend_description())
-            .field(
-                "insecure_file_fallback",
-                &self.fallback.as_ref().map(FileStore::path),
-            )
-            .finish()
+            .field("backend", &self.backend_description());
+        #[cfg(feature = "file-store")]
+        debug.field(
+            "insecure_file_fallback",
+            &self.fallback.as_ref().map(FileStore::path),
+        );
+        debug.finish()
     }
 }
 
@@ -307,6 +356,8 @@ impl KeyringStore {
     /// # Ok(())
     /// # }
     /// ```
+    #[cfg(feature = "file-store")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "file-store")))]
     #[must_use]
     pub fn insecure_file_fallback(mut self, file: FileStore) -> Self {
         self.fallback = Some(file);
@@ -318,6 +369,7 @@ impl KeyringStore {
             service: service.to_owned(),
             candidates,
             probe,
+            #[cfg(feature = "file-store")]
             fallback: None,
             state: Mutex::new(State::NotProbed),
             probing: tokio::sync::Mutex::new(()),
@@ -330,7 +382,7 @@ impl KeyringStore {
     }
 
     /// The keyring backend in use, once the first call has chosen one (`None` before, and
-    /// when the [file fallback](Self::insecure_file_fallback) is in use).
+    /// while the file of `insecure_file_fallback` is in use).
     pub fn backend(&self) -> Option<KeyringBackend> {
         match &*self.lock_state() {
             State::Ready(Active::Keyring { backend, .. }) => Some(*backend),
@@ -340,6 +392,8 @@ impl KeyringStore {
 
     /// Whether the [file fallback](Self::insecure_file_fallback) was chosen: no keyring
     /// backend worked, and the secrets are in a plain file.
+    #[cfg(feature = "file-store")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "file-store")))]
     pub fn is_insecure_storage(&self) -> bool {
         matches!(&*self.lock_state(), State::Ready(Active::File(_)))
     }
@@ -396,13 +450,18 @@ impl KeyringStore {
 
     async fn choose(&self) -> Result<Active> {
         if self.candidates.is_empty() {
+            #[cfg(feature = "file-store")]
             if let Some(file) = &self.fallback {
                 return Ok(self.fall_back(file, "no keyring backend was given"));
             }
             // TODO: Android and iOS stores (keyring-core has crates for both).
             return Err(Error::store(
                 StoreErrorKind::Unavailable,
-                "no keyring backend is supported on this platform (or none was given); choose a FileStore, or opt in to insecure storage with KeyringStore::insecure_file_fallback",
+                concat!(
+                    "no keyring backend is supported on this platform (or none was given); choose ",
+                    a_file_store!(),
+                    ", or opt in to insecure storage with KeyringStore::insecure_file_fallback"
+                ),
             ));
         }
         let mut failures = Vec::new();
@@ -445,21 +504,25 @@ impl KeyringStore {
         } else {
             format!("no keyring backend works: {}", failures.join("; "))
         };
+        #[cfg(feature = "file-store")]
         match (&self.fallback, present) {
             (Some(file), false) => return Ok(self.fall_back(file, &message)),
             (Some(file), true) => message.push_str(&format!(
                 ". The insecure file fallback ({}) is not used while a keyring is locked or not answering",
                 file.path().display()
             )),
-            (None, false) => message.push_str(
-                ". Or, to keep secrets as plain text in a file readable by anything running as this user (insecure storage), opt in with KeyringStore::insecure_file_fallback(FileStore::for_app(\"<app>\")?)",
-            ),
+            (None, false) => message.push_str(OPT_IN_TO_THE_FILE),
             (None, true) => {}
+        }
+        #[cfg(not(feature = "file-store"))]
+        if !present {
+            message.push_str(OPT_IN_TO_THE_FILE);
         }
         Err(Error::store(kind, message))
     }
 
     /// The file fallback, chosen because no keyring works (`why`); said loudly, once.
+    #[cfg(feature = "file-store")]
     fn fall_back(&self, file: &FileStore, why: &str) -> Active {
         tracing::warn!(
             service = %self.service,
@@ -659,6 +722,7 @@ impl CredentialStore for KeyringStore {
     async fn get(&self, name: &str) -> Result<Option<Secret>> {
         let (backend, store) = match self.active().await? {
             Active::Keyring { backend, store } => (backend, store),
+            #[cfg(feature = "file-store")]
             Active::File(file) => return file.get(name).await,
         };
         let (backend, result) = self
@@ -684,6 +748,7 @@ impl CredentialStore for KeyringStore {
         // against its 2560-byte limit.
         let (backend, store) = match self.active().await? {
             Active::Keyring { backend, store } => (backend, store),
+            #[cfg(feature = "file-store")]
             Active::File(file) => return file.set(name, value).await,
         };
         let mut bytes = value.expose_secret().as_bytes().to_vec();
@@ -700,6 +765,7 @@ impl CredentialStore for KeyringStore {
     async fn delete(&self, name: &str) -> Result<()> {
         let (backend, store) = match self.active().await? {
             Active::Keyring { backend, store } => (backend, store),
+            #[cfg(feature = "file-store")]
             Active::File(file) => return file.delete(name).await,
         };
         let (backend, result) = self
@@ -718,21 +784,23 @@ impl CredentialStore for KeyringStore {
     /// or `keyring (not probed yet)` / `keyring (none available)` with the persistence of
     /// the first candidate.
     fn status(&self) -> StoreStatus {
-        let insecure = self.is_insecure_storage();
-        let (backend, persistence) = match &*self.lock_state() {
+        let (backend, persistence, insecure) = match &*self.lock_state() {
             State::Ready(active @ Active::Keyring { backend, .. }) => {
-                (active.description(), backend.persistence())
+                (active.description(), backend.persistence(), false)
             }
+            #[cfg(feature = "file-store")]
             State::Ready(active @ Active::File(_)) => {
-                (active.description(), Persistence::Persistent)
+                (active.description(), Persistence::Persistent, true)
             }
             State::NotProbed => (
                 "keyring (not probed yet)".to_owned(),
                 self.first_persistence(),
+                false,
             ),
             State::Failed { .. } => (
                 "keyring (none available)".to_owned(),
                 self.first_persistence(),
+                false,
             ),
         };
         StoreStatus {

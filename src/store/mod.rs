@@ -4,7 +4,7 @@
 //! | --- | --- | --- |
 //! | [`MemoryStore`] | for the life of the process | tests; short-lived programs |
 //! | [`KeyringStore`] | in the OS keyring: macOS Keychain, Windows Credential Manager, the Secret Service (gnome-keyring, KWallet), else the Linux kernel keyring (until reboot), else, only if you opted in with [`KeyringStore::insecure_file_fallback`], a [`FileStore`] | secrets that should outlive the process; the backend is probed on first use and [`CredentialStore::status`] names it, says how long it keeps secrets and whether the storage is insecure |
-//! | [`FileStore`] | on disk, mode 0600, written atomically | only when you ask for it by name: a file is readable by anything running as you (insecure storage, like `gh auth login --insecure-storage`) |
+//! | [`FileStore`] (feature `file-store`) | on disk, mode 0600, written atomically | only when you ask for it by name: a file is readable by anything running as you (insecure storage, like `gh auth login --insecure-storage`) |
 //!
 //! Every store is used through the async [`CredentialStore`] trait; blocking backends run
 //! off the async runtime with a time limit, so a locked keyring that waits for a prompt
@@ -37,21 +37,34 @@
 //! Which store to choose, and keeping an OAuth session: the crate docs'
 //! [Choosing a credential store](crate#choosing-a-credential-store) and
 //! [Persisting a login](crate#persisting-a-login).
+//!
+// Built without `file-store`, its links lead to the crate's table of features.
+#![cfg_attr(
+    not(feature = "file-store"),
+    doc = "[`FileStore`]: crate#cargo-features",
+    doc = "[`KeyringStore::insecure_file_fallback`]: crate#cargo-features"
+)]
 
+#[cfg(feature = "file-store")]
 mod file;
 #[cfg(feature = "keyring")]
 #[cfg_attr(docsrs, doc(cfg(feature = "keyring")))]
 mod keyring;
+#[cfg(feature = "oauth2")]
 mod record;
 
 use std::{collections::HashMap, fmt, sync::Mutex, time::Duration};
 
 use async_trait::async_trait;
 
+#[cfg(feature = "file-store")]
+#[cfg_attr(docsrs, doc(cfg(feature = "file-store")))]
 pub use file::FileStore;
 #[cfg(feature = "keyring")]
 #[cfg_attr(docsrs, doc(cfg(feature = "keyring")))]
 pub use keyring::{KeyringBackend, KeyringStore};
+#[cfg(feature = "oauth2")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oauth2")))]
 pub use record::CredentialTokenStore;
 
 // Defined with the other error kinds; re-exported here, where users look for them.
@@ -102,8 +115,18 @@ pub struct StoreStatus {
     pub persistence: Persistence,
     /// Insecure storage: the secrets are kept as plain text in a file that anything running
     /// as the same user can read (a [`FileStore`], or a [`KeyringStore`] that fell back to its
-    /// [file](KeyringStore::insecure_file_fallback)), not in a keyring that guards them. What
-    /// `gh auth status` reports after `gh auth login --insecure-storage`.
+    /// [file][fallback]), not in a keyring that guards them. What `gh auth status` reports
+    /// after `gh auth login --insecure-storage`.
+    ///
+    #[cfg_attr(
+        feature = "file-store",
+        doc = "[fallback]: KeyringStore::insecure_file_fallback"
+    )]
+    #[cfg_attr(
+        not(feature = "file-store"),
+        doc = "[`FileStore`]: crate#cargo-features",
+        doc = "[fallback]: crate#cargo-features"
+    )]
     pub insecure: bool,
 }
 

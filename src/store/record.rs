@@ -66,7 +66,8 @@ const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 ///
 /// # Example
 ///
-/// ```no_run
+#[cfg_attr(feature = "keyring", doc = "```no_run")]
+#[cfg_attr(not(feature = "keyring"), doc = "```ignore")]
 /// use authed::{
 ///     oauth2::{OAuthClient, RefreshToken, TokenAuth},
 ///     store::{CredentialTokenStore, KeyringStore},
@@ -117,6 +118,11 @@ impl CredentialTokenStore {
     /// beside a [`crate::store::FileStore`]'s file. On Unix it must belong to the user and be
     /// writable by nobody else, or taking the lock fails (see [the lock
     /// file](CredentialTokenStore#the-lock-file)).
+    ///
+    #[cfg_attr(
+        not(feature = "file-store"),
+        doc = "[`crate::store::FileStore`]: crate#cargo-features"
+    )]
     #[must_use]
     pub fn lock_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.lock_dir = Some(dir.into());
