@@ -189,10 +189,20 @@ impl Throttle {
         } else {
             None
         };
-        let state = RateLimitState::from_headers(headers, wall);
+        let mut state = RateLimitState::from_headers(headers, wall);
         let block = server_delay
             .filter(|_| !status.is_redirection())
             .map(|(d, _)| d);
+        if let Some((d, DelaySource::RetryAfter | DelaySource::RetryAfterMs)) = server_delay
+            && throttled
+            && ratelimit::mentions_ietf_limits(headers)
+        {
+            // The RateLimit drafts: "the Retry-After field MUST take precedence and the reset
+            // parameter MAY be ignored". A spent quota comes back when Retry-After says. (The
+            // de-facto `X-RateLimit-Reset` keeps its word: Flask-Limiter's Retry-After is its
+            // reset truncated, and says 0 while 0.3 s are left.)
+            state.supersede_reset(d);
+        }
         let now = Instant::now();
         let outcome = if throttled {
             Outcome::Throttled

@@ -155,6 +155,13 @@ pub(crate) fn mentions_limits(headers: &HeaderMap) -> bool {
     })
 }
 
+/// `true` when `headers` has an IETF `RateLimit` field (any draft).
+pub(crate) fn mentions_ietf_limits(headers: &HeaderMap) -> bool {
+    headers
+        .keys()
+        .any(|name| name.as_str().starts_with("ratelimit"))
+}
+
 /// One item of a structured-field list: its key and its `;name=value` parameters.
 #[derive(Debug, Default)]
 struct Item<'a> {
@@ -417,6 +424,18 @@ impl RateLimitState {
             self.reset = self
                 .reset
                 .or_else(|| header(headers, reset).and_then(|v| parse_x_reset(v, now)));
+        }
+    }
+
+    /// A `Retry-After` took precedence over the reset of every spent quota.
+    pub(crate) fn supersede_reset(&mut self, delay: Duration) {
+        if self.remaining == Some(0) {
+            self.reset = Some(delay);
+        }
+        for p in &mut self.policies {
+            if p.remaining == Some(0) {
+                p.reset = Some(delay);
+            }
         }
     }
 
