@@ -50,10 +50,7 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::{Child, Command},
-};
+use tokio::process::{Child, Command};
 
 /// How long a server may take to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -321,7 +318,8 @@ impl Limiter {
             "express-rate-limit 8 ({}), {limit} per {window:?}",
             style.arg()
         );
-        let (child, url, log) = spawn_listening(command, &node, &name).await?;
+        let (child, url, log) =
+            output::spawn_announcing(command, &node, &name, "LISTENING ", START_TIMEOUT).await?;
         Ok(Limiter {
             child,
             name,
@@ -356,7 +354,14 @@ impl Limiter {
             .env("PYTHONUNBUFFERED", "1")
             .current_dir(root);
         let name = format!("Flask-Limiter ({}), {quota}", strategy.arg());
-        let (child, url, log) = spawn_listening(command, python.as_os_str(), &name).await?;
+        let (child, url, log) = output::spawn_announcing(
+            command,
+            python.as_os_str(),
+            &name,
+            "LISTENING ",
+            START_TIMEOUT,
+        )
+        .await?;
         Ok(Limiter {
             child,
             name,
@@ -550,78 +555,6 @@ fn parse_access_log(text: &str, refusal: u16) -> Result<Stats, String> {
         });
     }
     Ok(stats)
-}
-
-// ---------------------------------------------------------------------------
-// Starting a server that prints `LISTENING http://127.0.0.1:PORT`
-
-/// Spawns `command` (killed on drop, output drained into a log) and waits at most
-/// [`START_TIMEOUT`] for its `LISTENING` line.
-async fn spawn_listening(
-    mut command: Command,
-    program: &std::ffi::OsStr,
-    name: &str,
-) -> Result<(Child, String, output::Log), String> {
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                format!("`{}` not found", program.to_string_lossy())
-            } else {
-                format!("could not run `{}`: {e}", program.to_string_lossy())
-            }
-        })?;
-    let log = output::Log::default();
-    let stderr_task = log.drain(child.stderr.take().expect("stderr is piped"));
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
-    let wait_line = async {
-        let mut line = String::new();
-        loop {
-            line.clear();
-            match stdout.read_line(&mut line).await {
-                Ok(0) => return Err("exited before printing its LISTENING line".to_string()),
-                Ok(_) => {
-                    if let Some(url) = line.trim_end().strip_prefix("LISTENING ") {
-                        return Ok(url.to_string());
-                    }
-                    log.push(&line);
-                }
-                Err(e) => return Err(format!("reading its stdout: {e}")),
-            }
-        }
-    };
-    let url = match tokio::time::timeout(START_TIMEOUT, wait_line).await {
-        Ok(Ok(url)) => url,
-        Ok(Err(why)) => {
-            let status = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
-            let _ = tokio::time::timeout(Duration::from_secs(2), stderr_task).await;
-            let status = match status {
-                Ok(Ok(status)) => status.to_string(),
-                _ => "unknown status".to_string(),
-            };
-            return Err(format!(
-                "{name} {why} ({status}); its output:\n{}",
-                log.snapshot()
-            ));
-        }
-        Err(_) => {
-            let _ = child.start_kill();
-            return Err(format!(
-                "{name} did not print its LISTENING line within {START_TIMEOUT:?}; its output:\n{}",
-                log.snapshot()
-            ));
-        }
-    };
-    if !url.starts_with("http://127.0.0.1:") {
-        return Err(format!("{name} printed an unexpected address {url:?}"));
-    }
-    // Keep draining stdout so that the child never blocks on a full pipe.
-    log.drain(stdout);
-    Ok((child, url, log))
 }
 
 // ---------------------------------------------------------------------------

@@ -53,10 +53,7 @@ use reqwest::{
     Method, StatusCode,
     header::{COOKIE, HeaderMap, LOCATION, SET_COOKIE},
 };
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::{Child, Command},
-};
+use tokio::process::{Child, Command};
 
 /// Secret of [`CC_BASIC`] and [`CC_POST`]. Contains `+ % / :` so that the
 /// RFC 6749 §2.3.1 form-encoding of HTTP Basic credentials matters.
@@ -167,77 +164,14 @@ impl OidcServer {
             .await
             .map_err(|e| format!("installing the server's packages panicked: {e}"))??;
         let node = std::env::var_os("NODE").unwrap_or_else(|| "node".into());
-        let mut child = Command::new(&node)
+        let mut command = Command::new(&node);
+        command
             .arg(Path::new("tests").join("oidc").join("server.mjs"))
             .arg("0")
-            .current_dir(root)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| {
-                if e.kind() == std::io::ErrorKind::NotFound {
-                    format!(
-                        "`{}` not found: Node.js >= 18 is needed for the OIDC test server",
-                        node.to_string_lossy()
-                    )
-                } else {
-                    format!("could not run `{}`: {e}", node.to_string_lossy())
-                }
-            })?;
-
-        let log = output::Log::default();
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let stderr_task = log.drain(stderr);
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
-
-        let wait_issuer = async {
-            let mut line = String::new();
-            loop {
-                line.clear();
-                match stdout.read_line(&mut line).await {
-                    Ok(0) => return Err("exited before printing its ISSUER line".to_string()),
-                    Ok(_) => {
-                        if let Some(issuer) = line.trim_end().strip_prefix("ISSUER ") {
-                            return Ok(issuer.to_string());
-                        }
-                        log.push(&line);
-                    }
-                    Err(e) => return Err(format!("reading its stdout: {e}")),
-                }
-            }
-        };
-        let issuer = match tokio::time::timeout(START_TIMEOUT, wait_issuer).await {
-            Ok(Ok(issuer)) => issuer,
-            Ok(Err(why)) => {
-                let status = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
-                let _ = tokio::time::timeout(Duration::from_secs(2), stderr_task).await;
-                let status = match status {
-                    Ok(Ok(status)) => status.to_string(),
-                    _ => "unknown status".to_string(),
-                };
-                return Err(format!(
-                    "OIDC test server {why} ({status}); its output:\n{}",
-                    log.snapshot()
-                ));
-            }
-            Err(_) => {
-                let _ = child.start_kill();
-                return Err(format!(
-                    "OIDC test server did not print its ISSUER line within {START_TIMEOUT:?}; its output:\n{}",
-                    log.snapshot()
-                ));
-            }
-        };
-        if !issuer.starts_with("http://127.0.0.1:") {
-            return Err(format!(
-                "OIDC test server printed an unexpected issuer {issuer:?}"
-            ));
-        }
-        // Keep draining stdout so the child never blocks on a full pipe.
-        log.drain(stdout);
-
+            .current_dir(root);
+        let (child, issuer, log) =
+            output::spawn_announcing(command, &node, "OIDC test server", "ISSUER ", START_TIMEOUT)
+                .await?;
         Ok(OidcServer { issuer, child, log })
     }
 
