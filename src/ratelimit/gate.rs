@@ -644,6 +644,7 @@ impl Gate {
                     window: state.window,
                     remaining: state.remaining,
                     reset: state.reset,
+                    reset_after_date: state.reset_after_date,
                 },
             );
         } else {
@@ -655,6 +656,7 @@ impl Gate {
                         window: p.window,
                         remaining: p.remaining,
                         reset: p.reset,
+                        reset_after_date: None,
                     },
                 );
             }

@@ -246,6 +246,10 @@ pub struct RateLimitState {
     /// "daily";q=1000;w=86400`). Empty when it reported one or none: the fields above then
     /// describe it. The fields above always describe the tightest (least remaining).
     pub policies: Vec<Policy>,
+    /// An epoch-seconds reset (`X-RateLimit-Reset`) less the response's `Date`, both whole
+    /// seconds: with the window's start, it tells the window's length (see
+    /// `ratelimit::quota`). Not public: a detail of the pacing model.
+    pub(crate) reset_after_date: Option<u64>,
 }
 
 /// One of several policies a response reported, matched by name across `RateLimit` and
@@ -421,9 +425,18 @@ impl RateLimitState {
             self.remaining = self
                 .remaining
                 .or_else(|| header(headers, remaining).and_then(parse_u64));
-            self.reset = self
-                .reset
-                .or_else(|| header(headers, reset).and_then(|v| parse_x_reset(v, now)));
+            if self.reset.is_none()
+                && let Some(value) = header(headers, reset)
+            {
+                self.reset = parse_x_reset(value, now);
+                self.reset_after_date = parse_u64(value)
+                    .filter(|n| (EPOCH_SECONDS_FLOOR..EPOCH_MILLIS_FLOOR).contains(n))
+                    .zip(header(headers, "date").and_then(|d| httpdate::parse_http_date(d).ok()))
+                    .and_then(|(reset, date)| {
+                        let date = date.duration_since(UNIX_EPOCH).ok()?.as_secs();
+                        reset.checked_sub(date)
+                    });
+            }
         }
     }
 

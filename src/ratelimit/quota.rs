@@ -118,6 +118,8 @@ pub(crate) struct Report {
     pub(crate) window: Option<Duration>,
     pub(crate) remaining: Option<u64>,
     pub(crate) reset: Option<Duration>,
+    /// An epoch-seconds reset less the response's `Date` (whole seconds).
+    pub(crate) reset_after_date: Option<u64>,
 }
 
 impl Quota {
@@ -255,7 +257,7 @@ impl Quota {
                 (self.limit, report.remaining, reset_at)
             && remaining + 1 == limit
         {
-            self.infer_window(reset_at, departed, now);
+            self.infer_window(reset_at, report.reset_after_date, departed, now);
         }
         if let Some(remaining) = report.remaining {
             self.free = Some(match self.free {
@@ -301,20 +303,44 @@ impl Quota {
     }
 
     /// Infers a whole-second window from the first answer of a window (remaining one below
-    /// the limit), when the server announced none: the window started between the request's
-    /// departure and its answer, and the announced reset is its end rounded up by less than a
-    /// second (express-rate-limit rounds up, Flask-Limiter adds one and rounds down), so the
-    /// window is the whole number of seconds in `reset - departed`.
-    fn infer_window(&mut self, reset_at: Instant, departed: Instant, now: Instant) {
-        let span = reset_at.saturating_duration_since(departed);
-        let secs = span.as_secs();
-        if secs == 0 || reset_at <= now {
+    /// the limit), when the server announced none.
+    ///
+    /// The window started when the server counted the request, between its departure and
+    /// its answer, and the announced reset `R` is its end rounded up to a whole second
+    /// (express-rate-limit: `ceil`; Flask-Limiter: `int(end + 1)`): `R - 1 <= start + window
+    /// <= R`. So the window is a whole number of seconds in `[R - 1 - answered, R - departed]`,
+    /// a span of one second and a round trip: usually one candidate, two when the round trip
+    /// straddles a second (the larger is safe: late, never early). The response's `Date` (the
+    /// server's clock, whole seconds, taken as it counted) settles it: `R - Date - 1` for both
+    /// roundings, when it is one of the candidates.
+    fn infer_window(
+        &mut self,
+        reset_at: Instant,
+        reset_after_date: Option<u64>,
+        departed: Instant,
+        now: Instant,
+    ) {
+        if reset_at <= now {
+            return;
+        }
+        let hi = reset_at.saturating_duration_since(departed).as_secs();
+        let lo = reset_at
+            .saturating_duration_since(now)
+            .saturating_sub(Duration::from_secs(1))
+            .as_secs_f64()
+            .ceil() as u64;
+        let secs = match reset_after_date.and_then(|d| d.checked_sub(1)) {
+            Some(w) if (lo..=hi).contains(&w) => w,
+            _ => hi,
+        };
+        if secs == 0 {
             return;
         }
         let window = Duration::from_secs(secs);
-        // Rounding can make one answer say a second more: the smaller is the window. One
-        // that is too small (a window aligned to the clock, which started before our first
-        // request) is caught by the log's bound on the announced reset.
+        // A later window that says less is the better measurement (the larger candidate was
+        // only the safe side). One that is too small (a window aligned to the clock, which
+        // started before our first request) is caught by the log's bound on the announced
+        // reset.
         self.inferred = Some(self.inferred.map_or(window, |known| known.min(window)));
     }
 
@@ -348,5 +374,36 @@ impl Quota {
     /// Whether this quota matches `name` (an unnamed quota matches anything).
     pub(crate) fn is(&self, name: Option<&str>) -> bool {
         self.name.as_deref() == name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn first_answer(reset_after_date: Option<u64>) -> Option<Duration> {
+        let mut quota = Quota::named(None);
+        let departed = Instant::now();
+        let answered = departed + Duration::from_millis(300);
+        // A slow first answer: the window's end is between 2.1 and 3.1 s after the departure,
+        // so 2 and 3 s are both candidates.
+        let report = Report {
+            limit: Some(5),
+            remaining: Some(4),
+            reset: Some(Duration::from_millis(2800)),
+            reset_after_date,
+            ..Report::default()
+        };
+        quota.observe(&report, true, departed, answered);
+        quota.inferred
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_date_settles_a_window_the_round_trip_left_open() {
+        assert_eq!(first_answer(Some(3)), Some(Duration::from_secs(2)));
+        // Without it, the safe side (late, never early).
+        assert_eq!(first_answer(None), Some(Duration::from_secs(3)));
+        // A date that contradicts the timing is ignored.
+        assert_eq!(first_answer(Some(9)), Some(Duration::from_secs(3)));
     }
 }
