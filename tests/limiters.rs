@@ -305,7 +305,17 @@ mod needs_limiters {
     use super::*;
     use limiters::{HeaderStyle, Strategy};
 
+    /// The measurements run one at a time (each test holds this while its server runs), as
+    /// the benchmarks do: eight servers and clients at once on two cores would measure the
+    /// machine's contention (a first answer that takes longer than the first-contact wait,
+    /// say), not the pacing.
+    async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+        static ALONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        ALONE.lock().await
+    }
+
     async fn express(style: HeaderStyle) {
+        let _alone = one_at_a_time().await;
         let limiter = Limiter::express(style, LIMIT, WINDOW).await;
         measure(
             &limiter,
@@ -316,6 +326,7 @@ mod needs_limiters {
     }
 
     async fn flask(strategy: Strategy) {
+        let _alone = one_at_a_time().await;
         let limiter = Limiter::flask(strategy, LIMIT, WINDOW).await;
         let ideal = match strategy {
             Strategy::FixedWindow => ideal_fixed_window(WINDOW_CALLS, LIMIT, WINDOW),
@@ -325,6 +336,7 @@ mod needs_limiters {
     }
 
     async fn nginx(status: u16) {
+        let _alone = one_at_a_time().await;
         let limiter = Limiter::nginx(NGINX_RATE, NGINX_BURST, status).await;
         measure(
             &limiter,
