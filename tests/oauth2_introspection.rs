@@ -302,3 +302,74 @@ mod needs_oidc {
         assert!(!format!("{err} {err:?}").contains(CANARY));
     }
 }
+
+mod parser {
+    use authed::oauth2::{Introspection, TokenResponseError};
+    use proptest::prelude::*;
+
+    fn config() -> ProptestConfig {
+        ProptestConfig {
+            cases: 512,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        }
+    }
+
+    /// JSON values of the shapes servers send, and the ones they should not.
+    fn value() -> impl Strategy<Value = serde_json::Value> {
+        use serde_json::{Value, json};
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<f64>().prop_map(|f| json!(f)),
+            "[ -~]{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(2, 8, 4, |inner| {
+            prop::collection::vec(inner, 0..4).prop_map(Value::Array)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        /// Any bytes: an answer or a typed error, never a panic.
+        #[test]
+        fn arbitrary_bytes_never_panic(body in prop::collection::vec(any::<u8>(), 0..256)) {
+            let _ = Introspection::from_response(&body);
+        }
+
+        /// Any mix of the RFC's members with any values: parsed, or refused naming a member;
+        /// a boolean `active` and well-typed members always parse, and nothing is lost.
+        #[test]
+        fn members_of_any_type_are_parsed_or_named(
+            members in prop::collection::btree_map(
+                prop::sample::select(vec![
+                    "active", "scope", "client_id", "username", "token_type", "exp", "iat",
+                    "nbf", "sub", "aud", "iss", "jti", "error", "cnf", "ext",
+                ]),
+                value(),
+                0..10,
+            ),
+        ) {
+            let object: serde_json::Map<String, serde_json::Value> =
+                members.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+            let body = serde_json::to_vec(&object).unwrap();
+            match Introspection::from_response(&body) {
+                Ok(answer) => {
+                    prop_assert_eq!(Some(&serde_json::Value::Bool(answer.active)), object.get("active"));
+                    for key in ["cnf", "ext"] {
+                        prop_assert_eq!(answer.extra.get(key), object.get(key));
+                    }
+                }
+                Err(TokenResponseError::Invalid(problem)) => {
+                    prop_assert!(problem.contains('`'), "{}", problem);
+                }
+                Err(TokenResponseError::OAuth(error)) => {
+                    prop_assert_eq!(Some(error.code.as_str()), object.get("error").and_then(|v| v.as_str()));
+                }
+                Err(other) => prop_assert!(false, "{:?}", other),
+            }
+        }
+    }
+}
