@@ -22,7 +22,7 @@ use url::Url;
 use crate::{
     Secret,
     error::{Error, OAuthError, Result},
-    oauth2::{client::OAuthClient, client::parse_endpoint, token::Token},
+    oauth2::{client::OAuthClient, client::parse_endpoint, grants::Target, token::Token},
     redact::{self, REDACTED},
 };
 
@@ -93,8 +93,11 @@ pub struct AuthorizationCode {
     authorization_endpoint: std::result::Result<Url, Error>,
     redirect_uri: Option<String>,
     scopes: Vec<String>,
+    target: Target,
     params: Vec<(String, String)>,
     issuer: Option<String>,
+    par_endpoint: Option<std::result::Result<Url, Error>>,
+    use_par: bool,
 }
 
 impl fmt::Debug for AuthorizationCode {
@@ -126,8 +129,18 @@ impl fmt::Debug for AuthorizationCode {
                 &self.redirect_uri.as_deref().map(redact::url_text_builtin),
             )
             .field("scopes", &self.scopes)
+            .field("target", &self.target)
             .field("params", &params)
             .field("issuer", &self.issuer)
+            .field(
+                "par_endpoint",
+                &self
+                    .par_endpoint
+                    .as_ref()
+                    .and_then(|e| e.as_ref().ok())
+                    .map(redact::url_builtin),
+            )
+            .field("use_par", &self.use_par)
             .finish()
     }
 }
@@ -144,8 +157,11 @@ impl AuthorizationCode {
             ),
             redirect_uri: None,
             scopes: Vec::new(),
+            target: Target::default(),
             params: Vec::new(),
             issuer: None,
+            par_endpoint: None,
+            use_par: false,
         }
     }
 
@@ -168,11 +184,75 @@ impl AuthorizationCode {
         self
     }
 
-    /// An extra authorization request parameter (`prompt`, `audience`, `resource`, ...).
+    /// Asks for tokens usable at the resource `uri` (RFC 8707: `resource`, an absolute URI
+    /// without a fragment), in the authorization request and again in the token request (so
+    /// that the access token is issued for it, §2.2). Repeatable.
+    ///
+    /// ```
+    /// use authed::oauth2::{AuthorizationCode, OAuthClient};
+    ///
+    /// let client = OAuthClient::new("https://auth.example.com/token", "my-cli");
+    /// let flow = AuthorizationCode::new(client, "https://auth.example.com/authorize")
+    ///     .redirect_uri("http://127.0.0.1:8400/callback")
+    ///     .scopes(["api:read"])
+    ///     .resource("https://api.example.com/");
+    /// let pending = flow.begin()?;
+    /// assert!(pending.url().query().unwrap().contains("resource=https%3A%2F%2Fapi.example.com%2F"));
+    /// # Ok::<(), authed::Error>(())
+    /// ```
+    #[must_use]
+    pub fn resource(mut self, uri: impl Into<String>) -> Self {
+        self.target.resources.push(uri.into());
+        self
+    }
+
+    /// Asks for tokens meant for `audience` (the `audience` authorization request parameter
+    /// of several providers, Auth0's among them). Sent in the authorization request only.
+    /// Repeatable.
+    #[must_use]
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.target.audiences.push(audience.into());
+        self
+    }
+
+    /// An extra authorization request parameter (`prompt`, `login_hint`, ...).
     #[must_use]
     pub fn param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.params.push((name.into(), value.into()));
         self
+    }
+
+    /// The server's pushed authorization request endpoint (RFC 9126), where
+    /// [`begin_pushed`](AuthorizationCode::begin_pushed) sends the request. Flows built by
+    /// [`ServerMetadata::authorization_code`](crate::oauth2::ServerMetadata::authorization_code)
+    /// have it when the server advertises one (`pushed_authorization_request_endpoint`).
+    #[must_use]
+    pub fn pushed_authorization_endpoint(mut self, endpoint: impl AsRef<str>) -> Self {
+        self.par_endpoint = Some(parse_endpoint(
+            endpoint.as_ref(),
+            "pushed authorization request endpoint",
+        ));
+        self
+    }
+
+    /// Pushes every authorization request (RFC 9126): [`login_loopback`] pushes, and
+    /// [`begin`] refuses (it cannot make a network call), leaving
+    /// [`begin_pushed`](AuthorizationCode::begin_pushed). Discovery turns it on when the
+    /// server says `require_pushed_authorization_requests`; turn it on yourself to push to
+    /// a server that merely supports it (the request's parameters then travel over the
+    /// back channel, authenticated, instead of through the browser).
+    ///
+    /// [`login_loopback`]: AuthorizationCode::login_loopback
+    /// [`begin`]: AuthorizationCode::begin
+    #[must_use]
+    pub fn use_par(mut self, push: bool) -> Self {
+        self.use_par = push;
+        self
+    }
+
+    /// Whether this flow pushes its authorization requests ([`AuthorizationCode::use_par`]).
+    pub fn uses_par(&self) -> bool {
+        self.use_par
     }
 
     /// Requires the redirect to carry `iss` equal to `issuer` (RFC 9207). Set it when the
@@ -188,45 +268,165 @@ impl AuthorizationCode {
     /// [`.url()`](PendingAuthorization::url), then hand the URL the browser comes back to
     /// (with its `code`, `state` and `iss`) to [`PendingAuthorization::exchange`].
     ///
+    /// The request's parameters travel in the URL, through the browser. To push them to the
+    /// server first (RFC 9126), use [`begin_pushed`](AuthorizationCode::begin_pushed).
+    ///
     /// # Errors
     ///
-    /// [`Error::Config`] without a redirect URI or with an invalid endpoint; a failing
-    /// random source.
+    /// [`Error::Config`] without a redirect URI, with an invalid endpoint or resource
+    /// indicator, or when the flow pushes its requests ([`AuthorizationCode::use_par`], set
+    /// by discovery when the server requires it: call `begin_pushed().await` instead); a
+    /// failing random source.
     pub fn begin(&self) -> Result<PendingAuthorization> {
-        let redirect_uri = self
-            .redirect_uri
-            .clone()
-            .ok_or_else(|| Error::config("the authorization code flow needs a redirect URI"))?;
+        if self.use_par {
+            return Err(Error::config(
+                "this authorization code flow pushes its requests (RFC 9126: the server requires it, \
+                 or use_par(true) was set): call begin_pushed().await instead of begin()",
+            ));
+        }
+        let redirect_uri = self.configured_redirect_uri()?;
         self.start(redirect_uri)
+    }
+
+    /// Starts an authorization with a pushed authorization request (RFC 9126): posts the
+    /// request's parameters to the pushed authorization request endpoint, authenticating
+    /// the client as at the token endpoint, and gets a `request_uri` back. The URL to send
+    /// the user to then carries only `client_id` and that `request_uri`; complete it as
+    /// with [`begin`](AuthorizationCode::begin), with
+    /// [`PendingAuthorization::exchange`].
+    ///
+    /// ```no_run
+    /// use authed::oauth2::{PendingAuthorization, ServerMetadata};
+    ///
+    /// async fn sign_in(issuer: &str) -> authed::Result<PendingAuthorization> {
+    ///     let metadata = ServerMetadata::discover(issuer).await?;
+    ///     let flow = metadata
+    ///         .authorization_code(metadata.client("my-web-app")?)? // knows the PAR endpoint
+    ///         .redirect_uri("https://my-app.example.com/callback")
+    ///         .scopes(["openid"]);
+    ///     let pending = flow.begin_pushed().await?;
+    ///     // https://auth.example.com/authorize?client_id=my-web-app&request_uri=urn%3A...
+    ///     println!("{}", pending.url());
+    ///     Ok(pending)
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] without a redirect URI or a pushed authorization request endpoint
+    /// ([`AuthorizationCode::pushed_authorization_endpoint`]); [`Error::OAuth`] for the
+    /// server's refusal (`invalid_request`, `invalid_client`, ...) or an answer without a
+    /// `request_uri`; [`Error::BodyTooLarge`] for an answer longer than
+    /// [`MAX_OAUTH_BODY`](crate::oauth2::MAX_OAUTH_BODY); the request's errors.
+    pub async fn begin_pushed(&self) -> Result<PendingAuthorization> {
+        let redirect_uri = self.configured_redirect_uri()?;
+        self.start_pushed(redirect_uri).await
+    }
+
+    fn configured_redirect_uri(&self) -> Result<String> {
+        self.redirect_uri
+            .clone()
+            .ok_or_else(|| Error::config("the authorization code flow needs a redirect URI"))
+    }
+
+    /// A fresh `state` and PKCE verifier, and the authorization request's parameters.
+    fn request(&self, redirect_uri: &str) -> Result<AuthorizationRequest> {
+        self.target.check()?;
+        let state = Secret::new(random_token(32)?);
+        let verifier = Secret::new(random_token(32)?);
+        let mut params = vec![
+            ("response_type", "code".to_owned()),
+            ("client_id", self.client.client_id().to_owned()),
+            ("redirect_uri", redirect_uri.to_owned()),
+            ("state", state.expose_secret().to_owned()),
+            ("code_challenge", pkce_challenge(verifier.expose_secret())),
+            ("code_challenge_method", "S256".to_owned()),
+        ];
+        if !self.scopes.is_empty() {
+            params.push(("scope", self.scopes.join(" ")));
+        }
+        params.extend(
+            self.target
+                .resources
+                .iter()
+                .map(|r| ("resource", r.clone())),
+        );
+        params.extend(
+            self.target
+                .audiences
+                .iter()
+                .map(|a| ("audience", a.clone())),
+        );
+        Ok(AuthorizationRequest {
+            state,
+            verifier,
+            params,
+        })
     }
 
     fn start(&self, redirect_uri: String) -> Result<PendingAuthorization> {
         let mut url = self.authorization_endpoint.clone()?;
-        let state = Secret::new(random_token(32)?);
-        let verifier = Secret::new(random_token(32)?);
+        let AuthorizationRequest {
+            state,
+            verifier,
+            params,
+        } = self.request(&redirect_uri)?;
         {
             let mut q = url.query_pairs_mut();
-            q.append_pair("response_type", "code")
-                .append_pair("client_id", self.client.client_id())
-                .append_pair("redirect_uri", &redirect_uri)
-                .append_pair("state", state.expose_secret())
-                .append_pair("code_challenge", &pkce_challenge(verifier.expose_secret()))
-                .append_pair("code_challenge_method", "S256");
-            if !self.scopes.is_empty() {
-                q.append_pair("scope", &self.scopes.join(" "));
+            for (n, v) in &params {
+                q.append_pair(n, v);
             }
             for (n, v) in &self.params {
                 q.append_pair(n, v);
             }
         }
-        Ok(PendingAuthorization {
+        Ok(self.pending(url, redirect_uri, state, verifier, None))
+    }
+
+    async fn start_pushed(&self, redirect_uri: String) -> Result<PendingAuthorization> {
+        let mut url = self.authorization_endpoint.clone()?;
+        let endpoint = self
+            .par_endpoint
+            .clone()
+            .ok_or_else(|| {
+                Error::config(
+                    "no pushed authorization request endpoint: the server advertises none, \
+                     or set one with pushed_authorization_endpoint()",
+                )
+            })?
+            .map_err(|e| e.clone())?;
+        let AuthorizationRequest {
+            state,
+            verifier,
+            params,
+        } = self.request(&redirect_uri)?;
+        let mut form: Vec<(&str, &str)> = params.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        form.extend(self.params.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        let pushed = push(&self.client, &endpoint, &form).await?;
+        url.query_pairs_mut()
+            .append_pair("client_id", self.client.client_id())
+            .append_pair("request_uri", &pushed.request_uri);
+        Ok(self.pending(url, redirect_uri, state, verifier, pushed.expires_in))
+    }
+
+    fn pending(
+        &self,
+        url: Url,
+        redirect_uri: String,
+        state: Secret,
+        verifier: Secret,
+        request_uri_expires_in: Option<Duration>,
+    ) -> PendingAuthorization {
+        PendingAuthorization {
             client: self.client.clone(),
             url,
             redirect_uri,
             state,
             verifier,
             issuer: self.issuer.clone(),
-        })
+            resources: self.target.resources.clone(),
+            request_uri_expires_in,
+        }
     }
 
     /// The whole login for a native app or CLI (RFC 8252): listens once on
@@ -260,7 +460,12 @@ impl AuthorizationCode {
             .local_addr()
             .map_err(|e| Error::config(format!("loopback listener has no address: {e}")))?
             .port();
-        let pending = self.start(format!("http://127.0.0.1:{port}{CALLBACK_PATH}"))?;
+        let redirect_uri = format!("http://127.0.0.1:{port}{CALLBACK_PATH}");
+        let pending = if self.use_par {
+            self.start_pushed(redirect_uri).await?
+        } else {
+            self.start(redirect_uri)?
+        };
         open(pending.url());
         let callback = tokio::time::timeout(timeout, accept_callback(&listener))
             .await
@@ -272,6 +477,56 @@ impl AuthorizationCode {
             })??;
         pending.exchange(callback.as_str()).await
     }
+}
+
+/// One authorization request: its secrets, and its parameters (`state` and the code
+/// challenge among them, the verifier not).
+struct AuthorizationRequest {
+    state: Secret,
+    verifier: Secret,
+    params: Vec<(&'static str, String)>,
+}
+
+/// The answer of a pushed authorization request endpoint (RFC 9126 §2.2).
+struct Pushed {
+    request_uri: String,
+    expires_in: Option<Duration>,
+}
+
+/// Posts an authorization request to the pushed authorization request endpoint.
+async fn push(client: &OAuthClient, endpoint: &Url, form: &[(&str, &str)]) -> Result<Pushed> {
+    let answer = client.post(endpoint, form).await?;
+    if !answer.status.is_success() {
+        return Err(answer.error_from_body());
+    }
+    let invalid = |what: &str| {
+        answer.failure(
+            None,
+            Some(format!("not a pushed authorization response: {what}")),
+        )
+    };
+    let Ok(serde_json::Value::Object(map)) =
+        serde_json::from_slice::<serde_json::Value>(&answer.body)
+    else {
+        return Err(invalid("the body is not a JSON object"));
+    };
+    if let Some(error) = crate::oauth2::token::oauth_error(&map) {
+        return Err(answer.failure(Some(error), None));
+    }
+    let request_uri = match map.get("request_uri") {
+        Some(serde_json::Value::String(uri)) if !uri.is_empty() => uri.clone(),
+        Some(_) => return Err(invalid("`request_uri` is not a non-empty string")),
+        None => return Err(invalid("`request_uri` is missing")),
+    };
+    let expires_in = map
+        .get("expires_in")
+        .and_then(serde_json::Value::as_f64)
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map(|s| Duration::from_secs_f64(s.min(86_400.0)));
+    Ok(Pushed {
+        request_uri,
+        expires_in,
+    })
 }
 
 /// How long one connection to the loopback listener may take to send its request line and
@@ -392,6 +647,8 @@ pub struct PendingAuthorization {
     state: Secret,
     verifier: Secret,
     issuer: Option<String>,
+    resources: Vec<String>,
+    request_uri_expires_in: Option<Duration>,
 }
 
 impl fmt::Debug for PendingAuthorization {
@@ -412,6 +669,13 @@ impl PendingAuthorization {
     /// verifier): fine to show, not to log.
     pub fn url(&self) -> &Url {
         &self.url
+    }
+
+    /// For a pushed request ([`AuthorizationCode::begin_pushed`]), how long the server keeps
+    /// its `request_uri` (its `expires_in`): the user must reach the URL within it. `None`
+    /// for a request that was not pushed, or when the server did not say.
+    pub fn request_uri_expires_in(&self) -> Option<Duration> {
+        self.request_uri_expires_in
     }
 
     /// Completes the attempt from the redirect the browser arrived at: the whole URL
@@ -489,14 +753,15 @@ impl PendingAuthorization {
             };
             return Err(Error::authorization(message, None));
         }
-        self.client
-            .token_request(&[
-                ("grant_type", "authorization_code"),
-                ("code", code.expose_secret()),
-                ("redirect_uri", &self.redirect_uri),
-                ("code_verifier", self.verifier.expose_secret()),
-            ])
-            .await
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.expose_secret()),
+            ("redirect_uri", &self.redirect_uri),
+            ("code_verifier", self.verifier.expose_secret()),
+        ];
+        // RFC 8707 §2.2: the resource again, for the access token to be issued for it.
+        form.extend(self.resources.iter().map(|r| ("resource", r.as_str())));
+        self.client.token_request(&form).await
     }
 }
 

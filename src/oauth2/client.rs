@@ -270,6 +270,9 @@ impl OAuthClient {
                 request.auth(NoAuth)
             }
         };
+        // A pushed authorization request carries `client_id` as a request parameter already:
+        // once is enough, whatever the client authentication added.
+        dedup_client_id(&mut form);
         let response = request
             .header(http::header::ACCEPT, "application/json")
             .form(&form)
@@ -294,6 +297,24 @@ impl OAuthClient {
             redactor,
         })
     }
+}
+
+/// Drops every `client_id` parameter after the first that repeats its value (a differing one
+/// is left for the server to refuse).
+fn dedup_client_id(form: &mut Vec<(&str, &str)>) {
+    let mut first = None;
+    form.retain(|(name, value)| {
+        if *name != "client_id" {
+            return true;
+        }
+        match first {
+            None => {
+                first = Some(*value);
+                true
+            }
+            Some(seen) => seen != *value,
+        }
+    });
 }
 
 /// A hook for [`OAuthClient::on_audit`].

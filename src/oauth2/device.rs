@@ -19,6 +19,7 @@ use crate::{
     error::{Error, Result},
     oauth2::{
         client::{OAuthClient, parse_endpoint},
+        grants::Target,
         token::Token,
     },
     redact::REDACTED,
@@ -64,6 +65,7 @@ pub struct DeviceAuthorization {
     client: OAuthClient,
     endpoint: std::result::Result<Url, Error>,
     scopes: Vec<String>,
+    target: Target,
 }
 
 /// What to show the user.
@@ -104,6 +106,7 @@ impl fmt::Debug for DeviceAuthorization {
                 &self.endpoint.as_ref().map(crate::redact::url_builtin).ok(),
             )
             .field("scopes", &self.scopes)
+            .field("target", &self.target)
             .finish()
     }
 }
@@ -115,6 +118,7 @@ impl DeviceAuthorization {
             client,
             endpoint: parse_endpoint(endpoint.as_ref(), "device authorization endpoint"),
             scopes: Vec::new(),
+            target: Target::default(),
         }
     }
 
@@ -129,19 +133,50 @@ impl DeviceAuthorization {
         self
     }
 
+    /// Asks for tokens usable at the resource `uri` (RFC 8707: `resource`, an absolute URI
+    /// without a fragment), in the device authorization request and in every poll of the
+    /// token endpoint. Repeatable.
+    ///
+    /// ```
+    /// use authed::oauth2::{DeviceAuthorization, OAuthClient};
+    ///
+    /// let client = OAuthClient::new("https://auth.example.com/oauth/token", "my-tv-app");
+    /// let device = DeviceAuthorization::new(client, "https://auth.example.com/oauth/device/code")
+    ///     .scopes(["media:read"])
+    ///     .resource("https://media.example.com/");
+    /// # let _ = device;
+    /// ```
+    #[must_use]
+    pub fn resource(mut self, uri: impl Into<String>) -> Self {
+        self.target.resources.push(uri.into());
+        self
+    }
+
+    /// Asks for tokens meant for `audience` (the `audience` parameter of several providers'
+    /// device authorization requests, Auth0's among them). Sent in the device authorization
+    /// request only. Repeatable.
+    #[must_use]
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.target.audiences.push(audience.into());
+        self
+    }
+
     /// Asks for a device code and a user code.
     ///
     /// # Errors
     ///
+    /// [`Error::Config`] for a resource indicator that is not an absolute URI;
     /// [`Error::OAuth`] for an error answer or one without the required fields;
     /// [`Error::BodyTooLarge`] for one longer than [`crate::oauth2::MAX_OAUTH_BODY`].
     pub async fn start(&self) -> Result<DeviceCode> {
         let url = self.endpoint.as_ref().map_err(Clone::clone)?;
+        self.target.check()?;
         let scope = self.scopes.join(" ");
         let mut form = vec![];
         if !scope.is_empty() {
             form.push(("scope", scope.as_str()));
         }
+        form.extend(self.target.form());
         let answer = self.client.post(url, &form).await?;
         if !answer.status.is_success() {
             return Err(answer.error_from_body());
@@ -212,13 +247,17 @@ impl DeviceAuthorization {
                 ));
             }
             tokio::time::sleep(wait).await;
-            let result = self
-                .client
-                .token_request(&[
-                    ("grant_type", DEVICE_GRANT),
-                    ("device_code", code.device_code.expose_secret()),
-                ])
-                .await;
+            let mut form = vec![
+                ("grant_type", DEVICE_GRANT),
+                ("device_code", code.device_code.expose_secret()),
+            ];
+            form.extend(
+                self.target
+                    .resources
+                    .iter()
+                    .map(|r| ("resource", r.as_str())),
+            );
+            let result = self.client.token_request(&form).await;
             match result {
                 Ok(token) => return Ok(token),
                 Err(e) => match e.oauth_error().map(|o| o.code.as_str()) {

@@ -73,6 +73,11 @@ pub struct ServerMetadata {
     /// Whether authorization responses carry `iss` (RFC 9207).
     #[serde(default)]
     pub authorization_response_iss_parameter_supported: bool,
+    /// The pushed authorization request endpoint (RFC 9126).
+    pub pushed_authorization_request_endpoint: Option<String>,
+    /// Whether the server accepts authorization requests only when pushed (RFC 9126 §5).
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
 }
 
 impl fmt::Debug for ServerMetadata {
@@ -99,6 +104,14 @@ impl fmt::Debug for ServerMetadata {
             .field(
                 "authorization_response_iss_parameter_supported",
                 &self.authorization_response_iss_parameter_supported,
+            )
+            .field(
+                "pushed_authorization_request_endpoint",
+                &url(&self.pushed_authorization_request_endpoint),
+            )
+            .field(
+                "require_pushed_authorization_requests",
+                &self.require_pushed_authorization_requests,
             )
             .finish()
     }
@@ -171,21 +184,34 @@ impl ServerMetadata {
     }
 
     /// An authorization code flow for `client` at this server, expecting `iss` in redirects
-    /// when the server says it sends it.
+    /// when the server says it sends it, knowing its pushed authorization request endpoint
+    /// when it has one, and pushing every request
+    /// ([`AuthorizationCode::use_par`]) when the server requires it
+    /// (`require_pushed_authorization_requests`).
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] when the server has no authorization endpoint.
+    /// [`Error::Config`] when the server has no authorization endpoint, or requires pushed
+    /// requests and advertises no endpoint for them.
     pub fn authorization_code(&self, client: OAuthClient) -> Result<AuthorizationCode> {
-        let flow = AuthorizationCode::new(
+        let mut flow = AuthorizationCode::new(
             client,
             self.endpoint(&self.authorization_endpoint, "authorization endpoint")?,
         );
-        Ok(if self.authorization_response_iss_parameter_supported {
-            flow.expect_issuer(self.issuer.clone())
-        } else {
-            flow
-        })
+        if self.authorization_response_iss_parameter_supported {
+            flow = flow.expect_issuer(self.issuer.clone());
+        }
+        if let Some(par) = &self.pushed_authorization_request_endpoint {
+            flow = flow.pushed_authorization_endpoint(par);
+        }
+        if self.require_pushed_authorization_requests {
+            self.endpoint(
+                &self.pushed_authorization_request_endpoint,
+                "pushed authorization request endpoint, although it requires pushed requests,",
+            )?;
+            flow = flow.use_par(true);
+        }
+        Ok(flow)
     }
 
     /// A device authorization flow for `client` at this server.

@@ -17,6 +17,39 @@ use crate::{
     redact::REDACTED,
 };
 
+/// Where a token is to be used: RFC 8707 resource indicators (`resource`, absolute URIs
+/// without a fragment) and audiences (`audience`: RFC 8693's parameter, which several
+/// providers also take on other grants). Each value is one form parameter; both may repeat.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Target {
+    pub(crate) resources: Vec<String>,
+    pub(crate) audiences: Vec<String>,
+}
+
+impl Target {
+    /// The form parameters, `resource` first.
+    pub(crate) fn form(&self) -> impl Iterator<Item = (&str, &str)> {
+        let resources = self.resources.iter().map(|r| ("resource", r.as_str()));
+        let audiences = self.audiences.iter().map(|a| ("audience", a.as_str()));
+        resources.chain(audiences)
+    }
+
+    /// RFC 8707 §2: a resource indicator is an absolute URI without a fragment.
+    pub(crate) fn check(&self) -> Result<()> {
+        for resource in &self.resources {
+            match url::Url::parse(resource) {
+                Ok(url) if url.fragment().is_none() => {}
+                _ => {
+                    return Err(Error::config(format!(
+                        "resource indicator {resource:?} is not an absolute URI without a fragment (RFC 8707 §2)"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The client credentials grant (RFC 6749 §4.4): the application's own identity, no user. The
 /// token is requested again whenever it expires.
 ///
@@ -33,6 +66,7 @@ use crate::{
 pub struct ClientCredentials {
     client: OAuthClient,
     scopes: Vec<String>,
+    target: Target,
     params: Vec<(String, String)>,
 }
 
@@ -52,6 +86,7 @@ impl ClientCredentials {
         Self {
             client,
             scopes: Vec::new(),
+            target: Target::default(),
             params: Vec::new(),
         }
     }
@@ -74,7 +109,34 @@ impl ClientCredentials {
         self
     }
 
-    /// An extra form parameter (`audience`, `resource`, ...).
+    /// Asks for a token usable at the resource `uri` (RFC 8707: `resource`, an absolute URI
+    /// without a fragment). Call it again for a token valid at several resources; the
+    /// authorization server decides what the token's audience becomes.
+    ///
+    /// ```
+    /// use authed::oauth2::ClientCredentials;
+    ///
+    /// let auth = ClientCredentials::new("https://auth.example.com/token", "reporting", "s3cret")
+    ///     .scopes(["reports:read"])
+    ///     .resource("https://api.example.com/reports")
+    ///     .into_auth();
+    /// # let _ = auth;
+    /// ```
+    #[must_use]
+    pub fn resource(mut self, uri: impl Into<String>) -> Self {
+        self.target.resources.push(uri.into());
+        self
+    }
+
+    /// Asks for a token meant for `audience` (the `audience` parameter: RFC 8693's, also
+    /// taken by several providers on this grant, Auth0's among them). Repeatable.
+    #[must_use]
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.target.audiences.push(audience.into());
+        self
+    }
+
+    /// An extra form parameter, sent as given.
     #[must_use]
     pub fn param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.params.push((name.into(), value.into()));
@@ -90,11 +152,13 @@ impl ClientCredentials {
 #[async_trait]
 impl TokenSource for ClientCredentials {
     async fn fetch(&self, _current: Option<&Token>) -> Result<Token> {
+        self.target.check()?;
         let scope = self.scopes.join(" ");
         let mut form: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
         if !scope.is_empty() {
             form.push(("scope", &scope));
         }
+        form.extend(self.target.form());
         form.extend(self.params.iter().map(|(n, v)| (n.as_str(), v.as_str())));
         self.client.token_request(&form).await
     }
@@ -107,6 +171,7 @@ impl TokenSource for ClientCredentials {
     }
 
     fn validate(&self) -> Result<()> {
+        self.target.check()?;
         self.client.validate()
     }
 }
@@ -140,6 +205,7 @@ impl TokenSource for ClientCredentials {
 pub struct RefreshToken {
     client: OAuthClient,
     scopes: Vec<String>,
+    target: Target,
 }
 
 impl RefreshToken {
@@ -148,6 +214,7 @@ impl RefreshToken {
         Self {
             client,
             scopes: Vec::new(),
+            target: Target::default(),
         }
     }
 
@@ -159,6 +226,25 @@ impl RefreshToken {
         S: Into<String>,
     {
         self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Asks for a token usable at the resource `uri` (RFC 8707: `resource`, an absolute URI
+    /// without a fragment). Call it again for a token valid at several resources; the
+    /// authorization server decides what the token's audience becomes.
+    /// On refresh the resource narrows the new access token to one of the resources the
+    /// original grant covered (RFC 8707 §2.2).
+    #[must_use]
+    pub fn resource(mut self, uri: impl Into<String>) -> Self {
+        self.target.resources.push(uri.into());
+        self
+    }
+
+    /// Asks for a token meant for `audience` (the `audience` parameter: RFC 8693's, also
+    /// taken by several providers on this grant, Auth0's among them). Repeatable.
+    #[must_use]
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.target.audiences.push(audience.into());
         self
     }
 
@@ -174,6 +260,7 @@ pub(crate) async fn refresh(
     client: &OAuthClient,
     refresh_token: &Secret,
     scope: Option<&str>,
+    target: &Target,
 ) -> Result<Token> {
     let mut form = vec![
         ("grant_type", "refresh_token"),
@@ -182,6 +269,7 @@ pub(crate) async fn refresh(
     if let Some(scope) = scope.filter(|s| !s.is_empty()) {
         form.push(("scope", scope));
     }
+    form.extend(target.form());
     client
         .token_request(&form)
         .await
@@ -197,13 +285,20 @@ pub(crate) async fn refresh(
 #[async_trait]
 impl TokenSource for RefreshToken {
     async fn fetch(&self, current: Option<&Token>) -> Result<Token> {
+        self.target.check()?;
         let Some(refresh_token) = current.and_then(Token::refresh_token) else {
             return Err(Error::ReauthRequired {
                 reason: "there is no refresh token".into(),
                 error: None,
             });
         };
-        refresh(&self.client, refresh_token, Some(&self.scopes.join(" "))).await
+        refresh(
+            &self.client,
+            refresh_token,
+            Some(&self.scopes.join(" ")),
+            &self.target,
+        )
+        .await
     }
 
     fn label(&self) -> Cow<'static, str> {
@@ -211,6 +306,7 @@ impl TokenSource for RefreshToken {
     }
 
     fn validate(&self) -> Result<()> {
+        self.target.check()?;
         self.client.validate()
     }
 }
@@ -227,6 +323,7 @@ pub struct Password {
     username: String,
     password: Secret,
     scopes: Vec<String>,
+    target: Target,
 }
 
 impl fmt::Debug for Password {
@@ -235,6 +332,8 @@ impl fmt::Debug for Password {
             .field("client", &self.client)
             .field("username", &self.username)
             .field("password", &REDACTED)
+            .field("scopes", &self.scopes)
+            .field("target", &self.target)
             .finish()
     }
 }
@@ -251,6 +350,7 @@ impl Password {
             username: username.into(),
             password: password.into(),
             scopes: Vec::new(),
+            target: Target::default(),
         }
     }
 
@@ -265,6 +365,23 @@ impl Password {
         self
     }
 
+    /// Asks for a token usable at the resource `uri` (RFC 8707: `resource`, an absolute URI
+    /// without a fragment). Call it again for a token valid at several resources; the
+    /// authorization server decides what the token's audience becomes.
+    #[must_use]
+    pub fn resource(mut self, uri: impl Into<String>) -> Self {
+        self.target.resources.push(uri.into());
+        self
+    }
+
+    /// Asks for a token meant for `audience` (the `audience` parameter: RFC 8693's, also
+    /// taken by several providers on this grant, Auth0's among them). Repeatable.
+    #[must_use]
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.target.audiences.push(audience.into());
+        self
+    }
+
     /// The token cache that sends these tokens.
     pub fn into_auth(self) -> TokenAuth {
         TokenAuth::new(self)
@@ -274,9 +391,10 @@ impl Password {
 #[async_trait]
 impl TokenSource for Password {
     async fn fetch(&self, current: Option<&Token>) -> Result<Token> {
+        self.target.check()?;
         let scope = self.scopes.join(" ");
         if let Some(refresh_token) = current.and_then(Token::refresh_token) {
-            match refresh(&self.client, refresh_token, Some(&scope)).await {
+            match refresh(&self.client, refresh_token, Some(&scope), &self.target).await {
                 Err(Error::ReauthRequired { .. }) => {}
                 other => return other,
             }
@@ -289,6 +407,7 @@ impl TokenSource for Password {
         if !scope.is_empty() {
             form.push(("scope", &scope));
         }
+        form.extend(self.target.form());
         self.client.token_request(&form).await
     }
 
@@ -297,6 +416,7 @@ impl TokenSource for Password {
     }
 
     fn validate(&self) -> Result<()> {
+        self.target.check()?;
         self.client.validate()
     }
 }

@@ -4,9 +4,12 @@
 //! | --- | --- |
 //! | [`OAuthClient`] | the client's registration: id, secret, [`ClientAuth`], token endpoint |
 //! | [`ClientCredentials`], [`RefreshToken`], [`Password`] (legacy), [`Custom`] | where tokens come from ([`TokenSource`]) |
-//! | [`AuthorizationCode`] (PKCE S256, loopback listener), [`DeviceAuthorization`] | interactive logins that hand back a [`Token`] to seed a [`TokenAuth`] |
+//! | [`TokenExchange`] | token exchange (RFC 8693): a subject (and actor) token for a token meant elsewhere |
+//! | `.resource(..)`, `.audience(..)` on every grant | resource indicators (RFC 8707) and audiences |
+//! | [`AuthorizationCode`] (PKCE S256, loopback listener, PAR), [`DeviceAuthorization`] | interactive logins that hand back a [`Token`] to seed a [`TokenAuth`]; [`AuthorizationCode::begin_pushed`] pushes the request first (RFC 9126) |
 //! | [`ServerMetadata`] | discovery (RFC 8414, OpenID Connect), and the flows built from it |
 //! | [`OAuthClient::revoke`], [`TokenAuth::logout`] | revocation (RFC 7009) |
+//! | [`OAuthClient::introspect`] → [`Introspection`] | introspection (RFC 7662) |
 //! | [`TokenAuth`] | the cache: refresh ahead of expiry, single flight, refresh and replay after a 401, [`TokenStore`] |
 //! | [`Token`] | the token set, parsed leniently from real providers' answers |
 //!
@@ -30,7 +33,7 @@
 //!         .auth_method(ClientAuth::SecretPost); // the default is client_secret_basic
 //!     let auth = ClientCredentials::with_client(registration)
 //!         .scopes(["reports:read"])
-//!         .param("audience", "https://api.example.com/")
+//!         .audience("https://api.example.com/")
 //!         .into_auth();
 //!
 //!     let api = Client::builder("https://api.example.com/").auth(auth.clone()).build()?;
@@ -52,9 +55,11 @@ mod client;
 mod device;
 mod discovery;
 mod grants;
+mod introspection;
 mod revocation;
 mod token;
 mod token_auth;
+mod token_exchange;
 
 pub use authorization_code::{
     AuthorizationCode, DEFAULT_LOGIN_TIMEOUT, PendingAuthorization, pkce_challenge,
@@ -63,8 +68,10 @@ pub use client::{ClientAuth, MAX_OAUTH_BODY, OAuthClient};
 pub use device::{DEFAULT_INTERVAL, DeviceAuthorization, DeviceCode, SLOW_DOWN_STEP};
 pub use discovery::ServerMetadata;
 pub use grants::{ClientCredentials, Custom, Password, RefreshToken};
+pub use introspection::Introspection;
 pub use token::{Token, TokenResponseError};
 pub use token_auth::{
     DEFAULT_REFRESH_SKEW, MemoryTokenStore, RETRY_EARLY_REFRESH_AFTER, TokenAuth, TokenSource,
     TokenStore, TokenStoreLock,
 };
+pub use token_exchange::{TokenExchange, token_type};

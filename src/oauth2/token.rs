@@ -106,7 +106,9 @@ impl Token {
         &self.access_token
     }
 
-    /// The token type, normalised: `Bearer` for any spelling of it.
+    /// The token type, normalised: `Bearer` for any spelling of it; `N_A` from a token
+    /// exchange that issued something other than an access token (RFC 8693 §2.2.1, see
+    /// [`Token::issued_token_type`]).
     pub fn token_type(&self) -> &str {
         &self.token_type
     }
@@ -188,6 +190,9 @@ impl Token {
         let token_type = match map.remove("token_type") {
             None => "Bearer".to_owned(),
             Some(Value::String(t)) if t.eq_ignore_ascii_case("bearer") => "Bearer".to_owned(),
+            // RFC 8693 §2.2.1: a token exchange that issued something other than an access
+            // token (an ID token, a SAML assertion) says so; `issued_token_type` says what.
+            Some(Value::String(t)) if t == "N_A" => "N_A".to_owned(),
             Some(Value::String(t)) => {
                 return Err(TokenResponseError::Invalid(format!(
                     "token_type {t:?} is not supported (only Bearer)"

@@ -119,6 +119,39 @@ const clients = [
 ];
 
 // ---------------------------------------------------------------------------
+// Introspection, resource indicators, token exchange and PAR (issue 12, items
+// 4, 5, 7, 8): additions only, applied to the configuration by withPar() below.
+// ---------------------------------------------------------------------------
+
+// Set to 1 in the environment to make PAR required for every client as a
+// server policy: discovery then says require_pushed_authorization_requests.
+const REQUIRE_PAR = process.env.AUTHED_OIDC_REQUIRE_PAR === '1';
+
+// e) Public native app for which the server requires PAR (client metadata
+// require_pushed_authorization_requests): an authorization request that was
+// not pushed is refused. Otherwise the same as `native`.
+clients.push({
+  client_id: 'native-par',
+  application_type: 'native',
+  token_endpoint_auth_method: 'none',
+  grant_types: ['authorization_code', 'refresh_token'],
+  response_types: ['code'],
+  redirect_uris: ['http://127.0.0.1/callback'],
+  require_pushed_authorization_requests: true,
+});
+
+// RFC 9126: oidc-provider enables PAR by default; this states it, and adds the
+// server-wide requirement when AUTHED_OIDC_REQUIRE_PAR=1. (Introspection and
+// revocation are enabled in configuration() already.)
+function withPar(config) {
+  config.features.pushedAuthorizationRequests = {
+    enabled: true,
+    requirePushedAuthorizationRequests: REQUIRE_PAR,
+  };
+  return config;
+}
+
+// ---------------------------------------------------------------------------
 
 function htmlEscape(value) {
   return String(value)
@@ -329,7 +362,7 @@ server.on('error', (err) => {
 server.listen(requestedPort, HOST, () => {
   const { port } = server.address();
   const issuer = `http://${HOST}:${port}`;
-  const provider = new Provider(issuer, configuration());
+  const provider = new Provider(issuer, withPar(configuration()));
   // Log 500s (bugs) to stderr; ordinary OAuth errors are responses, not logs.
   provider.on('server_error', (_ctx, err) => {
     process.stderr.write(`oidc test server: server_error: ${err?.stack ?? err}\n`);

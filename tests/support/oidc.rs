@@ -66,6 +66,14 @@ pub const CC_POST: &str = "cc-post";
 pub const NATIVE: &str = "native";
 /// Public client: device_code + refresh_token.
 pub const DEVICE: &str = "device";
+/// Public native client like [`NATIVE`], for which the server requires pushed
+/// authorization requests (RFC 9126): an authorization request that was not
+/// pushed is refused.
+pub const NATIVE_PAR: &str = "native-par";
+/// Environment of a server that requires PAR of every client (discovery says
+/// `require_pushed_authorization_requests: true`): pass to
+/// [`OidcServer::start_with_env`].
+pub const REQUIRE_PAR_ENV: (&str, &str) = ("AUTHED_OIDC_REQUIRE_PAR", "1");
 /// Path of [`NATIVE`]'s registered redirect URI `http://127.0.0.1/callback`;
 /// any port is accepted on 127.0.0.1, localhost and [::1].
 pub const NATIVE_REDIRECT_PATH: &str = "/callback";
@@ -159,6 +167,12 @@ impl OidcServer {
     /// 20 s) for its `ISSUER http://127.0.0.1:PORT` line. The `NODE`
     /// environment variable overrides the `node` executable.
     pub async fn start() -> Result<OidcServer, String> {
+        Self::start_with_env(&[]).await
+    }
+
+    /// [`start`](Self::start) with extra environment variables for the
+    /// server (e.g. [`REQUIRE_PAR_ENV`]).
+    pub async fn start_with_env(env: &[(&str, &str)]) -> Result<OidcServer, String> {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         tokio::task::spawn_blocking(|| install(root))
             .await
@@ -168,6 +182,7 @@ impl OidcServer {
         command
             .arg(Path::new("tests").join("oidc").join("server.mjs"))
             .arg("0")
+            .envs(env.iter().copied())
             .current_dir(root);
         let (child, issuer, log) =
             output::spawn_announcing(command, &node, "OIDC test server", "ISSUER ", START_TIMEOUT)
@@ -178,7 +193,13 @@ impl OidcServer {
     /// [`start`](Self::start), for tests that need the server: on failure the
     /// test fails, saying why and what to do.
     pub async fn require() -> OidcServer {
-        match Self::start().await {
+        Self::require_with_env(&[]).await
+    }
+
+    /// [`require`](Self::require) with extra environment variables for the
+    /// server: see [`start_with_env`](Self::start_with_env).
+    pub async fn require_with_env(env: &[(&str, &str)]) -> OidcServer {
+        match Self::start_with_env(env).await {
             Ok(server) => server,
             Err(e) => panic!(
                 "the OIDC test server (node-oidc-provider) is needed and could not start: {e}\n\
