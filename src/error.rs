@@ -151,6 +151,10 @@ pub enum Error {
     BodyTooLarge(Box<BodyTooLargeError>),
     /// A credential store failed (see [`crate::store`]).
     Store(Box<StoreError>),
+    /// A signing key (for `private_key_jwt`, `client_secret_jwt` or the JWT bearer grant)
+    /// could not be read or does not fit its algorithm. Raised by the client, before anything
+    /// is sent; the message never contains the key.
+    Key(Box<KeyError>),
     /// The session cannot be renewed (the refresh token was refused with `invalid_grant`, or
     /// there is none): the stored session was forgotten and the user must log in again.
     ReauthRequired {
@@ -391,7 +395,39 @@ pub struct StoreError {
     pub message: String,
 }
 
+/// What was wrong with a signing key ([`Error::Key`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyErrorKind {
+    /// Not a PEM or JWK private key the client can read (bad armour, bad base64, bad DER,
+    /// missing JWK members, a public key where a private one was needed).
+    Malformed,
+    /// A valid key of another type than the algorithm needs (an EC key for RS256, a P-384 key
+    /// for ES256), or a JWK whose `alg` says otherwise.
+    Mismatch,
+    /// A key the client does not handle: encrypted PEM, an unknown curve or algorithm.
+    Unsupported,
+}
+
+/// A signing key problem. The message says what is wrong and what to do; never the key.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct KeyError {
+    /// What is wrong.
+    pub kind: KeyErrorKind,
+    /// What happened and what to do.
+    pub message: String,
+}
+
 impl Error {
+    #[cfg(feature = "oauth2")]
+    pub(crate) fn key(kind: KeyErrorKind, message: impl Into<String>) -> Self {
+        Self::Key(Box::new(KeyError {
+            kind,
+            message: message.into(),
+        }))
+    }
+
     pub(crate) fn config(message: impl Into<String>) -> Self {
         Self::Config {
             message: message.into(),
@@ -463,6 +499,7 @@ impl Error {
             | Self::Auth { .. }
             | Self::Authorization { .. }
             | Self::Store(_)
+            | Self::Key(_)
             | Self::ReauthRequired { .. } => None,
         }
     }
@@ -519,6 +556,12 @@ impl Error {
     /// `true` for a configuration error raised before anything was sent.
     pub fn is_config(&self) -> bool {
         matches!(self, Self::Config { .. })
+    }
+
+    /// `true` for a signing key that could not be read or does not fit its algorithm
+    /// ([`Error::Key`]).
+    pub fn is_key(&self) -> bool {
+        matches!(self, Self::Key(_))
     }
 
     /// `true` for a non-success status.
@@ -682,6 +725,7 @@ impl fmt::Display for Error {
                 write!(f, "; stopped reading it (client-side)")
             }
             Self::Store(e) => write!(f, "credential store: {}", e.message),
+            Self::Key(e) => write!(f, "signing key (client-side): {}", e.message),
             Self::ReauthRequired { reason, .. } => {
                 write!(f, "the session cannot be renewed, log in again: {reason}")
             }

@@ -171,7 +171,7 @@ async fn oauth_error_descriptions_are_scrubbed_of_every_secret_the_token_request
     for auth_method in [ClientAuth::SecretBasic, ClientAuth::SecretPost] {
         let client = OAuthClient::new(format!("{}/token", server.uri()), "my-app")
             .secret(client_secret)
-            .auth_method(auth_method);
+            .auth_method(auth_method.clone());
         let basic_b64 = base64::engine::general_purpose::STANDARD.encode(format!(
             "my-app:{}",
             authed::url::form_urlencoded::byte_serialize(client_secret.as_bytes())

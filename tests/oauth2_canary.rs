@@ -1,7 +1,8 @@
 //! The canary test over every OAuth grant, against the real authorization server: the client
 //! secret, authorization codes, PKCE verifiers, device codes, access, refresh and ID tokens
 //! never appear in Debug or Display of any type, in errors, or in `tracing` output at TRACE
-//! (with `log` records bridged in).
+//! (with `log` records bridged in). Nor do private keys (PEM and JWK) and the JWT assertions
+//! signed with them (`private_key_jwt`, `client_secret_jwt`, the JWT bearer grant).
 //!
 //! The secrets are learned from the wire: the client talks to the server through a recording
 //! TCP proxy on 127.0.0.1, and every credential-like field of every request and response that
@@ -19,7 +20,8 @@ use std::{sync::Arc, time::Duration};
 use authed::{
     Client,
     oauth2::{
-        AuthorizationCode, ClientCredentials, DeviceAuthorization, OAuthClient, RefreshToken, Token,
+        AuthorizationCode, ClientAuth, ClientCredentials, DeviceAuthorization, JwsAlgorithm,
+        JwtBearer, OAuthClient, RefreshToken, SigningKey, Token,
     },
 };
 use capture::Capture;
@@ -79,6 +81,8 @@ fn secrets_on_the_wire(wire: &str) -> Vec<String> {
         "code_verifier",
         "client_secret",
         "token",
+        "client_assertion",
+        "assertion",
     ];
     let mut found = Vec::new();
     for line in wire.lines() {
@@ -212,10 +216,80 @@ mod needs_oidc {
         let err = session.token().await.unwrap_err();
         show("after logout", format!("{err} {err:?}"));
 
+        // Client authentication with a key, and the JWT bearer grant (the server does not
+        // offer that grant: its refusal is an error that had an assertion in its request).
+        let pem = oidc::test_key("es256.pem");
+        let key = SigningKey::from_pem(JwsAlgorithm::ES256, pem.clone())
+            .unwrap()
+            .kid("es256-1");
+        show("signing key", format!("{key:?}"));
+        let keyed = OAuthClient::new(&token_url, oidc::PKJWT_ES256)
+            .auth_method(ClientAuth::private_key_jwt(key.clone()));
+        show(
+            "keyed client",
+            format!("{keyed:?} {:?}", ClientAuth::private_key_jwt(key.clone())),
+        );
+        let cc = ClientCredentials::with_client(keyed.clone()).into_auth();
+        let token = cc.token().await.unwrap();
+        show("pkjwt token", format!("{token:?} {cc:?}"));
+        keyed
+            .revoke(
+                &format!("{proxy}/token/revocation"),
+                token.access_token(),
+                "access_token",
+            )
+            .await
+            .unwrap();
+        let stranger = SigningKey::from_pem(JwsAlgorithm::ES256, oidc::test_key("es256-other.pem"))
+            .unwrap()
+            .kid("es256-1");
+        let err = ClientCredentials::with_client(
+            OAuthClient::new(&token_url, oidc::PKJWT_ES256)
+                .auth_method(ClientAuth::private_key_jwt(stranger)),
+        )
+        .into_auth()
+        .token()
+        .await
+        .unwrap_err();
+        show("wrong key", format!("{err} {err:?}"));
+        let hs = OAuthClient::new(&token_url, oidc::CSJWT)
+            .secret(oidc::JWT_SECRET)
+            .auth_method(ClientAuth::client_secret_jwt());
+        let token = ClientCredentials::with_client(hs.clone())
+            .into_auth()
+            .token()
+            .await
+            .unwrap();
+        show("csjwt", format!("{hs:?} {token:?}"));
+        let bearer =
+            JwtBearer::new(&token_url, key.clone(), "svc@example.com").scopes(["api:read"]);
+        show("jwt bearer", format!("{bearer:?}"));
+        let err = bearer.into_auth().token().await.unwrap_err();
+        show("jwt bearer refused", format!("{err} {err:?}"));
+        let mismatch = SigningKey::from_pem(JwsAlgorithm::RS256, pem.clone()).unwrap_err();
+        show("key mismatch", format!("{mismatch} {mismatch:?}"));
+        let jwk = serde_json::json!({
+            "kty": "EC", "crv": "P-256", "x": "not-base64!", "y": "AAAA",
+            "d": "canary-jwk-private-member-d",
+        });
+        let err = SigningKey::from_jwk(jwk.to_string()).unwrap_err();
+        show("bad jwk", format!("{err} {err:?}"));
+
         // What crossed the wire, and what the client let out.
         let wire = wire.text();
         let mut secrets = secrets_on_the_wire(&wire);
         secrets.push(oidc::CC_SECRET.to_owned());
+        secrets.push(oidc::JWT_SECRET.to_owned());
+        secrets.push("canary-jwk-private-member-d".to_owned());
+        // Every line of the private key's base64 body.
+        secrets.extend(
+            pem.lines()
+                .filter(|l| !l.starts_with("-----"))
+                .map(str::to_owned),
+        );
+        for kind in ["client_assertion=eyJ", "&assertion=eyJ"] {
+            assert!(wire.contains(kind), "the flows exercised {kind}");
+        }
         assert!(
             secrets.len() >= 10,
             "the proxy saw the credentials ({} found):\n{wire}",

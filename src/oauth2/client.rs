@@ -15,7 +15,11 @@ use crate::{
     Client, Secret,
     auth::{Basic, NoAuth},
     error::{Error, OAuthFailure, Result},
-    oauth2::token::{Token, TokenResponseError, oauth_error},
+    oauth2::{
+        assertion::{self, ASSERTION_LIFETIME, CLIENT_ASSERTION_TYPE, Signer},
+        signing_key::SigningKey,
+        token::{Token, TokenResponseError, oauth_error},
+    },
     redact::{REDACTED, Redactor},
 };
 
@@ -56,11 +60,41 @@ pub(crate) struct Answer {
     pub(crate) redactor: Redactor,
 }
 
-/// How the client authenticates to the token endpoint (RFC 6749 §2.3.1). Exactly one is used
-/// on every request. The variants are named after the `token_endpoint_auth_method` values of
-/// OpenID Connect Dynamic Client Registration (`client_secret_basic`, `client_secret_post`,
-/// `none`), which is what an authorization server's registration page shows.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// How the client authenticates to the authorization server (RFC 6749 §2.3.1, RFC 7523 §2.2,
+/// OpenID Connect Core §9). Exactly one is used on every request the client makes there:
+/// token requests of every grant, revocation, device authorization. The variants are named
+/// after the `token_endpoint_auth_method` values of OpenID Connect Dynamic Client Registration
+/// (`client_secret_basic`, `client_secret_post`, `none`, `private_key_jwt`,
+/// `client_secret_jwt`), which is what an authorization server's registration page shows.
+///
+/// The two JWT methods send a signed assertion instead of the secret
+/// (`client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer`,
+/// `client_assertion=...`, and `client_id`). Each assertion is built for its request:
+/// `iss` = `sub` = the client id, `aud` = the token endpoint URL (or
+/// [`OAuthClient::assertion_audience`]), a random `jti`, `iat` now and `exp`
+/// [`ASSERTION_LIFETIME`] later; it is never reused, so a server that refuses replays accepts
+/// every one.
+///
+/// ```
+/// use authed::oauth2::{ClientAuth, ClientCredentials, JwsAlgorithm, OAuthClient, SigningKey};
+///
+/// let pem = "-----BEGIN PRIVATE KEY-----\n\
+///            MC4CAQAwBQYDK2VwBCIEIK0dOhcdSF8PHkdtMaQBsEP9jlN/AjYuY4EZlE+Be8Qm\n\
+///            -----END PRIVATE KEY-----\n";
+/// // In practice: SigningKey::from_pem_file(JwsAlgorithm::EdDSA, "/run/secrets/client-key.pem")
+/// let key = SigningKey::from_pem(JwsAlgorithm::EdDSA, pem)?.kid("key-1");
+/// let client = OAuthClient::new("https://auth.example.com/oauth/token", "reporting")
+///     .auth_method(ClientAuth::private_key_jwt(key));
+/// let auth = ClientCredentials::with_client(client).into_auth();
+///
+/// // client_secret_jwt: HS256 with the client secret, which never leaves the client.
+/// let hs = OAuthClient::new("https://auth.example.com/oauth/token", "legacy")
+///     .secret("a secret of at least 32 bytes, for HS256 ....")
+///     .auth_method(ClientAuth::client_secret_jwt());
+/// # let _ = (auth, hs);
+/// # Ok::<(), authed::Error>(())
+/// ```
+#[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub enum ClientAuth {
     /// `client_secret_basic`: HTTP Basic with the client id and secret, each
@@ -71,6 +105,40 @@ pub enum ClientAuth {
     SecretPost,
     /// `none`: a public client; `client_id` in the form body, no secret.
     Public,
+    /// `private_key_jwt`: an assertion signed with the client's private key (RS256, PS256,
+    /// ES256, ES384 or EdDSA); the server holds the public key. Nothing secret travels.
+    PrivateKeyJwt(SigningKey),
+    /// `client_secret_jwt`: an assertion signed with HS256 keyed by the client secret.
+    SecretJwt,
+}
+
+impl ClientAuth {
+    /// `private_key_jwt` with `key` (see [`SigningKey`] to read one from PEM, a file or a
+    /// JWK).
+    pub fn private_key_jwt(key: SigningKey) -> Self {
+        Self::PrivateKeyJwt(key)
+    }
+
+    /// `client_secret_jwt`: HS256 assertions keyed by the secret given to
+    /// [`OAuthClient::secret`].
+    pub fn client_secret_jwt() -> Self {
+        Self::SecretJwt
+    }
+
+    /// The `token_endpoint_auth_method` name (`"client_secret_basic"`, `"private_key_jwt"`...).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::SecretBasic => "client_secret_basic",
+            Self::SecretPost => "client_secret_post",
+            Self::Public => "none",
+            Self::PrivateKeyJwt(_) => "private_key_jwt",
+            Self::SecretJwt => "client_secret_jwt",
+        }
+    }
+
+    fn needs_secret(&self) -> bool {
+        matches!(self, Self::SecretBasic | Self::SecretPost | Self::SecretJwt)
+    }
 }
 
 /// An OAuth 2.0 client registration: client id, optional secret, how to authenticate, and
@@ -96,6 +164,11 @@ pub(crate) struct Registration {
     pub(crate) client_id: String,
     client_secret: Option<Secret>,
     method: ClientAuth,
+    /// `aud` of client assertions, when not the token endpoint URL.
+    assertion_audience: Option<String>,
+    /// No client authentication at all, not even `client_id` (a JWT bearer grant whose
+    /// assertion is the only credential, RFC 7523 §2.1).
+    anonymous: bool,
     pub(crate) token_url: std::result::Result<Url, Error>,
     http: std::result::Result<Client, Error>,
     basic: Option<Basic>,
@@ -108,6 +181,7 @@ impl fmt::Debug for OAuthClient {
             .field("client_id", &r.client_id)
             .field("client_secret", &r.client_secret.as_ref().map(|_| REDACTED))
             .field("auth_method", &r.method)
+            .field("assertion_audience", &r.assertion_audience)
             .field(
                 "token_url",
                 &r.token_url.as_ref().map(crate::redact::url_builtin).ok(),
@@ -128,6 +202,8 @@ impl OAuthClient {
                 client_id: client_id.into(),
                 client_secret: None,
                 method: ClientAuth::Public,
+                assertion_audience: None,
+                anonymous: false,
                 token_url,
                 http,
                 basic: None,
@@ -135,12 +211,16 @@ impl OAuthClient {
         }
     }
 
-    /// A confidential client: adds the secret and switches to [`ClientAuth::SecretBasic`].
+    /// A confidential client: adds the secret and, when the client was public, switches to
+    /// [`ClientAuth::SecretBasic`] (a method chosen before, such as
+    /// [`ClientAuth::client_secret_jwt`], is kept).
     #[must_use]
     pub fn secret(self, secret: impl Into<Secret>) -> Self {
         let mut r = Arc::unwrap_or_clone(self.inner);
         r.client_secret = Some(secret.into());
-        r.method = ClientAuth::SecretBasic;
+        if matches!(r.method, ClientAuth::Public) {
+            r.method = ClientAuth::SecretBasic;
+        }
         r.rebuild_basic();
         Self { inner: Arc::new(r) }
     }
@@ -151,6 +231,26 @@ impl OAuthClient {
         let mut r = Arc::unwrap_or_clone(self.inner);
         r.method = method;
         r.rebuild_basic();
+        Self { inner: Arc::new(r) }
+    }
+
+    /// The `aud` of the client assertions of [`ClientAuth::private_key_jwt`] and
+    /// [`ClientAuth::client_secret_jwt`]. The default is the token endpoint URL, which RFC 7523
+    /// §3 and OpenID Connect Core §9 name and most servers accept; some want their issuer
+    /// identifier instead (the `issuer` of their metadata).
+    #[must_use]
+    pub fn assertion_audience(self, audience: impl Into<String>) -> Self {
+        let mut r = Arc::unwrap_or_clone(self.inner);
+        r.assertion_audience = Some(audience.into());
+        Self { inner: Arc::new(r) }
+    }
+
+    /// A client that does not authenticate at all, not even with `client_id`: for a grant
+    /// whose assertion is the credential (the JWT bearer grant without client
+    /// authentication, RFC 7523 §2.1).
+    pub(crate) fn anonymous(token_url: impl AsRef<str>) -> Self {
+        let mut r = Arc::unwrap_or_clone(Self::new(token_url, "").inner);
+        r.anonymous = true;
         Self { inner: Arc::new(r) }
     }
 
@@ -206,10 +306,11 @@ impl OAuthClient {
     pub(crate) fn validate(&self) -> Result<()> {
         self.inner.token_url.as_ref().map_err(Clone::clone)?;
         self.inner.http.as_ref().map_err(Clone::clone)?;
-        if self.inner.method != ClientAuth::Public && self.inner.client_secret.is_none() {
-            return Err(Error::config(
-                "the OAuth client authenticates with a secret, but none was given",
-            ));
+        if self.inner.method.needs_secret() && self.inner.client_secret.is_none() {
+            return Err(Error::config(format!(
+                "the OAuth client authenticates with {}, which needs a client secret, but none was given",
+                self.inner.method.as_str()
+            )));
         }
         Ok(())
     }
@@ -243,6 +344,7 @@ impl OAuthClient {
         let r = &self.inner;
         let http = r.http.as_ref().map_err(Clone::clone)?;
         let secret;
+        let client_assertion;
         let mut form: Vec<(&str, &str)> = params.to_vec();
         // Never a redirect, whatever the client's policy (a user's client may follow them): a
         // 307 would replay a form that carries the client secret, a code verifier or a
@@ -251,7 +353,8 @@ impl OAuthClient {
             .post(url.as_str())
             .redirect(crate::redirect::Policy::none())
             .any_status();
-        let request = match (r.method, &r.basic) {
+        let request = match (&r.method, &r.basic) {
+            _ if r.anonymous => request.auth(NoAuth),
             (ClientAuth::SecretBasic, Some(basic)) => request.auth(basic.clone()),
             (ClientAuth::SecretBasic, None) => {
                 return Err(Error::config("client_secret_basic needs a client secret"));
@@ -267,6 +370,20 @@ impl OAuthClient {
             }
             (ClientAuth::Public, _) => {
                 form.push(("client_id", &r.client_id));
+                request.auth(NoAuth)
+            }
+            (ClientAuth::PrivateKeyJwt(key), _) => {
+                client_assertion = r.client_assertion(Signer::Key(key))?;
+                form.extend(r.assertion_fields(&client_assertion));
+                request.auth(NoAuth)
+            }
+            (ClientAuth::SecretJwt, _) => {
+                let secret = r
+                    .client_secret
+                    .as_ref()
+                    .ok_or_else(|| Error::config("client_secret_jwt needs a client secret"))?;
+                client_assertion = r.client_assertion(Signer::Secret(secret))?;
+                form.extend(r.assertion_fields(&client_assertion));
                 request.auth(NoAuth)
             }
         };
@@ -334,6 +451,33 @@ fn default_http(token_url: &Url, audit: Option<AuditFn>) -> Result<Client> {
 }
 
 impl Registration {
+    /// A fresh client assertion (new `jti`, `iat` now) for one request.
+    fn client_assertion(&self, signer: Signer<'_>) -> Result<Secret> {
+        let audience = match (&self.assertion_audience, &self.token_url) {
+            (Some(audience), _) => audience.as_str(),
+            (None, Ok(url)) => url.as_str(),
+            (None, Err(e)) => return Err(e.clone()),
+        };
+        assertion::assertion(
+            signer,
+            &self.client_id,
+            &self.client_id,
+            audience,
+            ASSERTION_LIFETIME,
+            None,
+        )
+    }
+
+    /// The form fields of JWT client authentication (RFC 7523 §2.2; `client_id` as RFC 7521
+    /// §4.2 allows, for servers that look the client up before reading the assertion).
+    fn assertion_fields<'a>(&'a self, assertion: &'a Secret) -> [(&'a str, &'a str); 3] {
+        [
+            ("client_id", self.client_id.as_str()),
+            ("client_assertion_type", CLIENT_ASSERTION_TYPE),
+            ("client_assertion", assertion.expose_secret()),
+        ]
+    }
+
     fn rebuild_basic(&mut self) {
         self.basic = match (&self.method, &self.client_secret) {
             (ClientAuth::SecretBasic, Some(secret)) => {

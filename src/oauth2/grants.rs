@@ -1,7 +1,8 @@
-//! Token sources for the non-interactive grants: client credentials, refresh token, password
-//! (legacy), and a custom source made of two async closures.
+//! Token sources for the non-interactive grants: client credentials, JWT bearer (service
+//! accounts), refresh token, password (legacy), and a custom source made of two async
+//! closures.
 
-use std::{borrow::Cow, fmt, future::Future, pin::Pin, sync::Arc};
+use std::{borrow::Cow, fmt, future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use secrecy::ExposeSecret;
@@ -10,7 +11,9 @@ use crate::{
     Secret,
     error::{Error, Result},
     oauth2::{
+        assertion::{self, ASSERTION_LIFETIME, JWT_BEARER_GRANT, Signer},
         client::{ClientAuth, OAuthClient},
+        signing_key::SigningKey,
         token::Token,
         token_auth::{TokenAuth, TokenSource},
     },
@@ -172,6 +175,166 @@ impl TokenSource for ClientCredentials {
 
     fn validate(&self) -> Result<()> {
         self.target.check()?;
+        self.client.validate()
+    }
+}
+
+/// The JWT bearer grant (RFC 7523 §2.1): a service account signs an assertion with its
+/// private key and exchanges it for an access token
+/// (`grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion=...`). No user, no
+/// shared secret: the server holds the public key. Google service accounts, Salesforce's
+/// JWT bearer flow, Okta and Keycloak service clients work this way.
+///
+/// Each token request signs a new assertion: `iss` (the issuer given), `sub` (the principal,
+/// default the issuer), `aud` (default the token endpoint URL), a random `jti`, `iat` now and
+/// `exp` [`ASSERTION_LIFETIME`] later, and any extra claims. Scopes go in the form's `scope`
+/// parameter (RFC 7521 §4.1); a server that wants them in the assertion (Google) gets them
+/// with [`JwtBearer::claim`]. The token is cached and refreshed ahead of expiry by the
+/// [`TokenAuth`] of [`JwtBearer::into_auth`], as for [`ClientCredentials`].
+///
+/// ```
+/// use authed::{Client, oauth2::{JwsAlgorithm, JwtBearer, SigningKey}};
+///
+/// # let pem = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIK0dOhcdSF8PHkdtMaQBsEP9jlN/AjYuY4EZlE+Be8Qm\n-----END PRIVATE KEY-----\n";
+/// // In practice: SigningKey::from_pem_file(...) or SigningKey::from_jwk(...)
+/// let key = SigningKey::from_pem(JwsAlgorithm::EdDSA, pem)?.kid("sa-key-1");
+/// let auth = JwtBearer::new("https://auth.example.com/token", key, "reporting@example.com")
+///     .scopes(["reports:read"])
+///     .into_auth();
+/// let api = Client::builder("https://api.example.com/").auth(auth).build()?;
+/// # Ok::<(), authed::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct JwtBearer {
+    client: OAuthClient,
+    key: SigningKey,
+    issuer: String,
+    subject: Option<String>,
+    audience: Option<String>,
+    scopes: Vec<String>,
+    claims: serde_json::Map<String, serde_json::Value>,
+    params: Vec<(String, String)>,
+    lifetime: Duration,
+}
+
+/// Claims the grant sets itself; [`JwtBearer::claim`] ignores them.
+const REGISTERED_CLAIMS: &[&str] = &["iss", "sub", "aud", "jti", "iat", "exp"];
+
+impl JwtBearer {
+    /// The grant at `token_url`, with assertions signed by `key` and issued by `issuer` (the
+    /// service account's id or email, as the server knows it). The client does not
+    /// authenticate otherwise: the form carries only `grant_type`, `assertion` and `scope`.
+    pub fn new(token_url: impl AsRef<str>, key: SigningKey, issuer: impl Into<String>) -> Self {
+        Self::with_client(OAuthClient::anonymous(token_url), key, issuer)
+    }
+
+    /// The grant through a registered client that also authenticates itself (RFC 7523 §3.1
+    /// allows both): with a secret, or with its own key ([`ClientAuth::private_key_jwt`]).
+    pub fn with_client(client: OAuthClient, key: SigningKey, issuer: impl Into<String>) -> Self {
+        Self {
+            client,
+            key,
+            issuer: issuer.into(),
+            subject: None,
+            audience: None,
+            scopes: Vec::new(),
+            claims: serde_json::Map::new(),
+            params: Vec::new(),
+            lifetime: ASSERTION_LIFETIME,
+        }
+    }
+
+    /// The principal the token is for (`sub`), when not the issuer: the user a service
+    /// account acts for (domain-wide delegation), or a client id.
+    #[must_use]
+    pub fn subject(mut self, subject: impl Into<String>) -> Self {
+        self.subject = Some(subject.into());
+        self
+    }
+
+    /// The assertion's `aud`, when the server wants something other than its token endpoint
+    /// URL (its issuer identifier, say).
+    #[must_use]
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// The scopes to ask for, in the form's `scope` parameter.
+    #[must_use]
+    pub fn scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// An extra claim in every assertion (Google wants `"scope"` there). `iss`, `sub`,
+    /// `aud`, `jti`, `iat` and `exp` are the grant's own and are ignored here.
+    #[must_use]
+    pub fn claim(mut self, name: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
+        let name = name.into();
+        if !REGISTERED_CLAIMS.contains(&name.as_str()) {
+            self.claims.insert(name, value.into());
+        }
+        self
+    }
+
+    /// An extra form parameter (`audience`, `resource`, ...).
+    #[must_use]
+    pub fn param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.params.push((name.into(), value.into()));
+        self
+    }
+
+    /// How long each assertion is valid (default [`ASSERTION_LIFETIME`]).
+    #[must_use]
+    pub fn assertion_lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetime = lifetime;
+        self
+    }
+
+    /// The token cache that sends these tokens.
+    pub fn into_auth(self) -> TokenAuth {
+        TokenAuth::new(self)
+    }
+}
+
+#[async_trait]
+impl TokenSource for JwtBearer {
+    async fn fetch(&self, _current: Option<&Token>) -> Result<Token> {
+        let audience = match (&self.audience, &self.client.inner.token_url) {
+            (Some(audience), _) => audience.clone(),
+            (None, Ok(url)) => url.to_string(),
+            (None, Err(e)) => return Err(e.clone()),
+        };
+        let assertion = assertion::assertion(
+            Signer::Key(&self.key),
+            &self.issuer,
+            self.subject.as_deref().unwrap_or(&self.issuer),
+            &audience,
+            self.lifetime,
+            Some(&self.claims),
+        )?;
+        let scope = self.scopes.join(" ");
+        let mut form: Vec<(&str, &str)> = vec![
+            ("grant_type", JWT_BEARER_GRANT),
+            ("assertion", assertion.expose_secret()),
+        ];
+        if !scope.is_empty() {
+            form.push(("scope", &scope));
+        }
+        form.extend(self.params.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        self.client.token_request(&form).await
+    }
+
+    fn label(&self) -> Cow<'static, str> {
+        Cow::Owned(format!("oauth2 jwt bearer ({})", self.issuer))
+    }
+
+    fn validate(&self) -> Result<()> {
         self.client.validate()
     }
 }

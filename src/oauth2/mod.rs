@@ -3,7 +3,8 @@
 //! | piece | what it does |
 //! | --- | --- |
 //! | [`OAuthClient`] | the client's registration: id, secret, [`ClientAuth`], token endpoint |
-//! | [`ClientCredentials`], [`RefreshToken`], [`Password`] (legacy), [`Custom`] | where tokens come from ([`TokenSource`]) |
+//! | [`ClientAuth::private_key_jwt`], [`ClientAuth::client_secret_jwt`], [`SigningKey`] | client authentication with a key instead of a shared secret (RFC 7523 §2.2) |
+//! | [`ClientCredentials`], [`JwtBearer`] (service accounts), [`RefreshToken`], [`Password`] (legacy), [`Custom`] | where tokens come from ([`TokenSource`]) |
 //! | [`TokenExchange`] | token exchange (RFC 8693): a subject (and actor) token for a token meant elsewhere |
 //! | `.resource(..)`, `.audience(..)` on every grant | resource indicators (RFC 8707) and audiences |
 //! | [`AuthorizationCode`] (PKCE S256, loopback listener, PAR), [`DeviceAuthorization`] | interactive logins that hand back a [`Token`] to seed a [`TokenAuth`]; [`AuthorizationCode::begin_pushed`] pushes the request first (RFC 9126) |
@@ -50,6 +51,7 @@
 //! Interactive logins are on [`AuthorizationCode`] and [`DeviceAuthorization`]; keeping the
 //! session between runs is in the crate docs ([Persisting a login](crate#persisting-a-login)).
 
+mod assertion;
 mod authorization_code;
 mod client;
 mod device;
@@ -57,18 +59,21 @@ mod discovery;
 mod grants;
 mod introspection;
 mod revocation;
+mod signing_key;
 mod token;
 mod token_auth;
 mod token_exchange;
 
+pub use assertion::ASSERTION_LIFETIME;
 pub use authorization_code::{
     AuthorizationCode, DEFAULT_LOGIN_TIMEOUT, PendingAuthorization, pkce_challenge,
 };
 pub use client::{ClientAuth, MAX_OAUTH_BODY, OAuthClient};
 pub use device::{DEFAULT_INTERVAL, DeviceAuthorization, DeviceCode, SLOW_DOWN_STEP};
 pub use discovery::ServerMetadata;
-pub use grants::{ClientCredentials, Custom, Password, RefreshToken};
+pub use grants::{ClientCredentials, Custom, JwtBearer, Password, RefreshToken};
 pub use introspection::Introspection;
+pub use signing_key::{JwsAlgorithm, SigningKey};
 pub use token::{Token, TokenResponseError};
 pub use token_auth::{
     DEFAULT_REFRESH_SKEW, MemoryTokenStore, RETRY_EARLY_REFRESH_AFTER, TokenAuth, TokenSource,

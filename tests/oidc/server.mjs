@@ -23,7 +23,8 @@
 //
 // The Rust side is tests/support/oidc.rs (OidcServer::start / require).
 
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 
 import Provider, { errors } from 'oidc-provider';
@@ -150,6 +151,56 @@ function withPar(config) {
   };
   return config;
 }
+
+// ---------------------------------------------------------------------------
+// Issue 12, client authentication with a key (RFC 7523 §2.2, OIDC Core §9):
+// private_key_jwt and client_secret_jwt clients. The private keys are the
+// test-only fixtures in tests/oidc/keys/ (see its README); the server gets
+// their public halves. tests/support/oidc.rs names the same clients.
+// oidc-provider's default enabledJWA.clientAuthSigningAlgValues is
+// HS256, RS256, PS256, ES256, EdDSA; it refuses a reused jti ("client
+// assertion tokens must only be used once") and accepts as `aud` the token
+// endpoint URL, the issuer or the URL of the endpoint called.
+// ---------------------------------------------------------------------------
+
+const KEYS_DIR = new URL('./keys/', import.meta.url);
+
+function publicJwk(file, kid) {
+  const jwk = createPublicKey(readFileSync(new URL(file, KEYS_DIR))).export({ format: 'jwk' });
+  return { ...jwk, kid, use: 'sig' };
+}
+
+// HS256 keys need at least 32 bytes; this one is 44.
+const JWT_SECRET = 'hs256-client-secret-of-44-bytes-for-tests!!!';
+
+function keyClient(clientId, alg, keyFile, kid) {
+  return {
+    client_id: clientId,
+    grant_types: ['client_credentials'],
+    response_types: [],
+    redirect_uris: [],
+    token_endpoint_auth_method: 'private_key_jwt',
+    token_endpoint_auth_signing_alg: alg,
+    jwks: { keys: [publicJwk(keyFile, kid)] },
+    scope: TEST_API_SCOPES,
+  };
+}
+
+clients.push(
+  keyClient('pkjwt-rs256', 'RS256', 'rs256.pem', 'rs256-1'),
+  keyClient('pkjwt-es256', 'ES256', 'es256.pem', 'es256-1'),
+  keyClient('pkjwt-eddsa', 'EdDSA', 'ed25519.pem', 'ed25519-1'),
+  {
+    client_id: 'csjwt',
+    client_secret: JWT_SECRET,
+    grant_types: ['client_credentials'],
+    response_types: [],
+    redirect_uris: [],
+    token_endpoint_auth_method: 'client_secret_jwt',
+    token_endpoint_auth_signing_alg: 'HS256',
+    scope: TEST_API_SCOPES,
+  },
+);
 
 // ---------------------------------------------------------------------------
 

@@ -86,6 +86,26 @@ pub const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(3);
 /// The device flow's grant type.
 pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
+// Issue 12: clients that authenticate with a key (tests/oidc/server.mjs, same block there).
+/// `private_key_jwt` client with RS256 and `tests/oidc/keys/rs256.pem` (kid `rs256-1`).
+pub const PKJWT_RS256: &str = "pkjwt-rs256";
+/// `private_key_jwt` client with ES256 and `tests/oidc/keys/es256.pem` (kid `es256-1`).
+pub const PKJWT_ES256: &str = "pkjwt-es256";
+/// `private_key_jwt` client with EdDSA and `tests/oidc/keys/ed25519.pem` (kid `ed25519-1`).
+pub const PKJWT_EDDSA: &str = "pkjwt-eddsa";
+/// `client_secret_jwt` client (HS256) with secret [`JWT_SECRET`].
+pub const CSJWT: &str = "csjwt";
+/// Secret of [`CSJWT`].
+pub const JWT_SECRET: &str = "hs256-client-secret-of-44-bytes-for-tests!!!";
+
+/// A test-only private key from `tests/oidc/keys/` (PEM text).
+pub fn test_key(file: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/oidc/keys")
+        .join(file);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// How long [`OidcServer::start`] waits for the server to listen.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// Per-request timeout of the browser stand-in.
