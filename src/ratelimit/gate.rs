@@ -136,6 +136,10 @@ impl Default for Learned {
     }
 }
 
+/// A measurement that sees this many requests accepted one after the other (or four times the
+/// burst it estimated, if more) found no limiter: the refusal was a hiccup.
+const MEASURE_MAX: u64 = 64;
+
 /// How long departures pause after the first refusal that said nothing, before measuring:
 /// the bucket drains a little, not all (real burst sizes outlast it). Doubled, up to
 /// [`MAX_MEASURE_PAUSE`], when not even one request drained.
@@ -241,7 +245,17 @@ impl Learned {
 
     fn accepted(&mut self) {
         match self {
-            Self::Unknown { accepted } | Self::Measuring { accepted, .. } => *accepted += 1,
+            Self::Unknown { accepted } => *accepted += 1,
+            Self::Measuring {
+                accepted, burst, ..
+            } => {
+                *accepted += 1;
+                if *accepted > MEASURE_MAX.max(burst.saturating_mul(4)) {
+                    // Nothing refused since: that refusal was a hiccup (a 503 from a restart),
+                    // not a limiter. Back to sending freely.
+                    *self = Self::default();
+                }
+            }
             Self::Paced {
                 interval,
                 increase,

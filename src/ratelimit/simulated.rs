@@ -216,6 +216,18 @@ impl Limiter for LeakyBucket {
     }
 }
 
+/// A server with no limiter that refuses one request (a 503 while it restarts).
+struct Hiccup {
+    refused_once: bool,
+}
+
+impl Limiter for Hiccup {
+    fn handle(&mut self, _at: Instant) -> (bool, RateLimitState, Option<Duration>) {
+        let accepted = std::mem::replace(&mut self.refused_once, true);
+        (accepted, RateLimitState::default(), None)
+    }
+}
+
 /// Two fixed windows at once (IETF draft 8 names them): `second` and `ten`.
 struct TwoWindows {
     second: FixedWindow,
@@ -454,6 +466,24 @@ async fn a_silent_leaky_bucket_is_learned_from_a_few_refusals() {
         assert!(run.refused <= most_refused, "{rate} r/s: {run:?}");
         assert_near(&run, secs((calls as f64 - burst - 1.0) / rate), 0.10);
     }
+}
+
+/// One bare refusal starts a measurement (one request at a time); when no second refusal
+/// comes, the gate goes back to sending freely rather than staying serial.
+#[tokio::test(start_paused = true)]
+async fn a_single_silent_refusal_does_not_serialise_a_server_for_good() {
+    let run = run(
+        Hiccup {
+            refused_once: false,
+        },
+        4,
+        1000,
+    )
+    .await;
+    assert_eq!(run.refused, 1, "{run:?}");
+    // Four at a time: 1000 calls take 250 round trips (0.5 s), plus the pause and the short
+    // measurement; one at a time would take 2 s.
+    assert!(run.elapsed < secs(1.0), "{run:?}");
 }
 
 #[tokio::test(start_paused = true)]
