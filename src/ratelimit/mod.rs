@@ -63,7 +63,9 @@
 //! `headers.rs` reads the header families; `quota.rs` models one quota of the server's
 //! limiter (windows and buckets); `gate.rs` is the gate (blocks, quotas, the rate learned from
 //! silent refusals, first contact); `pacing.rs` chooses the gate for a request ([`Pacing`]);
-//! `simulated.rs` (tests) runs the gate against simulated limiters of each kind.
+//! `simulated.rs` (tests) runs the gate against simulated limiters of each kind;
+//! `sfv_oracle.rs` (tests) checks the structured-field reading of `headers.rs` against the
+//! `sfv` crate.
 //!
 //! # Example
 //!
