@@ -166,8 +166,10 @@ impl Quota {
             Kind::Window => {
                 let log = self.log_time(in_flight, at);
                 match (log, self.reset_at) {
-                    (Some(log), Some(reset)) => Verdict::NotBefore(log.min(reset)),
-                    (Some(t), None) => Verdict::NotBefore(t),
+                    // The log, not the announced reset, even when the reset is sooner: a
+                    // moving window's reset frees only its oldest slot, and this request may
+                    // need a later one.
+                    (Some(t), _) => Verdict::NotBefore(t),
                     // Only the reset to go by, and no telling how much comes back then (all
                     // of a fixed window, one slot of a moving window): one probe leaves then,
                     // its answer tells the rest.
