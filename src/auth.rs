@@ -118,13 +118,39 @@ pub trait Authenticate: fmt::Debug + Send + Sync {
 }
 
 /// What [`Authenticate::unauthorized`] learns about the rejected request.
-#[derive(Debug)]
 pub struct Unauthorized<'a> {
     pub(crate) authorization: Option<&'a HeaderValue>,
     pub(crate) challenge: Option<&'a str>,
+    /// The URL the rejected request went to.
+    pub(crate) url: Option<&'a Url>,
+    /// The headers of the `401` answer.
+    pub(crate) headers: Option<&'a HeaderMap>,
+}
+
+impl fmt::Debug for Unauthorized<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Neither the URL (it may carry a query credential) nor the answer's headers (a
+        // DPoP nonce, a cookie).
+        f.debug_struct("Unauthorized")
+            .field("authorization", &self.authorization.map(|_| REDACTED))
+            .field("challenge", &self.challenge)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Unauthorized<'_> {
+    /// The URL of the rejected request (for schemes whose credential depends on the server,
+    /// such as a DPoP nonce). Treat it as sensitive: it may carry a credential query
+    /// parameter.
+    pub fn url(&self) -> Option<&Url> {
+        self.url
+    }
+
+    /// A header of the `401` answer (`DPoP-Nonce`, say).
+    pub fn header(&self, name: impl http::header::AsHeaderName) -> Option<&HeaderValue> {
+        self.headers.and_then(|h| h.get(name))
+    }
+
     /// The `Authorization` header the rejected request carried (to tell whether the credential
     /// has been renewed since).
     pub fn authorization(&self) -> Option<&HeaderValue> {

@@ -199,6 +199,7 @@ impl Middleware for AuthMiddleware {
         if let Some(mut again) = replay
             && credentials::renew(
                 &self.schemes,
+                response.url(),
                 response.status(),
                 response.headers(),
                 &applied,

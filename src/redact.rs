@@ -57,6 +57,9 @@ pub const CREDENTIAL_HEADERS: &[&str] = &[
     "x-goog-api-key",
     "x-amz-security-token",
     "ocp-apim-subscription-key",
+    // DPoP (RFC 9449): the proof, and the server's nonce.
+    "dpop",
+    "dpop-nonce",
 ];
 
 /// Query parameter names that carry credentials in common APIs. Compared ASCII

@@ -2,7 +2,8 @@
 //! secret, authorization codes, PKCE verifiers, device codes, access, refresh and ID tokens
 //! never appear in Debug or Display of any type, in errors, or in `tracing` output at TRACE
 //! (with `log` records bridged in). Nor do private keys (PEM and JWK) and the JWT assertions
-//! signed with them (`private_key_jwt`, `client_secret_jwt`, the JWT bearer grant).
+//! signed with them (`private_key_jwt`, `client_secret_jwt`, the JWT bearer grant), nor
+//! DPoP private keys, proofs and server nonces.
 //!
 //! The secrets are learned from the wire: the client talks to the server through a recording
 //! TCP proxy on 127.0.0.1, and every credential-like field of every request and response that
@@ -20,8 +21,8 @@ use std::{sync::Arc, time::Duration};
 use authed::{
     Client,
     oauth2::{
-        AuthorizationCode, ClientAuth, ClientCredentials, DeviceAuthorization, JwsAlgorithm,
-        JwtBearer, OAuthClient, RefreshToken, SigningKey, Token,
+        AuthorizationCode, ClientAuth, ClientCredentials, DeviceAuthorization, DpopKey,
+        JwsAlgorithm, JwtBearer, OAuthClient, RefreshToken, SigningKey, Token,
     },
 };
 use capture::Capture;
@@ -275,9 +276,14 @@ mod needs_oidc {
         let err = SigningKey::from_jwk(jwk.to_string()).unwrap_err();
         show("bad jwk", format!("{err} {err:?}"));
 
+        // DPoP: proofs, nonces and the private key. Against wiremock, which records the proofs
+        // (a proof names the URL it is for, so it cannot pass through the recording proxy).
+        let dpop_secrets = dpop_section(&mut show).await;
+
         // What crossed the wire, and what the client let out.
         let wire = wire.text();
         let mut secrets = secrets_on_the_wire(&wire);
+        secrets.extend(dpop_secrets);
         secrets.push(oidc::CC_SECRET.to_owned());
         secrets.push(oidc::JWT_SECRET.to_owned());
         secrets.push("canary-jwk-private-member-d".to_owned());
@@ -323,4 +329,118 @@ mod needs_oidc {
             }
         }
     }
+}
+
+/// Exercises DPoP against wiremock (nonce challenges from the token endpoint and the resource
+/// server, a refused request, the session in a credential store) and returns every proof,
+/// nonce and private key that was in play.
+async fn dpop_section(show: &mut impl FnMut(&str, String)) -> Vec<String> {
+    use authed::{
+        ExposeSecret,
+        store::{CredentialStore, CredentialTokenStore, MemoryStore},
+    };
+    use wiremock::{
+        Mock, MockServer, ResponseTemplate,
+        matchers::{method, path},
+    };
+
+    const NONCES: [&str; 3] = [
+        "canary-as-nonce-0001",
+        "canary-as-nonce-0002",
+        "canary-rs-nonce-0001",
+    ];
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .insert_header("dpop-nonce", NONCES[0])
+                .set_body_json(serde_json::json!({"error": "use_dpop_nonce"})),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("dpop-nonce", NONCES[1])
+                .set_body_json(serde_json::json!({
+                    "access_token": "canary-dpop-access-token",
+                    "token_type": "DPoP",
+                    "expires_in": 3600,
+                    "refresh_token": "canary-dpop-refresh-token",
+                })),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/data"))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .insert_header("www-authenticate", r#"DPoP error="use_dpop_nonce""#)
+                .insert_header("dpop-nonce", NONCES[2]),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/data"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/denied"))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .insert_header("www-authenticate", r#"DPoP error="invalid_token""#)
+                .insert_header("dpop-nonce", NONCES[2]),
+        )
+        .mount(&server)
+        .await;
+
+    let key = DpopKey::generate().unwrap();
+    show("dpop key", format!("{key:?}"));
+    let client = OAuthClient::new(format!("{}/token", server.uri()), "svc")
+        .secret("canary-dpop-client-secret")
+        .dpop(key);
+    show("dpop client", format!("{client:?}"));
+    let credentials = Arc::new(MemoryStore::new());
+    let auth = ClientCredentials::with_client(client)
+        .into_auth()
+        .store(CredentialTokenStore::new(credentials.clone(), "dpop"));
+    let api = Client::builder(server.uri())
+        .auth(auth.clone())
+        .build()
+        .unwrap();
+    let response = api.get("data").send().await.unwrap();
+    show("dpop response", format!("{response:?}"));
+    let err = api.get("denied").send().await.unwrap_err();
+    show("dpop 401", format!("{err} {err:?}"));
+    let token = auth.token().await.unwrap();
+    show("dpop token", format!("{token:?} {auth:?}"));
+
+    let mut secrets: Vec<String> = NONCES.iter().map(|n| (*n).to_owned()).collect();
+    for request in server.received_requests().await.unwrap() {
+        let proof = request
+            .headers
+            .get("dpop")
+            .expect("a proof on every request");
+        let proof = proof.to_str().unwrap();
+        secrets.push(proof.to_owned());
+        secrets.push(proof.rsplit('.').next().unwrap().to_owned()); // the signature
+    }
+    assert!(secrets.len() >= 3 + 5 * 2, "the flows exercised the proofs");
+    // The private key, as the store keeps it.
+    let record = credentials
+        .get("dpop")
+        .await
+        .unwrap()
+        .expect("the session was stored");
+    let record: Value = serde_json::from_str(record.expose_secret()).unwrap();
+    let stored_key = record["k"].as_str().expect("the key is in the record");
+    secrets.push(stored_key.split_once('.').unwrap().1.to_owned());
+    secrets
 }

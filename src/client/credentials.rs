@@ -79,6 +79,7 @@ pub(crate) async fn authenticate(
 /// A scheme's renewal failed; it ends the request.
 pub(crate) async fn renew(
     schemes: &[Arc<dyn Authenticate>],
+    url: &url::Url,
     status: StatusCode,
     headers: &HeaderMap,
     applied: &Applied,
@@ -93,6 +94,8 @@ pub(crate) async fn renew(
     let rejected = Unauthorized {
         authorization: applied.authorization.as_ref(),
         challenge,
+        url: Some(url),
+        headers: Some(headers),
     };
     let mut renewed = false;
     for scheme in schemes {

@@ -463,7 +463,9 @@ impl Call {
             return Next::Done(response);
         }
         if self.allowed && !self.renewed && self.body.replayable() {
-            match credentials::renew(&self.auth, status, response.headers(), applied).await {
+            match credentials::renew(&self.auth, &self.url, status, response.headers(), applied)
+                .await
+            {
                 Ok(true) => {
                     self.renewed = true;
                     return Next::Replay;

@@ -17,6 +17,7 @@ use crate::{
     error::{Error, OAuthFailure, Result},
     oauth2::{
         assertion::{self, ASSERTION_LIFETIME, CLIENT_ASSERTION_TYPE, Signer},
+        dpop::{self, DpopKey, Nonces},
         signing_key::SigningKey,
         token::{Token, TokenResponseError, oauth_error},
     },
@@ -58,6 +59,8 @@ pub(crate) struct Answer {
     pub(crate) body: bytes::Bytes,
     pub(crate) request: crate::error::RequestInfo,
     pub(crate) redactor: Redactor,
+    /// The answer brought a `DPoP-Nonce` other than the one the request's proof carried.
+    pub(crate) new_dpop_nonce: bool,
 }
 
 /// How the client authenticates to the authorization server (RFC 6749 §2.3.1, RFC 7523 §2.2,
@@ -172,6 +175,11 @@ pub(crate) struct Registration {
     pub(crate) token_url: std::result::Result<Url, Error>,
     http: std::result::Result<Client, Error>,
     basic: Option<Basic>,
+    // --- DPoP (RFC 9449) ---
+    /// Signs a proof for every token request; the tokens are bound to it.
+    dpop: Option<DpopKey>,
+    /// The authorization server's latest `DPoP-Nonce`, shared by the clones.
+    dpop_nonces: Arc<Nonces>,
 }
 
 impl fmt::Debug for OAuthClient {
@@ -182,6 +190,7 @@ impl fmt::Debug for OAuthClient {
             .field("client_secret", &r.client_secret.as_ref().map(|_| REDACTED))
             .field("auth_method", &r.method)
             .field("assertion_audience", &r.assertion_audience)
+            .field("dpop", &r.dpop)
             .field(
                 "token_url",
                 &r.token_url.as_ref().map(crate::redact::url_builtin).ok(),
@@ -207,6 +216,8 @@ impl OAuthClient {
                 token_url,
                 http,
                 basic: None,
+                dpop: None,
+                dpop_nonces: Arc::default(),
             }),
         }
     }
@@ -243,6 +254,42 @@ impl OAuthClient {
         let mut r = Arc::unwrap_or_clone(self.inner);
         r.assertion_audience = Some(audience.into());
         Self { inner: Arc::new(r) }
+    }
+
+    /// Binds the client's tokens to `key` with DPoP (RFC 9449): every token request carries a
+    /// proof signed with it (a fresh one each time, with the server's nonce once it gave
+    /// one), the server answers `token_type: DPoP`, and the [`crate::oauth2::TokenAuth`] of
+    /// any grant presents such a token as `Authorization: DPoP <token>` with a proof of its
+    /// own on every request. The key goes with the token set into the token store, so a
+    /// DPoP-bound refresh token keeps working in the next run: a refresh always signs with
+    /// the key of the token set it refreshes.
+    ///
+    /// ```no_run
+    /// use authed::{Client, oauth2::{ClientCredentials, DpopKey, OAuthClient}};
+    ///
+    /// # async fn example() -> authed::Result<()> {
+    /// let client = OAuthClient::new("https://auth.example.com/token", "reporting")
+    ///     .secret(authed::Secret::from_env("CLIENT_SECRET")?)
+    ///     .dpop(DpopKey::generate()?);
+    /// let api = Client::builder("https://api.example.com/")
+    ///     .auth(ClientCredentials::with_client(client).into_auth())
+    ///     .build()?;
+    /// // Authorization: DPoP <token>, DPoP: <a proof for GET https://api.example.com/reports>
+    /// let reports = api.get("reports").send().await?;
+    /// # let _ = reports;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn dpop(self, key: DpopKey) -> Self {
+        let mut r = Arc::unwrap_or_clone(self.inner);
+        r.dpop = Some(key);
+        Self { inner: Arc::new(r) }
+    }
+
+    /// The DPoP key given to [`OAuthClient::dpop`], if any.
+    pub fn dpop_key(&self) -> Option<&DpopKey> {
+        self.inner.dpop.as_ref()
     }
 
     /// A client that does not authenticate at all, not even with `client_id`: for a grant
@@ -322,17 +369,56 @@ impl OAuthClient {
     /// [`Error::OAuth`] with the server's OAuth error or what was wrong with its answer; any
     /// error of the request itself.
     pub(crate) async fn token_request(&self, params: &[(&str, &str)]) -> Result<Token> {
+        self.token_request_bound(params, None).await
+    }
+
+    /// [`OAuthClient::token_request`], with a DPoP proof signed by `key` (the key a refresh
+    /// token is bound to) or else by the client's [`OAuthClient::dpop`] key, if any. A
+    /// `use_dpop_nonce` answer that brings a new nonce is retried once with it (RFC 9449 §8).
+    pub(crate) async fn token_request_bound(
+        &self,
+        params: &[(&str, &str)],
+        key: Option<&DpopKey>,
+    ) -> Result<Token> {
         let url = self.inner.token_url.as_ref().map_err(Clone::clone)?;
-        let answer = self.post(url, params).await?;
-        if answer.status.is_success() {
-            return Token::from_response(&answer.body).map_err(|e| match e {
-                TokenResponseError::OAuth(error) => answer.failure(Some(error), None),
-                TokenResponseError::Invalid(problem) => {
-                    answer.failure(None, Some(format!("not a token response: {problem}")))
-                }
-            });
+        let key = key.or(self.inner.dpop.as_ref());
+        let mut nonce_retry = true;
+        loop {
+            let proof = match key {
+                Some(key) => Some(key.proof(
+                    &http::Method::POST,
+                    url,
+                    None,
+                    self.inner.dpop_nonces.get(url).as_ref(),
+                )?),
+                None => None,
+            };
+            let answer = self.post_with(url, params, proof.as_ref()).await?;
+            if answer.status.is_success() {
+                let token = Token::from_response(&answer.body).map_err(|e| match e {
+                    TokenResponseError::OAuth(error) => answer.failure(Some(error), None),
+                    TokenResponseError::Invalid(problem) => {
+                        answer.failure(None, Some(format!("not a token response: {problem}")))
+                    }
+                })?;
+                return Ok(match key {
+                    Some(key) => token.with_dpop_key(key.clone()),
+                    None => token,
+                });
+            }
+            let error = answer.error_from_body();
+            if nonce_retry
+                && answer.new_dpop_nonce
+                && error
+                    .oauth_error()
+                    .is_some_and(|e| e.code == dpop::USE_DPOP_NONCE)
+            {
+                nonce_retry = false;
+                tracing::debug!(target: "authed::oauth2", "the authorization server wants a DPoP nonce; retrying once with it");
+                continue;
+            }
+            return Err(error);
         }
-        Err(answer.error_from_body())
     }
 
     /// Posts a form to an endpoint of the authorization server, authenticating the client.
@@ -341,6 +427,17 @@ impl OAuthClient {
     /// registered them), the client secret as given, and the value of every form parameter
     /// not in [`PUBLIC_FORM_PARAMS`].
     pub(crate) async fn post(&self, url: &Url, params: &[(&str, &str)]) -> Result<Answer> {
+        self.post_with(url, params, None).await
+    }
+
+    /// [`OAuthClient::post`] with a `DPoP` proof header. The server's `DPoP-Nonce`, if it sent
+    /// one, is remembered for the next proof to this server.
+    async fn post_with(
+        &self,
+        url: &Url,
+        params: &[(&str, &str)],
+        dpop_proof: Option<&Secret>,
+    ) -> Result<Answer> {
         let r = &self.inner;
         let http = r.http.as_ref().map_err(Clone::clone)?;
         let secret;
@@ -390,14 +487,23 @@ impl OAuthClient {
         // A pushed authorization request carries `client_id` as a request parameter already:
         // once is enough, whatever the client authentication added.
         dedup_client_id(&mut form);
-        let response = request
-            .header(http::header::ACCEPT, "application/json")
-            .form(&form)
-            .send()
-            .await?;
+        let mut request = request.header(http::header::ACCEPT, "application/json");
+        if let Some(proof) = dpop_proof {
+            // `dpop` is a credential header: marked sensitive, never sent across origins.
+            request = request.header(dpop::DPOP, proof.expose_secret());
+        }
+        let response = request.form(&form).send().await?;
         let status = response.status();
         let info = response.info();
         let mut redactor = response.redactor().clone();
+        let mut new_dpop_nonce = false;
+        if let Some(proof) = dpop_proof {
+            redactor.add_secret(proof);
+            if let Some(nonce) = dpop::nonce_header(response.headers()) {
+                redactor.add_value(nonce);
+                new_dpop_nonce = r.dpop_nonces.set(url, nonce);
+            }
+        }
         if let Some(secret) = &r.client_secret {
             redactor.add_secret(secret);
         }
@@ -412,6 +518,7 @@ impl OAuthClient {
             body,
             request: info,
             redactor,
+            new_dpop_nonce,
         })
     }
 }

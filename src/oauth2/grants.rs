@@ -417,10 +417,12 @@ impl RefreshToken {
     }
 }
 
-/// Runs the refresh grant with `refresh_token`; `invalid_grant` becomes
-/// [`Error::ReauthRequired`].
+/// Runs the refresh grant with the refresh token of `current`; `invalid_grant` becomes
+/// [`Error::ReauthRequired`]. A token set bound to a DPoP key is refreshed with a proof of
+/// that key (a DPoP-bound refresh token works with no other).
 pub(crate) async fn refresh(
     client: &OAuthClient,
+    current: &Token,
     refresh_token: &Secret,
     scope: Option<&str>,
     target: &Target,
@@ -434,7 +436,7 @@ pub(crate) async fn refresh(
     }
     form.extend(target.form());
     client
-        .token_request(&form)
+        .token_request_bound(&form, current.dpop_key())
         .await
         .map_err(|e| match e.oauth_error() {
             Some(oauth) if oauth.code == "invalid_grant" => Error::ReauthRequired {
@@ -449,7 +451,8 @@ pub(crate) async fn refresh(
 impl TokenSource for RefreshToken {
     async fn fetch(&self, current: Option<&Token>) -> Result<Token> {
         self.target.check()?;
-        let Some(refresh_token) = current.and_then(Token::refresh_token) else {
+        let Some((current, refresh_token)) = current.and_then(|c| Some((c, c.refresh_token()?)))
+        else {
             return Err(Error::ReauthRequired {
                 reason: "there is no refresh token".into(),
                 error: None,
@@ -457,6 +460,7 @@ impl TokenSource for RefreshToken {
         };
         refresh(
             &self.client,
+            current,
             refresh_token,
             Some(&self.scopes.join(" ")),
             &self.target,
@@ -556,8 +560,18 @@ impl TokenSource for Password {
     async fn fetch(&self, current: Option<&Token>) -> Result<Token> {
         self.target.check()?;
         let scope = self.scopes.join(" ");
-        if let Some(refresh_token) = current.and_then(Token::refresh_token) {
-            match refresh(&self.client, refresh_token, Some(&scope), &self.target).await {
+        if let Some(current) = current
+            && let Some(refresh_token) = current.refresh_token()
+        {
+            match refresh(
+                &self.client,
+                current,
+                refresh_token,
+                Some(&scope),
+                &self.target,
+            )
+            .await
+            {
                 Err(Error::ReauthRequired { .. }) => {}
                 other => return other,
             }

@@ -11,6 +11,7 @@
 //! | [`ServerMetadata`] | discovery (RFC 8414, OpenID Connect), and the flows built from it |
 //! | [`OAuthClient::revoke`], [`TokenAuth::logout`] | revocation (RFC 7009) |
 //! | [`OAuthClient::introspect`] → [`Introspection`] | introspection (RFC 7662) |
+//! | [`OAuthClient::dpop`] with a [`DpopKey`] | DPoP (RFC 9449): tokens bound to the client's key, a fresh proof on every token and resource request, server nonces |
 //! | [`TokenAuth`] | the cache: refresh ahead of expiry, single flight, refresh and replay after a 401, [`TokenStore`] |
 //! | [`Token`] | the token set, parsed leniently from real providers' answers |
 //!
@@ -56,6 +57,7 @@ mod authorization_code;
 mod client;
 mod device;
 mod discovery;
+mod dpop;
 mod grants;
 mod introspection;
 mod revocation;
@@ -71,6 +73,7 @@ pub use authorization_code::{
 pub use client::{ClientAuth, MAX_OAUTH_BODY, OAuthClient};
 pub use device::{DEFAULT_INTERVAL, DeviceAuthorization, DeviceCode, SLOW_DOWN_STEP};
 pub use discovery::ServerMetadata;
+pub use dpop::DpopKey;
 pub use grants::{ClientCredentials, Custom, JwtBearer, Password, RefreshToken};
 pub use introspection::Introspection;
 pub use signing_key::{JwsAlgorithm, SigningKey};

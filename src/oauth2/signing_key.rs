@@ -50,7 +50,7 @@ impl JwsAlgorithm {
         }
     }
 
-    fn jwt(self) -> jsonwebtoken::Algorithm {
+    pub(crate) fn jwt(self) -> jsonwebtoken::Algorithm {
         match self {
             Self::RS256 => jsonwebtoken::Algorithm::RS256,
             Self::PS256 => jsonwebtoken::Algorithm::PS256,
@@ -355,11 +355,28 @@ impl SigningKey {
         Ok(key)
     }
 
+    /// A key from a PKCS#8 `PrivateKeyInfo` (DER), checked as [`SigningKey::from_pem`] checks
+    /// a PEM key (a DPoP key generated or read back from a store).
+    pub(crate) fn from_pkcs8_der(alg: JwsAlgorithm, der: &[u8]) -> Result<Self> {
+        let (found, key) = from_pkcs8(der)?;
+        Self::checked(alg, found, key, None)
+    }
+
     /// A compact JWS of `claims`, with `alg` and `kid` in its header.
     pub(crate) fn sign(&self, claims: &impl Serialize) -> Result<String> {
         let mut header = Header::new(self.inner.alg.jwt());
         header.kid = self.inner.kid.clone();
-        jsonwebtoken::encode(&header, claims, &self.inner.key).map_err(|e| {
+        self.sign_with_header(&header, claims)
+    }
+
+    /// A compact JWS of `claims` under `header` (whose `alg` must be this key's): a DPoP proof
+    /// sets `typ` and `jwk` as well.
+    pub(crate) fn sign_with_header(
+        &self,
+        header: &Header,
+        claims: &impl Serialize,
+    ) -> Result<String> {
+        jsonwebtoken::encode(header, claims, &self.inner.key).map_err(|e| {
             // jsonwebtoken's errors name the kind of failure, never the key.
             Error::key(
                 KeyErrorKind::Malformed,

@@ -9,7 +9,7 @@ use base64::Engine as _;
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
 
-use crate::{Secret, error::OAuthError, redact::REDACTED};
+use crate::{Secret, error::OAuthError, oauth2::dpop::DpopKey, redact::REDACTED};
 
 /// An access token and what came with it.
 ///
@@ -35,6 +35,8 @@ pub struct Token {
     id_token: Option<Secret>,
     scope: Option<String>,
     extra: Map<String, Value>,
+    /// The DPoP key the token set is bound to (RFC 9449), kept with it.
+    dpop_key: Option<DpopKey>,
 }
 
 impl fmt::Debug for Token {
@@ -50,6 +52,7 @@ impl fmt::Debug for Token {
             .field("id_token", &self.id_token.as_ref().map(|_| REDACTED))
             .field("scope", &self.scope)
             .field("extra_fields", &self.extra.keys().collect::<Vec<_>>())
+            .field("dpop_key", &self.dpop_key)
             .finish()
     }
 }
@@ -70,6 +73,7 @@ impl Token {
             id_token: None,
             scope: None,
             extra: Map::new(),
+            dpop_key: None,
         }
     }
 
@@ -146,11 +150,42 @@ impl Token {
         &self.extra
     }
 
+    /// The DPoP key this token set is bound to (RFC 9449): the key of the
+    /// [`OAuthClient::dpop`](crate::oauth2::OAuthClient::dpop) that fetched it, or the one
+    /// read back from a store. A token with `token_type` `DPoP` is presented with a proof
+    /// signed by it, and a DPoP-bound refresh token is refreshed with it.
+    pub fn dpop_key(&self) -> Option<&DpopKey> {
+        self.dpop_key.as_ref()
+    }
+
+    /// Binds the token set to `key` (a token set read from a store of your own, say). The
+    /// token type is left as it is: a `DPoP` token needs its key, a `Bearer` one ignores it
+    /// except to refresh.
+    #[must_use]
+    pub fn with_dpop_key(mut self, key: DpopKey) -> Self {
+        self.dpop_key = Some(key);
+        self
+    }
+
+    /// Sets the token type (a token set read back from a store).
+    pub(crate) fn with_token_type(mut self, token_type: impl Into<String>) -> Self {
+        self.token_type = token_type.into();
+        self
+    }
+
+    /// Whether the token is a DPoP token (`token_type` `DPoP`, in any case).
+    pub(crate) fn is_dpop(&self) -> bool {
+        self.token_type.eq_ignore_ascii_case("dpop")
+    }
+
     /// Keeps `previous`'s refresh token when this one came without one (a refresh response
-    /// need not rotate it, RFC 6749 §6).
+    /// need not rotate it, RFC 6749 §6), and its DPoP key when this one has none.
     pub(crate) fn inherit_refresh_token(mut self, previous: Option<&Token>) -> Self {
         if self.refresh_token.is_none() {
             self.refresh_token = previous.and_then(|p| p.refresh_token.clone());
+        }
+        if self.dpop_key.is_none() {
+            self.dpop_key = previous.and_then(|p| p.dpop_key.clone());
         }
         self
     }
@@ -193,9 +228,11 @@ impl Token {
             // RFC 8693 §2.2.1: a token exchange that issued something other than an access
             // token (an ID token, a SAML assertion) says so; `issued_token_type` says what.
             Some(Value::String(t)) if t == "N_A" => "N_A".to_owned(),
+            // RFC 9449 §5: a token bound to the DPoP key of the request's proof.
+            Some(Value::String(t)) if t.eq_ignore_ascii_case("dpop") => "DPoP".to_owned(),
             Some(Value::String(t)) => {
                 return Err(TokenResponseError::Invalid(format!(
-                    "token_type {t:?} is not supported (only Bearer)"
+                    "token_type {t:?} is not supported (only Bearer and DPoP)"
                 )));
             }
             Some(_) => {
@@ -243,6 +280,7 @@ impl Token {
             id_token,
             scope,
             extra: map,
+            dpop_key: None,
         })
     }
 }
@@ -267,6 +305,7 @@ impl Token {
             id_token,
             scope,
             extra: Map::new(),
+            dpop_key: None,
         }
     }
 }

@@ -35,7 +35,10 @@ use tokio::{sync::watch, time::Instant};
 use crate::{
     auth::{AuthRequest, Authenticate, Unauthorized},
     error::{Error, Result, StoreErrorKind},
-    oauth2::token::Token,
+    oauth2::{
+        dpop::{self, DpopKey, Nonces},
+        token::Token,
+    },
     redact::Additions,
 };
 
@@ -221,6 +224,8 @@ struct Shared {
     store: Arc<dyn TokenStore>,
     skew: Duration,
     state: Mutex<State>,
+    /// The latest `DPoP-Nonce` of each resource server (RFC 9449 §9).
+    dpop_nonces: Nonces,
 }
 
 #[derive(Default)]
@@ -243,13 +248,27 @@ struct Entry {
     additions: Arc<Additions>,
     refresh_at: Option<Instant>,
     expires_at: Option<Instant>,
+    /// A DPoP token's key: every request gets a proof signed with it.
+    dpop: Option<DpopKey>,
 }
 
 impl Entry {
     fn new(token: Token, skew: Duration) -> Result<Self> {
+        // A DPoP token is presented as such, with a proof of its key (never downgraded to
+        // Bearer: the server would refuse it, RFC 9449 §7.1).
+        let dpop = if token.is_dpop() {
+            Some(token.dpop_key().cloned().ok_or_else(|| {
+                Error::auth(
+                    "the server issued a DPoP-bound token (token_type DPoP) but the token set has no DPoP key: give the OAuth client one with OAuthClient::dpop",
+                )
+            })?)
+        } else {
+            None
+        };
+        let scheme = if dpop.is_some() { "DPoP" } else { "Bearer" };
         // ASCII only, as for a static bearer token (see auth::header_credential).
         let header = crate::auth::header_credential(&format!(
-            "Bearer {}",
+            "{scheme} {}",
             token.access_token().expose_secret()
         ))
         .map_err(|why| Error::auth(format!("the access token from the server {why}")))?;
@@ -272,6 +291,7 @@ impl Entry {
             additions,
             refresh_at,
             expires_at,
+            dpop,
         })
     }
 
@@ -317,6 +337,7 @@ impl TokenAuth {
                 store,
                 skew,
                 state: Mutex::default(),
+                dpop_nonces: Nonces::default(),
             }),
         }
     }
@@ -539,6 +560,7 @@ impl Shared {
                             entry.expires_at.map_or(retry_at, |exp| retry_at.min(exp)),
                         ),
                         expires_at: entry.expires_at,
+                        dpop: entry.dpop.clone(),
                     }))
                 }
                 _ => Err(e),
@@ -552,6 +574,20 @@ impl Authenticate for TokenAuth {
     async fn authenticate(&self, request: &mut AuthRequest<'_>) -> Result<()> {
         let entry = self.entry().await?;
         request.put_prepared(AUTHORIZATION, entry.header.clone(), &entry.additions);
+        if let Some(key) = &entry.dpop {
+            // A proof for this attempt only: its method and URL, a new `jti`. The send loop
+            // asks again for every retry and redirect hop, and never for another origin.
+            let nonce = self.shared.dpop_nonces.get(request.url());
+            let proof = key.proof(
+                request.method(),
+                request.url(),
+                Some(entry.token.access_token()),
+                nonce.as_ref(),
+            )?;
+            let value = HeaderValue::from_str(proof.expose_secret())
+                .map_err(|_| Error::auth("the DPoP proof is not a valid header value"))?;
+            request.set_header_value(dpop::DPOP, value);
+        }
         Ok(())
     }
 
@@ -564,6 +600,24 @@ impl Authenticate for TokenAuth {
     }
 
     async fn unauthorized(&self, rejected: &Unauthorized<'_>) -> Result<bool> {
+        // A resource server that wants a nonce in the proof (RFC 9449 §9): remember it for
+        // its origin and replay once with a new proof; the token is fine.
+        if let (Some(challenge), Some(url), Some(nonce)) = (
+            rejected.challenge(),
+            rejected.url(),
+            rejected.headers.and_then(dpop::nonce_header),
+        ) && dpop::asks_for_nonce(challenge)
+            && self
+                .shared
+                .lock()
+                .current
+                .as_ref()
+                .is_some_and(|e| e.dpop.is_some())
+        {
+            let fresh = self.shared.dpop_nonces.set(url, nonce);
+            tracing::debug!(target: "authed::oauth2", fresh, "the resource server wants a DPoP nonce");
+            return Ok(fresh);
+        }
         {
             let mut state = self.shared.lock();
             match &state.current {

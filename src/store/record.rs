@@ -478,6 +478,14 @@ struct Record {
     at: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     exp: Option<f64>,
+    // --- DPoP (RFC 9449); records written before them have neither ---
+    /// The token type, when not `Bearer` (`DPoP`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    t: Option<String>,
+    /// The DPoP private key the token set is bound to (`<alg>.<base64url PKCS#8>`): a
+    /// DPoP-bound refresh token is useless without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    k: Option<String>,
 }
 
 fn unix(t: SystemTime) -> f64 {
@@ -500,6 +508,11 @@ fn to_record(token: &Token) -> Secret {
         s: token.scope().map(str::to_owned),
         at: unix(token.received_at()),
         exp: token.expires_at().map(unix),
+        t: (!token.token_type().eq_ignore_ascii_case("bearer"))
+            .then(|| token.token_type().to_owned()),
+        k: token
+            .dpop_key()
+            .map(|key| key.to_stored().expose_secret().to_owned()),
     };
     Secret::new(serde_json::to_string(&record).unwrap_or_default())
 }
@@ -510,7 +523,7 @@ fn from_record(text: &str) -> Option<Token> {
     if record.v != 1 || record.a.is_empty() {
         return None;
     }
-    Some(Token::from_parts(
+    let mut token = Token::from_parts(
         Secret::new(record.a),
         from_unix(record.at)?,
         match record.exp {
@@ -520,7 +533,14 @@ fn from_record(text: &str) -> Option<Token> {
         record.r.map(Secret::new),
         record.i.map(Secret::new),
         record.s,
-    ))
+    );
+    if let Some(token_type) = record.t {
+        token = token.with_token_type(token_type);
+    }
+    if let Some(key) = record.k {
+        token = token.with_dpop_key(crate::oauth2::DpopKey::from_stored(&key).ok()?);
+    }
+    Some(token)
 }
 
 #[cfg(test)]
@@ -542,9 +562,30 @@ mod tests {
         assert_eq!(back.token_type(), "Bearer");
 
         assert!(from_record(r#"{"v":2,"a":"a-1","at":1700000000}"#).is_none());
+        // A record without DPoP members (written before them) is a bearer token set.
+        let old = from_record(r#"{"v":1,"a":"a-1","r":"r-1","at":1700000000}"#).unwrap();
+        assert_eq!(old.token_type(), "Bearer");
+        assert!(old.dpop_key().is_none());
+        assert!(from_record(r#"{"v":1,"a":"a-1","at":1700000000,"k":"ES256.AAAA"}"#).is_none());
         assert!(from_record(r#"{"v":1,"a":"","at":1700000000}"#).is_none());
         assert!(from_record(r#"{"v":1,"a":"a-1","at":-1}"#).is_none());
         assert!(from_record("not json").is_none());
+    }
+
+    #[test]
+    fn a_dpop_token_set_keeps_its_type_and_key() {
+        let key = crate::oauth2::DpopKey::generate().unwrap();
+        let token = Token::bearer("a-1")
+            .with_token_type("DPoP")
+            .with_refresh_token("r-1")
+            .with_dpop_key(key.clone());
+        let text = to_record(&token);
+        let back = from_record(text.expose_secret()).expect("a record");
+        assert_eq!(back.token_type(), "DPoP");
+        assert_eq!(
+            back.dpop_key().map(|k| k.thumbprint()),
+            Some(key.thumbprint())
+        );
     }
 
     #[test]

@@ -23,7 +23,7 @@
 //
 // The Rust side is tests/support/oidc.rs (OidcServer::start / require).
 
-import { createPublicKey, generateKeyPairSync, randomUUID } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 
@@ -203,6 +203,46 @@ clients.push(
 );
 
 // ---------------------------------------------------------------------------
+
+// --- DPoP (RFC 9449; issue 12 item 3) ---------------------------------------------------
+// Two clients whose access tokens must be DPoP-bound: a public one for the authorization code
+// flow (its refresh tokens are bound to the key too) and a confidential one for client
+// credentials. The server issues nonces and requires one in every proof, so each client's
+// first proof to each endpoint is answered `use_dpop_nonce` (400 at the token endpoint,
+// 401 + WWW-Authenticate at userinfo): every DPoP test makes the nonce round trip.
+clients.push(
+  {
+    client_id: 'dpop-native',
+    application_type: 'native',
+    token_endpoint_auth_method: 'none',
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    redirect_uris: ['http://127.0.0.1/callback'],
+    dpop_bound_access_tokens: true,
+  },
+  {
+    client_id: 'dpop-cc',
+    client_secret: CC_SECRET,
+    grant_types: ['client_credentials'],
+    response_types: [],
+    redirect_uris: [],
+    token_endpoint_auth_method: 'client_secret_basic',
+    scope: TEST_API_SCOPES,
+    dpop_bound_access_tokens: true,
+  },
+);
+
+function withDpop(config) {
+  config.features.dPoP = {
+    enabled: true,
+    nonceSecret: randomBytes(32),
+    requireNonce() {
+      return true;
+    },
+  };
+  return config;
+}
+// --- end DPoP ------------------------------------------------------------------------------
 
 function htmlEscape(value) {
   return String(value)
@@ -413,7 +453,7 @@ server.on('error', (err) => {
 server.listen(requestedPort, HOST, () => {
   const { port } = server.address();
   const issuer = `http://${HOST}:${port}`;
-  const provider = new Provider(issuer, withPar(configuration()));
+  const provider = new Provider(issuer, withDpop(withPar(configuration())));
   // Log 500s (bugs) to stderr; ordinary OAuth errors are responses, not logs.
   provider.on('server_error', (_ctx, err) => {
     process.stderr.write(`oidc test server: server_error: ${err?.stack ?? err}\n`);

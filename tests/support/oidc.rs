@@ -98,6 +98,15 @@ pub const CSJWT: &str = "csjwt";
 /// Secret of [`CSJWT`].
 pub const JWT_SECRET: &str = "hs256-client-secret-of-44-bytes-for-tests!!!";
 
+// --- DPoP (issue 12 item 3): clients whose tokens must be DPoP-bound; the server requires a
+// nonce in every proof (tests/oidc/server.mjs, `withDpop`).
+/// A public client (authorization code + PKCE, refresh) with `dpop_bound_access_tokens`.
+pub const DPOP_NATIVE: &str = "dpop-native";
+/// A confidential client (client credentials, `client_secret_basic` with [`CC_SECRET`]) with
+/// `dpop_bound_access_tokens`.
+pub const DPOP_CC: &str = "dpop-cc";
+// --- end DPoP
+
 /// A test-only private key from `tests/oidc/keys/` (PEM text).
 pub fn test_key(file: &str) -> String {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
