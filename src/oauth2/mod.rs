@@ -11,6 +11,7 @@
 //! | [`ServerMetadata`] | discovery (RFC 8414, OpenID Connect), and the flows built from it |
 //! | [`OAuthClient::revoke`], [`TokenAuth::logout`] | revocation (RFC 7009) |
 //! | [`OAuthClient::introspect`] → [`Introspection`] | introspection (RFC 7662) |
+//! | [`IdTokenValidator`] → [`IdTokenClaims`] | OpenID Connect ID tokens: signature against the JWKS, `iss`, `aud`/`azp`, `exp`/`iat`, `nonce` (the flows built by discovery validate them) |
 //! | [`TokenAuth`] | the cache: refresh ahead of expiry, single flight, refresh and replay after a 401, [`TokenStore`] |
 //! | [`Token`] | the token set, parsed leniently from real providers' answers |
 //!
@@ -57,6 +58,7 @@ mod client;
 mod device;
 mod discovery;
 mod grants;
+mod id_token;
 mod introspection;
 mod revocation;
 mod signing_key;
@@ -72,6 +74,10 @@ pub use client::{ClientAuth, MAX_OAUTH_BODY, OAuthClient};
 pub use device::{DEFAULT_INTERVAL, DeviceAuthorization, DeviceCode, SLOW_DOWN_STEP};
 pub use discovery::ServerMetadata;
 pub use grants::{ClientCredentials, Custom, JwtBearer, Password, RefreshToken};
+pub use id_token::{
+    DEFAULT_ID_TOKEN_ALGORITHMS, ID_TOKEN_LEEWAY, IdTokenClaims, IdTokenValidator,
+    JWKS_REFETCH_FLOOR,
+};
 pub use introspection::Introspection;
 pub use signing_key::{JwsAlgorithm, SigningKey};
 pub use token::{Token, TokenResponseError};

@@ -9,7 +9,7 @@ use base64::Engine as _;
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
 
-use crate::{Secret, error::OAuthError, redact::REDACTED};
+use crate::{Secret, error::OAuthError, oauth2::id_token::IdTokenClaims, redact::REDACTED};
 
 /// An access token and what came with it.
 ///
@@ -35,6 +35,8 @@ pub struct Token {
     id_token: Option<Secret>,
     scope: Option<String>,
     extra: Map<String, Value>,
+    /// The claims of `id_token`, once validated (issue 12, ID tokens).
+    id_token_claims: Option<Box<IdTokenClaims>>,
 }
 
 impl fmt::Debug for Token {
@@ -50,6 +52,7 @@ impl fmt::Debug for Token {
             .field("id_token", &self.id_token.as_ref().map(|_| REDACTED))
             .field("scope", &self.scope)
             .field("extra_fields", &self.extra.keys().collect::<Vec<_>>())
+            .field("id_token_claims", &self.id_token_claims)
             .finish()
     }
 }
@@ -70,6 +73,7 @@ impl Token {
             id_token: None,
             scope: None,
             extra: Map::new(),
+            id_token_claims: None,
         }
     }
 
@@ -133,6 +137,29 @@ impl Token {
     /// The OpenID Connect ID token, if any.
     pub fn id_token(&self) -> Option<&Secret> {
         self.id_token.as_ref()
+    }
+
+    /// The claims of the ID token, when it was validated: by
+    /// [`PendingAuthorization::exchange`](crate::oauth2::PendingAuthorization::exchange) of a
+    /// flow with an [`IdTokenValidator`](crate::oauth2::IdTokenValidator) (every flow built by
+    /// discovery has one). `None` when there is no ID token or it was not validated (a
+    /// refreshed or stored token).
+    ///
+    /// ```no_run
+    /// # async fn f(pending: authed::oauth2::PendingAuthorization, callback: &str) -> authed::Result<()> {
+    /// let token = pending.exchange(callback).await?; // the ID token was validated here
+    /// if let Some(claims) = token.id_token_claims() {
+    ///     println!("signed in as {} at {}", claims.sub, claims.iss);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn id_token_claims(&self) -> Option<&IdTokenClaims> {
+        self.id_token_claims.as_deref()
+    }
+
+    pub(crate) fn with_id_token_claims(mut self, claims: IdTokenClaims) -> Self {
+        self.id_token_claims = Some(Box::new(claims));
+        self
     }
 
     /// The granted scope, if the server said.
@@ -243,6 +270,7 @@ impl Token {
             id_token,
             scope,
             extra: map,
+            id_token_claims: None,
         })
     }
 }
@@ -267,6 +295,7 @@ impl Token {
             id_token,
             scope,
             extra: Map::new(),
+            id_token_claims: None,
         }
     }
 }
