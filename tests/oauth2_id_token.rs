@@ -185,6 +185,31 @@ mod needs_oidc {
     }
 
     #[tokio::test]
+    async fn a_device_login_with_openid_validates_its_id_token() {
+        let server = Arc::new(oidc::require().await);
+        let metadata = ServerMetadata::discover(&server.issuer).await.unwrap();
+        let device = metadata
+            .device(metadata.client(oidc::DEVICE).unwrap())
+            .unwrap()
+            .scopes(["openid"]);
+        let browser = server.clone();
+        let token = device
+            .login(|code| {
+                let user_code = code.user_code.clone();
+                tokio::spawn(
+                    async move { browser.approve_device(&user_code, "ada").await.unwrap() },
+                );
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", server.logs()));
+        let claims = token.id_token_claims().expect("validated");
+        assert_eq!(
+            (claims.sub.as_str(), claims.aud.as_slice()),
+            ("ada", &[oidc::DEVICE.to_owned()][..])
+        );
+    }
+
+    #[tokio::test]
     async fn a_rotated_key_is_fetched_once_on_its_new_kid() {
         let server = oidc::OidcServer::require_with_env(&[KEY_1]).await;
         let port = server.port();

@@ -246,18 +246,24 @@ impl ServerMetadata {
 
     // --- end of the ID token block ---
 
-    /// A device authorization flow for `client` at this server.
+    /// A device authorization flow for `client` at this server, validating ID tokens
+    /// ([`DeviceAuthorization::id_token_validator`]) when the server publishes its keys.
     ///
     /// # Errors
     ///
     /// [`Error::Config`] when the server has no device authorization endpoint.
     pub fn device(&self, client: OAuthClient) -> Result<DeviceAuthorization> {
-        Ok(DeviceAuthorization::new(
-            client,
+        let mut flow = DeviceAuthorization::new(
+            client.clone(),
             self.endpoint(
                 &self.device_authorization_endpoint,
                 "device authorization endpoint",
             )?,
-        ))
+        );
+        // Issue 12, ID tokens: validated against the server's keys when it publishes them.
+        if self.jwks_uri.is_some() {
+            flow = flow.id_token_validator(self.id_token_validator_for(&client)?);
+        }
+        Ok(flow)
     }
 }
