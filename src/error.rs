@@ -155,6 +155,12 @@ pub enum Error {
     /// could not be read or does not fit its algorithm. Raised by the client, before anything
     /// is sent; the message never contains the key.
     Key(Box<KeyError>),
+    // --- Issue 12: ID token validation (OpenID Connect Core §3.1.3.7) ---
+    /// An ID token failed validation ([`crate::oauth2::IdTokenValidator`]): its signature,
+    /// algorithm, key, issuer, audience, times or nonce. Raised by the client; the message
+    /// never contains the token.
+    IdToken(Box<IdTokenError>),
+    // --- end of the ID token block ---
     /// The session cannot be renewed (the refresh token was refused with `invalid_grant`, or
     /// there is none): the stored session was forgotten and the user must log in again.
     ReauthRequired {
@@ -419,6 +425,65 @@ pub struct KeyError {
     pub message: String,
 }
 
+// --- Issue 12: ID token validation ---
+
+/// Which check an ID token failed ([`Error::IdToken`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IdTokenErrorKind {
+    /// The signature does not verify with the issuer's key (or the client secret, for HS256).
+    BadSignature,
+    /// The issuer's key set has no key with the token's `kid` (or none of its type), even
+    /// after a re-fetch.
+    UnknownKey,
+    /// The token's `alg` is not allowed: `none`, HMAC without the client secret, or an
+    /// algorithm outside the configured list.
+    DisallowedAlgorithm,
+    /// `iss` is not the expected issuer.
+    WrongIssuer,
+    /// `aud` does not contain the client id, or `azp` is not the client id.
+    WrongAudience,
+    /// `exp` is in the past (beyond the leeway).
+    Expired,
+    /// `iat` is in the future (beyond the leeway).
+    IssuedInFuture,
+    /// `nonce` is not the one the login sent, or is missing.
+    NonceMismatch,
+    /// Not a compact JWS with a JSON header and claims, or a required claim is missing or of
+    /// the wrong type; or the token response of an `openid` login carried no ID token.
+    Malformed,
+}
+
+/// An ID token that failed validation. The message says which check failed; never the token.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct IdTokenError {
+    /// Which check failed.
+    pub kind: IdTokenErrorKind,
+    /// What happened.
+    pub message: String,
+}
+
+impl Error {
+    #[cfg(feature = "oauth2")]
+    pub(crate) fn id_token(kind: IdTokenErrorKind, message: impl Into<String>) -> Self {
+        Self::IdToken(Box::new(IdTokenError {
+            kind,
+            message: message.into(),
+        }))
+    }
+
+    /// For [`Error::IdToken`]: which check the ID token failed.
+    pub fn id_token_error_kind(&self) -> Option<IdTokenErrorKind> {
+        match self {
+            Self::IdToken(e) => Some(e.kind),
+            _ => None,
+        }
+    }
+}
+
+// --- end of the ID token block ---
+
 impl Error {
     #[cfg(feature = "oauth2")]
     pub(crate) fn key(kind: KeyErrorKind, message: impl Into<String>) -> Self {
@@ -500,6 +565,7 @@ impl Error {
             | Self::Authorization { .. }
             | Self::Store(_)
             | Self::Key(_)
+            | Self::IdToken(_)
             | Self::ReauthRequired { .. } => None,
         }
     }
@@ -726,6 +792,7 @@ impl fmt::Display for Error {
             }
             Self::Store(e) => write!(f, "credential store: {}", e.message),
             Self::Key(e) => write!(f, "signing key (client-side): {}", e.message),
+            Self::IdToken(e) => write!(f, "ID token refused (client-side): {}", e.message),
             Self::ReauthRequired { reason, .. } => {
                 write!(f, "the session cannot be renewed, log in again: {reason}")
             }

@@ -444,3 +444,53 @@ async fn dpop_section(show: &mut impl FnMut(&str, String)) -> Vec<String> {
     secrets.push(stored_key.split_once('.').unwrap().1.to_owned());
     secrets
 }
+
+// ---------------------------------------------------------------------------
+// Issue 12, ID tokens: the ID token (and each of its parts) and the nonce never appear in the
+// Debug or Display of the flow, the pending login, the token, the claims, the validator, or
+// the errors of a refused ID token.
+
+mod needs_oidc_id_tokens {
+    use super::*;
+    use authed::oauth2::ServerMetadata;
+    use secrecy::ExposeSecret;
+
+    #[tokio::test]
+    async fn no_id_token_or_nonce_escapes() {
+        let server = oidc::require().await;
+        let metadata = ServerMetadata::discover(&server.issuer).await.unwrap();
+        let validator = metadata.id_token_validator(oidc::NATIVE).unwrap();
+        let flow = metadata
+            .authorization_code(metadata.client(oidc::NATIVE).unwrap())
+            .unwrap()
+            .redirect_uri("http://127.0.0.1:9/callback")
+            .scopes(["openid"]);
+        let pending = flow.begin().unwrap();
+        let nonce = oidc::url_param(pending.url().as_str(), "nonce").expect("a nonce is sent");
+        let mut shown = format!("{flow:?}\n{pending:?}\n{validator:?}\n");
+        let location = server
+            .approve_authorization(pending.url().as_str(), "ada")
+            .await
+            .unwrap();
+        let token = pending.exchange(&location).await.unwrap();
+        let id_token = token.id_token().unwrap().expose_secret().to_owned();
+        let claims = token.id_token_claims().unwrap();
+        shown.push_str(&format!("{token:?}\n{claims:?}\n"));
+        // Refused: another nonce, another client, a broken signature.
+        let other_client = metadata.id_token_validator("another-client").unwrap();
+        let broken = format!("{}x", id_token.trim_end_matches(|c| c != '.'));
+        for err in [
+            validator.validate(&id_token, Some("n")).await.unwrap_err(),
+            other_client.validate(&id_token, None).await.unwrap_err(),
+            validator.validate(&broken, Some(&nonce)).await.unwrap_err(),
+        ] {
+            assert!(err.id_token_error_kind().is_some(), "{err}");
+            shown.push_str(&format!("{err} {err:?}\n"));
+        }
+        let mut secrets = vec![id_token.clone(), nonce];
+        secrets.extend(id_token.split('.').skip(1).map(str::to_owned)); // payload, signature
+        for secret in &secrets {
+            assert!(!shown.contains(secret.as_str()), "leaked into:\n{shown}");
+        }
+    }
+}

@@ -22,7 +22,10 @@ use url::Url;
 use crate::{
     Secret,
     error::{Error, OAuthError, Result},
-    oauth2::{client::OAuthClient, client::parse_endpoint, grants::Target, token::Token},
+    oauth2::{
+        client::OAuthClient, client::parse_endpoint, grants::Target, id_token::IdTokenValidator,
+        token::Token,
+    },
     redact::{self, REDACTED},
 };
 
@@ -98,6 +101,8 @@ pub struct AuthorizationCode {
     issuer: Option<String>,
     par_endpoint: Option<std::result::Result<Url, Error>>,
     use_par: bool,
+    /// Issue 12, ID tokens: validates the ID token of the exchange.
+    id_token_validator: Option<IdTokenValidator>,
 }
 
 impl fmt::Debug for AuthorizationCode {
@@ -141,6 +146,7 @@ impl fmt::Debug for AuthorizationCode {
                     .map(redact::url_builtin),
             )
             .field("use_par", &self.use_par)
+            .field("id_token_validator", &self.id_token_validator)
             .finish()
     }
 }
@@ -162,6 +168,7 @@ impl AuthorizationCode {
             issuer: None,
             par_endpoint: None,
             use_par: false,
+            id_token_validator: None,
         }
     }
 
@@ -264,6 +271,45 @@ impl AuthorizationCode {
         self
     }
 
+    // --- Issue 12: ID token validation (OpenID Connect Core §3.1.3.7) ---
+
+    /// Validates the ID token of the exchange with `validator`
+    /// ([`ServerMetadata::authorization_code`](crate::oauth2::ServerMetadata::authorization_code)
+    /// sets one when the server publishes its keys, `jwks_uri`). When the scope contains
+    /// `openid`, every authorization request carries a fresh random `nonce` (whether or not
+    /// there is a validator); with a validator, the exchange then requires an ID token whose
+    /// signature, `iss`, `aud`, times and `nonce` check out, and keeps its claims on the
+    /// token ([`Token::id_token_claims`]).
+    ///
+    /// ```
+    /// use authed::oauth2::{AuthorizationCode, IdTokenValidator, OAuthClient};
+    ///
+    /// let client = OAuthClient::new("https://auth.example.com/token", "my-cli");
+    /// let validator = IdTokenValidator::new(
+    ///     "https://auth.example.com",
+    ///     client.client_id(),
+    ///     "https://auth.example.com/jwks",
+    /// );
+    /// let flow = AuthorizationCode::new(client, "https://auth.example.com/authorize")
+    ///     .redirect_uri("http://127.0.0.1:8400/callback")
+    ///     .scopes(["openid", "email"])
+    ///     .id_token_validator(validator);
+    /// let pending = flow.begin()?;
+    /// assert!(pending.url().query().unwrap().contains("nonce="));
+    /// # Ok::<(), authed::Error>(())
+    /// ```
+    #[must_use]
+    pub fn id_token_validator(mut self, validator: IdTokenValidator) -> Self {
+        self.id_token_validator = Some(validator);
+        self
+    }
+
+    fn asks_openid(&self) -> bool {
+        self.scopes.iter().any(|s| s == "openid")
+    }
+
+    // --- end of the ID token block ---
+
     /// Starts an authorization: a fresh `state` and PKCE verifier; send the user to
     /// [`.url()`](PendingAuthorization::url), then hand the URL the browser comes back to
     /// (with its `code`, `state` and `iss`) to [`PendingAuthorization::exchange`].
@@ -345,6 +391,14 @@ impl AuthorizationCode {
         if !self.scopes.is_empty() {
             params.push(("scope", self.scopes.join(" ")));
         }
+        // Issue 12, ID tokens: a nonce binds the ID token to this attempt (OIDC Core §3.1.2.1).
+        let nonce = if self.asks_openid() {
+            let nonce = Secret::new(random_token(32)?);
+            params.push(("nonce", nonce.expose_secret().to_owned()));
+            Some(nonce)
+        } else {
+            None
+        };
         params.extend(
             self.target
                 .resources
@@ -361,6 +415,7 @@ impl AuthorizationCode {
             state,
             verifier,
             params,
+            nonce,
         })
     }
 
@@ -370,6 +425,7 @@ impl AuthorizationCode {
             state,
             verifier,
             params,
+            nonce,
         } = self.request(&redirect_uri)?;
         {
             let mut q = url.query_pairs_mut();
@@ -380,7 +436,9 @@ impl AuthorizationCode {
                 q.append_pair(n, v);
             }
         }
-        Ok(self.pending(url, redirect_uri, state, verifier, None))
+        Ok(self
+            .pending(url, redirect_uri, state, verifier, None)
+            .with_nonce(nonce))
     }
 
     async fn start_pushed(&self, redirect_uri: String) -> Result<PendingAuthorization> {
@@ -399,6 +457,7 @@ impl AuthorizationCode {
             state,
             verifier,
             params,
+            nonce,
         } = self.request(&redirect_uri)?;
         let mut form: Vec<(&str, &str)> = params.iter().map(|(n, v)| (*n, v.as_str())).collect();
         form.extend(self.params.iter().map(|(n, v)| (n.as_str(), v.as_str())));
@@ -406,7 +465,9 @@ impl AuthorizationCode {
         url.query_pairs_mut()
             .append_pair("client_id", self.client.client_id())
             .append_pair("request_uri", &pushed.request_uri);
-        Ok(self.pending(url, redirect_uri, state, verifier, pushed.expires_in))
+        Ok(self
+            .pending(url, redirect_uri, state, verifier, pushed.expires_in)
+            .with_nonce(nonce))
     }
 
     fn pending(
@@ -426,6 +487,8 @@ impl AuthorizationCode {
             issuer: self.issuer.clone(),
             resources: self.target.resources.clone(),
             request_uri_expires_in,
+            nonce: None,
+            id_token_validator: self.id_token_validator.clone(),
         }
     }
 
@@ -485,6 +548,8 @@ struct AuthorizationRequest {
     state: Secret,
     verifier: Secret,
     params: Vec<(&'static str, String)>,
+    /// The `nonce` sent, when the scope asks for `openid`.
+    nonce: Option<Secret>,
 }
 
 /// The answer of a pushed authorization request endpoint (RFC 9126 §2.2).
@@ -649,6 +714,9 @@ pub struct PendingAuthorization {
     issuer: Option<String>,
     resources: Vec<String>,
     request_uri_expires_in: Option<Duration>,
+    /// Issue 12, ID tokens: the `nonce` sent, and what validates the ID token.
+    nonce: Option<Secret>,
+    id_token_validator: Option<IdTokenValidator>,
 }
 
 impl fmt::Debug for PendingAuthorization {
@@ -660,6 +728,8 @@ impl fmt::Debug for PendingAuthorization {
             )
             .field("state", &REDACTED)
             .field("code_verifier", &REDACTED)
+            .field("nonce", &self.nonce.as_ref().map(|_| REDACTED))
+            .field("id_token_validator", &self.id_token_validator)
             .finish_non_exhaustive()
     }
 }
@@ -761,9 +831,45 @@ impl PendingAuthorization {
         ];
         // RFC 8707 §2.2: the resource again, for the access token to be issued for it.
         form.extend(self.resources.iter().map(|r| ("resource", r.as_str())));
-        self.client.token_request(&form).await
+        let token = self.client.token_request(&form).await?;
+        self.check_id_token(token).await
     }
 }
+
+// --- Issue 12: ID token validation (OpenID Connect Core §3.1.3.7) ---
+impl PendingAuthorization {
+    fn with_nonce(mut self, nonce: Option<Secret>) -> Self {
+        self.nonce = nonce;
+        self
+    }
+
+    /// Whether the authorization request carried a `nonce` (its scope asks for `openid`).
+    pub fn has_nonce(&self) -> bool {
+        self.nonce.is_some()
+    }
+
+    /// Validates the token response's ID token, when the flow has a validator, and keeps its
+    /// claims on the token.
+    async fn check_id_token(&self, token: Token) -> Result<Token> {
+        let Some(validator) = &self.id_token_validator else {
+            return Ok(token);
+        };
+        let nonce = self.nonce.as_ref().map(|n| n.expose_secret());
+        match token.id_token() {
+            Some(id_token) => {
+                let claims = validator.validate(id_token.expose_secret(), nonce).await?;
+                Ok(token.with_id_token_claims(claims))
+            }
+            None if nonce.is_some() => Err(Error::id_token(
+                crate::error::IdTokenErrorKind::Malformed,
+                "the token response of an openid login carries no id_token (OpenID Connect \
+                 Core §3.1.3.3)",
+            )),
+            None => Ok(token),
+        }
+    }
+}
+// --- end of the ID token block ---
 
 #[cfg(test)]
 mod tests {

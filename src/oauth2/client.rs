@@ -658,3 +658,11 @@ impl Answer {
         self.failure(error, problem)
     }
 }
+
+// --- Issue 12, ID tokens: the key set is fetched through the client's HTTP client. ---
+impl OAuthClient {
+    /// The HTTP client of requests to the authorization server.
+    pub(crate) fn http(&self) -> Result<&Client> {
+        self.inner.http.as_ref().map_err(Clone::clone)
+    }
+}

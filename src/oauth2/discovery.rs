@@ -11,6 +11,7 @@ use crate::{
         authorization_code::AuthorizationCode,
         client::{MAX_OAUTH_BODY, OAuthClient, parse_endpoint},
         device::DeviceAuthorization,
+        id_token::IdTokenValidator,
     },
     redact,
 };
@@ -193,9 +194,12 @@ impl ServerMetadata {
     ///
     /// [`Error::Config`] when the server has no authorization endpoint, or requires pushed
     /// requests and advertises no endpoint for them.
+    ///
+    /// When the server publishes its keys (`jwks_uri`), the flow validates ID tokens
+    /// ([`AuthorizationCode::id_token_validator`]).
     pub fn authorization_code(&self, client: OAuthClient) -> Result<AuthorizationCode> {
         let mut flow = AuthorizationCode::new(
-            client,
+            client.clone(),
             self.endpoint(&self.authorization_endpoint, "authorization endpoint")?,
         );
         if self.authorization_response_iss_parameter_supported {
@@ -203,6 +207,10 @@ impl ServerMetadata {
         }
         if let Some(par) = &self.pushed_authorization_request_endpoint {
             flow = flow.pushed_authorization_endpoint(par);
+        }
+        // Issue 12, ID tokens: validated against the server's keys when it publishes them.
+        if self.jwks_uri.is_some() {
+            flow = flow.id_token_validator(self.id_token_validator_for(&client)?);
         }
         if self.require_pushed_authorization_requests {
             self.endpoint(
@@ -214,18 +222,48 @@ impl ServerMetadata {
         Ok(flow)
     }
 
-    /// A device authorization flow for `client` at this server.
+    // --- Issue 12: ID token validation ---
+
+    /// An [`IdTokenValidator`] for ID tokens this server issues to `client_id`: `iss` must
+    /// be this server's issuer, signatures are checked against its `jwks_uri`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the server publishes no `jwks_uri`.
+    pub fn id_token_validator(&self, client_id: impl Into<String>) -> Result<IdTokenValidator> {
+        let jwks = self.endpoint(&self.jwks_uri, "JWKS (jwks_uri)")?;
+        Ok(IdTokenValidator::new(self.issuer.clone(), client_id, jwks))
+    }
+
+    /// The validator of `client`'s flows: fetches the keys through the client's HTTP client.
+    fn id_token_validator_for(&self, client: &OAuthClient) -> Result<IdTokenValidator> {
+        let validator = self.id_token_validator(client.client_id())?;
+        Ok(match client.http() {
+            Ok(http) => validator.http_client(http.clone()),
+            Err(_) => validator,
+        })
+    }
+
+    // --- end of the ID token block ---
+
+    /// A device authorization flow for `client` at this server, validating ID tokens
+    /// ([`DeviceAuthorization::id_token_validator`]) when the server publishes its keys.
     ///
     /// # Errors
     ///
     /// [`Error::Config`] when the server has no device authorization endpoint.
     pub fn device(&self, client: OAuthClient) -> Result<DeviceAuthorization> {
-        Ok(DeviceAuthorization::new(
-            client,
+        let mut flow = DeviceAuthorization::new(
+            client.clone(),
             self.endpoint(
                 &self.device_authorization_endpoint,
                 "device authorization endpoint",
             )?,
-        ))
+        );
+        // Issue 12, ID tokens: validated against the server's keys when it publishes them.
+        if self.jwks_uri.is_some() {
+            flow = flow.id_token_validator(self.id_token_validator_for(&client)?);
+        }
+        Ok(flow)
     }
 }

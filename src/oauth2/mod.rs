@@ -12,6 +12,7 @@
 //! | [`OAuthClient::revoke`], [`TokenAuth::logout`] | revocation (RFC 7009) |
 //! | [`OAuthClient::introspect`] → [`Introspection`] | introspection (RFC 7662) |
 //! | [`OAuthClient::dpop`] with a [`DpopKey`] | DPoP (RFC 9449): tokens bound to the client's key, a fresh proof on every token and resource request, server nonces |
+//! | [`IdTokenValidator`] → [`IdTokenClaims`] | OpenID Connect ID tokens: signature against the JWKS, `iss`, `aud`/`azp`, `exp`/`iat`, `nonce` (the flows built by discovery validate them) |
 //! | [`TokenAuth`] | the cache: refresh ahead of expiry, single flight, refresh and replay after a 401, [`TokenStore`] |
 //! | [`Token`] | the token set, parsed leniently from real providers' answers |
 //!
@@ -59,6 +60,7 @@ mod device;
 mod discovery;
 mod dpop;
 mod grants;
+mod id_token;
 mod introspection;
 mod revocation;
 mod signing_key;
@@ -75,6 +77,10 @@ pub use device::{DEFAULT_INTERVAL, DeviceAuthorization, DeviceCode, SLOW_DOWN_ST
 pub use discovery::ServerMetadata;
 pub use dpop::DpopKey;
 pub use grants::{ClientCredentials, Custom, JwtBearer, Password, RefreshToken};
+pub use id_token::{
+    DEFAULT_ID_TOKEN_ALGORITHMS, ID_TOKEN_LEEWAY, IdTokenClaims, IdTokenValidator,
+    JWKS_REFETCH_FLOOR,
+};
 pub use introspection::Introspection;
 pub use signing_key::{JwsAlgorithm, SigningKey};
 pub use token::{Token, TokenResponseError};

@@ -9,7 +9,12 @@ use base64::Engine as _;
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
 
-use crate::{Secret, error::OAuthError, oauth2::dpop::DpopKey, redact::REDACTED};
+use crate::{
+    Secret,
+    error::OAuthError,
+    oauth2::{dpop::DpopKey, id_token::IdTokenClaims},
+    redact::REDACTED,
+};
 
 /// An access token and what came with it.
 ///
@@ -37,6 +42,8 @@ pub struct Token {
     extra: Map<String, Value>,
     /// The DPoP key the token set is bound to (RFC 9449), kept with it.
     dpop_key: Option<DpopKey>,
+    /// The claims of `id_token`, once validated (issue 12, ID tokens).
+    id_token_claims: Option<Box<IdTokenClaims>>,
 }
 
 impl fmt::Debug for Token {
@@ -53,6 +60,7 @@ impl fmt::Debug for Token {
             .field("scope", &self.scope)
             .field("extra_fields", &self.extra.keys().collect::<Vec<_>>())
             .field("dpop_key", &self.dpop_key)
+            .field("id_token_claims", &self.id_token_claims)
             .finish()
     }
 }
@@ -74,6 +82,7 @@ impl Token {
             scope: None,
             extra: Map::new(),
             dpop_key: None,
+            id_token_claims: None,
         }
     }
 
@@ -137,6 +146,29 @@ impl Token {
     /// The OpenID Connect ID token, if any.
     pub fn id_token(&self) -> Option<&Secret> {
         self.id_token.as_ref()
+    }
+
+    /// The claims of the ID token, when it was validated: by
+    /// [`PendingAuthorization::exchange`](crate::oauth2::PendingAuthorization::exchange) of a
+    /// flow with an [`IdTokenValidator`](crate::oauth2::IdTokenValidator) (every flow built by
+    /// discovery has one). `None` when there is no ID token or it was not validated (a
+    /// refreshed or stored token).
+    ///
+    /// ```no_run
+    /// # async fn f(pending: authed::oauth2::PendingAuthorization, callback: &str) -> authed::Result<()> {
+    /// let token = pending.exchange(callback).await?; // the ID token was validated here
+    /// if let Some(claims) = token.id_token_claims() {
+    ///     println!("signed in as {} at {}", claims.sub, claims.iss);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn id_token_claims(&self) -> Option<&IdTokenClaims> {
+        self.id_token_claims.as_deref()
+    }
+
+    pub(crate) fn with_id_token_claims(mut self, claims: IdTokenClaims) -> Self {
+        self.id_token_claims = Some(Box::new(claims));
+        self
     }
 
     /// The granted scope, if the server said.
@@ -281,6 +313,7 @@ impl Token {
             scope,
             extra: map,
             dpop_key: None,
+            id_token_claims: None,
         })
     }
 }
@@ -306,6 +339,7 @@ impl Token {
             scope,
             extra: Map::new(),
             dpop_key: None,
+            id_token_claims: None,
         }
     }
 }

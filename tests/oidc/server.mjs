@@ -203,6 +203,34 @@ clients.push(
 );
 
 // ---------------------------------------------------------------------------
+// Issue 12, ID token validation: the server's signing keys, configurable.
+// AUTHED_OIDC_SIGNING_KEY names a test-only RSA key in tests/oidc/keys/
+// (id-token-1.pem, id-token-2.pem): the server signs ID tokens with it (RS256),
+// with kid = the file name without `.pem`. The tests read the same file, so
+// they can sign tokens as this server would; restarting the server on the same
+// port with the other file is a key rotation (a new kid in the JWKS).
+// Unset: a fresh key per run, as before (signingKeys() below).
+// ---------------------------------------------------------------------------
+
+import { createPrivateKey } from 'node:crypto';
+
+const SIGNING_KEY_FILE = process.env.AUTHED_OIDC_SIGNING_KEY;
+
+function withSigningKey(config) {
+  if (SIGNING_KEY_FILE === undefined || SIGNING_KEY_FILE === '') {
+    return config;
+  }
+  if (!/^[A-Za-z0-9_-]+\.pem$/.test(SIGNING_KEY_FILE)) {
+    process.stderr.write(`AUTHED_OIDC_SIGNING_KEY must name a .pem file in tests/oidc/keys, got ${JSON.stringify(SIGNING_KEY_FILE)}\n`);
+    process.exit(2);
+  }
+  const jwk = createPrivateKey(readFileSync(new URL(SIGNING_KEY_FILE, KEYS_DIR))).export({ format: 'jwk' });
+  const kid = SIGNING_KEY_FILE.replace(/\.pem$/, '');
+  config.jwks = { keys: [{ ...jwk, kid, use: 'sig', alg: 'RS256' }] };
+  return config;
+}
+
+// ---------------------------------------------------------------------------
 
 // --- DPoP (RFC 9449; issue 12 item 3) ---------------------------------------------------
 // Two clients whose access tokens must be DPoP-bound: a public one for the authorization code
@@ -453,7 +481,7 @@ server.on('error', (err) => {
 server.listen(requestedPort, HOST, () => {
   const { port } = server.address();
   const issuer = `http://${HOST}:${port}`;
-  const provider = new Provider(issuer, withDpop(withPar(configuration())));
+  const provider = new Provider(issuer, withSigningKey(withDpop(withPar(configuration()))));
   // Log 500s (bugs) to stderr; ordinary OAuth errors are responses, not logs.
   provider.on('server_error', (_ctx, err) => {
     process.stderr.write(`oidc test server: server_error: ${err?.stack ?? err}\n`);

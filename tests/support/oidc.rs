@@ -106,6 +106,11 @@ pub const DPOP_NATIVE: &str = "dpop-native";
 /// `dpop_bound_access_tokens`.
 pub const DPOP_CC: &str = "dpop-cc";
 // --- end DPoP
+// Issue 12, ID tokens: the server's signing key, chosen by file (tests/oidc/server.mjs, same
+// block there).
+/// The environment variable naming the server's ID token signing key, a file in
+/// `tests/oidc/keys/` (kid: the file name without `.pem`).
+pub const SIGNING_KEY_ENV: &str = "AUTHED_OIDC_SIGNING_KEY";
 
 /// A test-only private key from `tests/oidc/keys/` (PEM text).
 pub fn test_key(file: &str) -> String {
@@ -953,4 +958,54 @@ fn path_matches(request_path: &str, cookie_path: &str) -> bool {
     request_path == cookie_path
         || request_path.starts_with(cookie_path)
             && (cookie_path.ends_with('/') || request_path[cookie_path.len()..].starts_with('/'))
+}
+
+// ---------------------------------------------------------------------------
+// Issue 12, ID tokens: a server restarted on the port of another (a key rotation keeps the
+// issuer, which carries the port).
+
+impl OidcServer {
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.issuer
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("the issuer ends with the port")
+    }
+
+    /// Stops the server and waits for its process to end (its port is then free).
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+
+    /// Starts the server on `port` (a port a stopped server used) with `env`; retries for a
+    /// few seconds while the port is still taken. Fails the test if it cannot start.
+    pub async fn require_on_port(port: u16, env: &[(&str, &str)]) -> OidcServer {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let node = std::env::var_os("NODE").unwrap_or_else(|| "node".into());
+        let mut last = String::new();
+        for _ in 0..20 {
+            let mut command = Command::new(&node);
+            command
+                .arg(Path::new("tests").join("oidc").join("server.mjs"))
+                .arg(port.to_string())
+                .envs(env.iter().copied())
+                .current_dir(root);
+            match output::spawn_announcing(
+                command,
+                &node,
+                "OIDC test server",
+                "ISSUER ",
+                START_TIMEOUT,
+            )
+            .await
+            {
+                Ok((child, issuer, log)) => return OidcServer { issuer, child, log },
+                Err(e) => last = e,
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        panic!("the OIDC test server could not start again on port {port}: {last}")
+    }
 }
