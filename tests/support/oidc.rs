@@ -114,10 +114,18 @@ pub const SIGNING_KEY_ENV: &str = "AUTHED_OIDC_SIGNING_KEY";
 
 /// A test-only private key from `tests/oidc/keys/` (PEM text).
 pub fn test_key(file: &str) -> String {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/oidc/keys")
-        .join(file);
+    let path = root().join("tests/oidc/keys").join(file);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The root of the authed repository, where `tests/oidc/` is: the including crate's own
+/// directory, or its parent for a workspace member that includes this file (`cli/`).
+pub fn root() -> &'static Path {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    match manifest.parent() {
+        Some(parent) if !manifest.join("tests/oidc/server.mjs").is_file() => parent,
+        _ => manifest,
+    }
 }
 
 /// How long [`OidcServer::start`] waits for the server to listen.
@@ -207,7 +215,7 @@ impl OidcServer {
     /// [`start`](Self::start) with extra environment variables for the
     /// server (e.g. [`REQUIRE_PAR_ENV`]).
     pub async fn start_with_env(env: &[(&str, &str)]) -> Result<OidcServer, String> {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let root = root();
         tokio::task::spawn_blocking(|| install(root))
             .await
             .map_err(|e| format!("installing the server's packages panicked: {e}"))??;
@@ -982,7 +990,7 @@ impl OidcServer {
     /// Starts the server on `port` (a port a stopped server used) with `env`; retries for a
     /// few seconds while the port is still taken. Fails the test if it cannot start.
     pub async fn require_on_port(port: u16, env: &[(&str, &str)]) -> OidcServer {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let root = root();
         let node = std::env::var_os("NODE").unwrap_or_else(|| "node".into());
         let mut last = String::new();
         for _ in 0..20 {

@@ -1,0 +1,368 @@
+//! `authed login`, `token`, `status`, `logout`: a profile's session.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use authed::{
+    ExposeSecret,
+    oauth2::{ClientCredentials, DeviceAuthorization, DeviceCode, Token, TokenSource, TokenStore},
+    store::{CredentialStore, Persistence},
+};
+use serde_json::json;
+
+use crate::{
+    cmd::{Global, print_json},
+    config::{Grant, Loaded, Profile, StoreKind},
+    error::{CliError, Result, exit},
+    session::{self, Endpoints},
+    ui::{Spinner, Style, human},
+};
+
+/// `authed login`.
+pub async fn login(g: &Global, with_token: bool, insecure_storage: bool) -> Result<i32> {
+    let mut loaded = Loaded::load()?;
+    let (name, mut profile) = loaded.resolve(g.profile.as_deref())?;
+    let style = Style::stderr();
+    if insecure_storage && profile.store != StoreKind::File {
+        profile.store = StoreKind::File;
+        loaded.config.profiles.insert(name.clone(), profile.clone());
+        loaded.save()?;
+        eprintln!(
+            "{} profile {name} now keeps its session in {} (plain text: insecure storage)",
+            style.yellow("!"),
+            loaded.dir().join(session::CREDENTIALS_FILE).display()
+        );
+    }
+    let store = session::store(profile.store, &loaded);
+    let token = if with_token {
+        Token::bearer(session::read_secret_from_stdin("token")?)
+    } else {
+        match profile.grant {
+            Grant::Token => {
+                return Err(CliError::usage(format!(
+                    "profile {name:?} takes a static token: `authed login --profile {name} --with-token < token.txt`"
+                )));
+            }
+            Grant::Device => match device_login(&name, &profile, &*store).await? {
+                Some(token) => token,
+                None => return Ok(exit::INTERRUPTED),
+            },
+            Grant::ClientCredentials => {
+                let endpoints = Endpoints::resolve(&profile).await?;
+                let token_url = endpoints.token.ok_or_else(|| {
+                    CliError::usage(format!("profile {name:?} has no token endpoint"))
+                })?;
+                let client = session::oauth_client(&name, &profile, &*store, &token_url).await?;
+                ClientCredentials::with_client(client)
+                    .scopes(profile.scopes.iter().cloned())
+                    .fetch(None)
+                    .await?
+            }
+        }
+    };
+    let session = session::session_store(&name, profile.store, store.clone(), &loaded);
+    session.save(&token).await.map_err(|e| {
+        CliError::from(e).context(
+            "logged in, but the session could not be stored (try --insecure-storage to keep it in a file)",
+        )
+    })?;
+    let who = token
+        .id_token_claims()
+        .map(|c| format!(" as {}", c.sub))
+        .unwrap_or_default();
+    eprintln!(
+        "{} logged in to {}{who}",
+        style.green("✓"),
+        style.bold(&name)
+    );
+    let status = store.status();
+    eprintln!("  session kept in {status}");
+    if status.persistence == Persistence::UntilReboot {
+        eprintln!(
+            "{} the {} forgets it at reboot: log in again then, or use --insecure-storage",
+            style.yellow("!"),
+            status.backend
+        );
+    }
+    Ok(exit::OK)
+}
+
+/// The device flow: the code on stderr, a spinner while polling, Ctrl-C cancels (`None`: nothing
+/// was stored).
+async fn device_login(
+    name: &str,
+    profile: &Profile,
+    store: &dyn CredentialStore,
+) -> Result<Option<Token>> {
+    let endpoints = Endpoints::resolve(profile).await?;
+    let token_url = endpoints
+        .token
+        .clone()
+        .ok_or_else(|| CliError::usage(format!("profile {name:?} has no token endpoint")))?;
+    let client = session::oauth_client(name, profile, store, &token_url).await?;
+    let flow = match (&profile.device_url, &endpoints.metadata) {
+        // Discovery's flow validates ID tokens against the server's keys.
+        (None, Some(metadata)) => metadata.device(client)?,
+        _ => DeviceAuthorization::new(
+            client,
+            endpoints.device.as_deref().ok_or_else(|| {
+                CliError::usage(format!(
+                    "profile {name:?} has no device authorization endpoint"
+                ))
+            })?,
+        ),
+    }
+    .scopes(profile.scopes.iter().cloned());
+    let code = flow.start().await?;
+    show_code(&code);
+    let deadline = tokio::time::Instant::now() + code.expires_in;
+    let spinner = Spinner::start("Waiting for you to approve the login", deadline);
+    let result = tokio::select! {
+        result = flow.poll(&code) => Some(result),
+        _ = tokio::signal::ctrl_c() => None,
+    };
+    spinner.stop().await;
+    let style = Style::stderr();
+    match result {
+        None => {
+            eprintln!("{} login cancelled; nothing was stored", style.yellow("!"));
+            Ok(None)
+        }
+        Some(Ok(token)) => Ok(Some(token)),
+        Some(Err(e)) => Err(match e.oauth_error().map(|o| o.code.as_str()) {
+            Some("access_denied") => CliError::new(
+                "the login was denied at the authorization server; nothing was stored",
+            ),
+            Some("expired_token") => CliError::new(
+                "the code expired before the login was approved: run `authed login` again",
+            ),
+            _ if matches!(e, authed::Error::Authorization { .. }) => {
+                CliError::new(format!("{}: run `authed login` again", CliError::from(e)))
+            }
+            _ => CliError::from(e),
+        }),
+    }
+}
+
+fn show_code(code: &DeviceCode) {
+    let style = Style::stderr();
+    eprintln!(
+        "{} First copy your one-time code: {}",
+        style.yellow("!"),
+        style.bold(&code.user_code)
+    );
+    eprintln!("  Then open: {}", style.bold(&code.verification_uri));
+    if let Some(complete) = &code.verification_uri_complete {
+        eprintln!("  (or, with the code filled in: {complete})");
+    }
+    eprintln!(
+        "  {}",
+        style.dim(&format!("The code expires in {}.", human(code.expires_in)))
+    );
+}
+
+/// `authed token`: a valid access token on stdout, nothing else.
+pub async fn token(g: &Global) -> Result<i32> {
+    let loaded = Loaded::load()?;
+    let (name, profile) = loaded.resolve(g.profile.as_deref())?;
+    let auth = session::token_auth(&name, &profile, &loaded);
+    let token = auth.token().await.map_err(|e| {
+        if e.is_reauth_required() {
+            CliError::new(CliError::from(e).message)
+        } else {
+            CliError::from(e).context(format!("profile {name}"))
+        }
+    })?;
+    if g.json {
+        print_json(&json!({
+            "access_token": token.access_token().expose_secret(),
+            "token_type": token.token_type(),
+            "expires_at": token.expires_at().map(unix),
+            "scope": token.scope(),
+        }));
+    } else {
+        println!("{}", token.access_token().expose_secret());
+    }
+    Ok(exit::OK)
+}
+
+fn unix(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// `authed status`: every profile (or the one named), from the store alone: no request, no
+/// refresh. Exit code 0 when every profile shown is logged in.
+pub async fn status(g: &Global) -> Result<i32> {
+    let loaded = Loaded::load()?;
+    let names: Vec<String> = match &g.profile {
+        Some(_) => vec![loaded.resolve(g.profile.as_deref())?.0],
+        None => loaded.config.profiles.keys().cloned().collect(),
+    };
+    if names.is_empty() {
+        return Err(CliError::new(
+            "no profile yet: create one with `authed profile add NAME ...`",
+        ));
+    }
+    let style = Style::stderr();
+    let mut all_logged_in = true;
+    let mut rows = vec![];
+    for name in names {
+        let profile = loaded.config.profiles[&name].clone();
+        let store = session::store(profile.store, &loaded);
+        let session = session::session_store(&name, profile.store, store.clone(), &loaded);
+        let loaded_token = session.load().await;
+        // After the first call, the store knows which backend it chose.
+        let store_status = store.status();
+        let now = SystemTime::now();
+        let (logged_in, detail) = match &loaded_token {
+            Ok(Some(t)) => {
+                let expired = t.expires_at().is_some_and(|at| at <= now);
+                let renewable =
+                    t.refresh_token().is_some() || profile.grant == Grant::ClientCredentials;
+                (!expired || renewable, None)
+            }
+            Ok(None) => (false, None),
+            Err(e) => (false, Some(crate::error::describe(e))),
+        };
+        all_logged_in &= logged_in;
+        let token = loaded_token.ok().flatten();
+        let expires_at = token.as_ref().and_then(Token::expires_at);
+        let scopes: Vec<String> = token
+            .as_ref()
+            .and_then(|t| t.scope())
+            .map(|s| s.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default();
+        let refresh = token.as_ref().is_some_and(|t| t.refresh_token().is_some());
+        if g.json {
+            rows.push(json!({
+                "profile": name,
+                "logged_in": logged_in,
+                "store": {
+                    "backend": store_status.backend,
+                    "persistence": format!("{:?}", store_status.persistence),
+                    "survives_reboot": store_status.persistence == Persistence::Persistent,
+                    "insecure": store_status.insecure,
+                },
+                "expires_at": expires_at.map(unix),
+                "scopes": scopes,
+                "refresh_token": refresh,
+                "error": detail,
+            }));
+            continue;
+        }
+        let mark = if logged_in {
+            style.green("✓")
+        } else {
+            style.red("✗")
+        };
+        eprintln!(
+            "{mark} {}: {}",
+            style.bold(&name),
+            if logged_in {
+                "logged in"
+            } else {
+                "not logged in"
+            }
+        );
+        eprintln!("  store: {store_status}");
+        if store_status.persistence != Persistence::Persistent {
+            eprintln!(
+                "  {}",
+                style.yellow("the session does not survive a reboot")
+            );
+        }
+        if let Some(detail) = detail {
+            eprintln!("  {}", style.red(&detail));
+        }
+        if token.is_some() {
+            match expires_at {
+                Some(at) => match at.duration_since(now) {
+                    Ok(left) => eprintln!("  access token expires in {}", human(left)),
+                    Err(e) => eprintln!(
+                        "  access token expired {} ago{}",
+                        human(e.duration()),
+                        if refresh {
+                            " (renewed at next use)"
+                        } else {
+                            ""
+                        }
+                    ),
+                },
+                None => eprintln!("  access token: no known expiry"),
+            }
+            eprintln!(
+                "  scopes: {}",
+                if scopes.is_empty() {
+                    "-".to_owned()
+                } else {
+                    scopes.join(" ")
+                }
+            );
+            eprintln!(
+                "  refresh token: {}",
+                if refresh { "present" } else { "none" }
+            );
+        } else if !logged_in {
+            eprintln!("  run `authed login --profile {name}`");
+        }
+    }
+    if g.json {
+        print_json(&json!(rows));
+    }
+    Ok(if all_logged_in {
+        exit::OK
+    } else {
+        exit::FAILURE
+    })
+}
+
+/// `authed logout`: revokes the refresh token, then the access token, at the revocation
+/// endpoint when there is one (a failure is reported, and the session is deleted anyway), then
+/// deletes the session.
+pub async fn logout(g: &Global) -> Result<i32> {
+    let loaded = Loaded::load()?;
+    let (name, profile) = loaded.resolve(g.profile.as_deref())?;
+    let store = session::store(profile.store, &loaded);
+    let session = session::session_store(&name, profile.store, store.clone(), &loaded);
+    let style = Style::stderr();
+    let Some(token) = session.load().await? else {
+        eprintln!("{name}: not logged in; nothing to do");
+        return Ok(exit::OK);
+    };
+    if profile.grant != Grant::Token {
+        match revoke(&name, &profile, &*store, &token).await {
+            Ok(true) => eprintln!("{} tokens revoked at the server", style.green("✓")),
+            Ok(false) => eprintln!(
+                "  the server has no revocation endpoint: the tokens stay valid until they expire"
+            ),
+            Err(e) => eprintln!(
+                "{} revoking at the server failed ({e}); deleting the session anyway",
+                style.yellow("!")
+            ),
+        }
+    }
+    session.clear().await?;
+    eprintln!("{} logged out of {}", style.green("✓"), style.bold(&name));
+    Ok(exit::OK)
+}
+
+/// Revokes `token`'s refresh token (which usually ends the grant) and access token; `false`
+/// when the server has no revocation endpoint.
+async fn revoke(
+    name: &str,
+    profile: &Profile,
+    store: &dyn CredentialStore,
+    token: &Token,
+) -> Result<bool> {
+    let endpoints = Endpoints::resolve(profile).await?;
+    let (Some(revocation), Some(token_url)) = (endpoints.revocation, endpoints.token) else {
+        return Ok(false);
+    };
+    let client = session::oauth_client(name, profile, store, &token_url).await?;
+    if let Some(refresh) = token.refresh_token() {
+        client.revoke(&revocation, refresh, "refresh_token").await?;
+    }
+    client
+        .revoke(&revocation, token.access_token(), "access_token")
+        .await?;
+    Ok(true)
+}

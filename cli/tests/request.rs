@@ -1,0 +1,313 @@
+//! `authed login` with client credentials and with `--with-token`, `token`, `request` (items,
+//! retries, exit codes, `-v`), and the canary: no secret on stderr, on stdout only from `token`
+//! and `secret get`. Against the in-process demo API (tests/support/demo_api.rs), with the file
+//! store (`--insecure-storage`: this machine's tests have no keyring of their own here).
+
+#[path = "support/cli.rs"]
+mod cli;
+#[path = "../../tests/support/demo_api.rs"]
+mod demo_api;
+
+use cli::Cli;
+use demo_api::{DemoApi, DemoConfig, OAUTH_CLIENT_ID};
+
+/// The demo API's API key, which is also its OAuth client's secret.
+const CLIENT_SECRET: &str = "canary-demo-secret-9a8b7c";
+/// A static token given to `login --with-token`.
+const STATIC_KEY: &str = "canary-static-key-5e6f";
+
+async fn demo() -> DemoApi {
+    DemoApi::start(DemoConfig {
+        api_key: CLIENT_SECRET.into(),
+        ..DemoConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// A client credentials profile `api` against the demo server, in the file store.
+async fn cc_profile(cli: &Cli, api: &DemoApi) {
+    cli.run_with_stdin_async(
+        &[
+            "profile",
+            "add",
+            "api",
+            "--token-url",
+            &format!("{}oauth/token", api.url()),
+            "--client-id",
+            OAUTH_CLIENT_ID,
+            "--client-secret-stdin",
+            "--grant",
+            "client-credentials",
+            "--base-url",
+            &api.url(),
+            "--insecure-storage",
+        ],
+        CLIENT_SECRET,
+    )
+    .await
+    .ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn client_credentials_login_then_token_and_request() {
+    let api = demo().await;
+    let cli = Cli::new("cc");
+    cc_profile(&cli, &api).await;
+    let login = cli.run_async(&["login"]).await.ok();
+    assert!(
+        login.stderr.contains("logged in to api"),
+        "{}",
+        login.stderr
+    );
+    assert_eq!(api.tokens_issued().client_credentials, 1);
+
+    // `token` prints the stored token, and it is the one the server issued.
+    let token = cli.run_async(&["token"]).await.ok();
+    let printed = token.stdout.trim_end();
+    assert_eq!(
+        token.stdout.lines().count(),
+        1,
+        "one line: {}",
+        token.stdout
+    );
+    assert!(
+        api.issued_tokens().iter().any(|t| t == printed),
+        "{printed}"
+    );
+    assert!(token.stderr.is_empty(), "nothing else: {}", token.stderr);
+
+    // `request` sends it: the protected route answers.
+    let me = cli.run_async(&["request", "GET", "oauth/me"]).await.ok();
+    assert_eq!(me.json()["client"], OAUTH_CLIENT_ID);
+    assert!(me.stderr.starts_with("200 OK"), "{}", me.stderr);
+
+    let status = cli.run_async(&["status", "--json"]).await.ok().json();
+    assert_eq!(status[0]["logged_in"], true);
+    assert_eq!(status[0]["refresh_token"], false);
+
+    // After expiry (the demo's tokens live 2 s), `token` gets a new one with the grant.
+    tokio::time::sleep(demo_api::TOKEN_LIFETIME).await;
+    let renewed = cli.run_async(&["token"]).await.ok();
+    assert_ne!(renewed.stdout.trim_end(), printed);
+    assert_eq!(api.tokens_issued().client_credentials, 2);
+
+    // Logout: the demo has no revocation endpoint; the session is deleted.
+    let logout = cli.run_async(&["logout"]).await.ok();
+    assert!(
+        logout.stderr.contains("no revocation endpoint"),
+        "{}",
+        logout.stderr
+    );
+    cli.run_async(&["token"]).await.expect(1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn request_items_become_query_headers_and_a_json_body() {
+    let api = demo().await;
+    let cli = Cli::new("items");
+    cc_profile(&cli, &api).await;
+    cli.run_async(&["login"]).await.ok();
+    let echo = cli
+        .run_async(&[
+            "request",
+            "POST",
+            "echo",
+            "q==rust lang",
+            "X-Trace:abc",
+            "name=ada",
+            "age:=36",
+            "tags:=[\"a\",\"b\"]",
+        ])
+        .await
+        .ok()
+        .json();
+    assert_eq!(echo["method"], "POST");
+    assert_eq!(echo["query"], "q=rust+lang");
+    assert_eq!(echo["headers"]["x-trace"], "abc");
+    assert_eq!(echo["headers"]["content-type"], "application/json");
+    assert!(
+        echo["headers"]["authorization"]
+            .as_str()
+            .unwrap()
+            .starts_with("Bearer ")
+    );
+    let body: serde_json::Value = serde_json::from_str(echo["body"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"name": "ada", "age": 36, "tags": ["a", "b"]})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_429_is_retried_after_retry_after_and_status_classes_set_the_exit_code() {
+    let api = demo().await;
+    let cli = Cli::new("retry");
+    cc_profile(&cli, &api).await;
+    cli.run_async(&["login"]).await.ok();
+
+    // /busy/ answers its first request 429 with Retry-After: 1, then 200.
+    let started = std::time::Instant::now();
+    let busy = cli.run_async(&["request", "GET", "busy/x"]).await.ok();
+    assert!(
+        busy.stderr.contains("200 OK (after 2 attempts)"),
+        "{}",
+        busy.stderr
+    );
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "waited as asked"
+    );
+    assert_eq!(busy.json()["ok"], true);
+    let busy_requests = api
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/busy/x")
+        .count();
+    assert_eq!(busy_requests, 2);
+
+    let missing = cli.run_async(&["request", "GET", "nope"]).await.expect(4);
+    assert!(
+        missing.stderr.starts_with("404 Not Found"),
+        "{}",
+        missing.stderr
+    );
+    assert_eq!(
+        missing.json()["error"],
+        "not_found",
+        "the error body is printed too"
+    );
+
+    // A transport error: nothing listens there.
+    let refused = cli
+        .run_async(&["request", "--no-auth", "GET", "http://127.0.0.1:9/x"])
+        .await
+        .expect(1);
+    assert!(refused.stderr.contains("error:"), "{}", refused.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_static_api_key_from_stdin_goes_in_its_header() {
+    let api = DemoApi::start(DemoConfig {
+        api_key: STATIC_KEY.into(),
+        ..DemoConfig::default()
+    })
+    .await
+    .unwrap();
+    let cli = Cli::new("apikey");
+    cli.run_async(&[
+        "profile",
+        "add",
+        "keyed",
+        "--grant",
+        "token",
+        "--base-url",
+        &api.url(),
+        "--api-key-header",
+        "X-API-Key",
+        "--insecure-storage",
+    ])
+    .await
+    .ok();
+    // Never from an argument.
+    cli.run_async(&["login", "--with-token", STATIC_KEY])
+        .await
+        .expect(2);
+    cli.run_with_stdin_async(&["login", "--with-token"], &format!("{STATIC_KEY}\n"))
+        .await
+        .ok();
+    let item = cli
+        .run_async(&["request", "GET", "header-key/items/7"])
+        .await
+        .ok();
+    assert_eq!(item.json()["id"], 7, "{}", item.stdout);
+    let sent = api.requests().last().unwrap().clone();
+    assert_eq!(sent.header("x-api-key"), Some(STATIC_KEY));
+    assert!(sent.header("authorization").is_none());
+}
+
+/// Every command, with `-v`: no secret (client secret, access token, API key) on stderr, and on
+/// stdout only from `token` and `secret get`.
+#[tokio::test(flavor = "multi_thread")]
+async fn canary_no_secret_in_any_output_but_token_and_secret_get() {
+    let api = demo().await;
+    let cli = Cli::new("canary");
+    cc_profile(&cli, &api).await;
+    cli.run_with_stdin_async(
+        &["-v", "secret", "set", "k", "--insecure-storage"],
+        STATIC_KEY,
+    )
+    .await
+    .ok();
+
+    let mut runs = vec![];
+    for args in [
+        &["-v", "login"][..],
+        &["-v", "status"],
+        &["-v", "status", "--json"],
+        &["-v", "profile", "show", "api"],
+        &["-v", "profile", "show", "api", "--json"],
+        &["-v", "profile", "list", "--json"],
+        &["-v", "request", "GET", "oauth/me"],
+        &["-v", "request", "GET", "busy/canary"],
+        &["-v", "request", "GET", "status/401"],
+        &[
+            "-v",
+            "request",
+            "GET",
+            "nope",
+            "Authorization:Bearer canary-static-key-5e6f",
+        ],
+    ] {
+        runs.push(cli.run_async(args).await);
+    }
+    let token = cli.run_async(&["-v", "token"]).await.ok();
+    let secret = cli
+        .run_async(&["-v", "secret", "get", "k", "--insecure-storage"])
+        .await
+        .ok();
+    assert_eq!(secret.stdout.trim_end(), STATIC_KEY);
+    let verbose = runs.iter().find(|r| r.args.contains("oauth/me")).unwrap();
+    assert!(
+        verbose.stderr.contains("< content-type: application/json"),
+        "-v shows headers: {}",
+        verbose.stderr
+    );
+    assert!(
+        verbose.stderr.contains("> GET http://127.0.0.1"),
+        "{}",
+        verbose.stderr
+    );
+    let hand_set = runs.iter().find(|r| r.args.contains("nope")).unwrap();
+    assert!(
+        hand_set.stderr.contains("> Authorization: [redacted]"),
+        "{}",
+        hand_set.stderr
+    );
+
+    let mut secrets: Vec<String> = api.issued_tokens();
+    assert!(!secrets.is_empty());
+    secrets.push(CLIENT_SECRET.into());
+    secrets.push(STATIC_KEY.into());
+    for run in runs.iter().chain([&token, &secret]) {
+        for s in &secrets {
+            assert!(
+                !run.stderr.contains(s.as_str()),
+                "`authed {}` wrote a secret on stderr:\n{}",
+                run.args,
+                run.stderr
+            );
+        }
+    }
+    for run in &runs {
+        for s in &secrets {
+            assert!(
+                !run.stdout.contains(s.as_str()),
+                "`authed {}` wrote a secret on stdout:\n{}",
+                run.args,
+                run.stdout
+            );
+        }
+    }
+    assert!(!secret.stdout.contains(CLIENT_SECRET) && !token.stdout.contains(STATIC_KEY));
+}
