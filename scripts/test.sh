@@ -6,7 +6,9 @@
 # Runs `cargo test` with every feature but `native-tls` (the middleware tests need
 # `reqwest-middleware`, the FileStore tests `file-store`; with both TLS features reqwest picks
 # native-tls, and the tests should exercise the default, rustls; CI checks that native-tls
-# builds).
+# builds), then `cargo test -p authed-cli` for the command line tool in cli/ (a package of its
+# own: the library's feature list does not apply to it). `-p authed` or `-p authed-cli` among
+# the arguments runs only that one.
 #
 # The tests start what they need themselves: the OAuth tests install and run
 # node-oidc-provider (tests/support/oidc.rs), the keyring tests start a private Secret
@@ -64,6 +66,32 @@ for arg in "$@"; do
   fi
 done
 
+# Which packages: the library and the CLI, unless the arguments pick one.
+packages=(lib cli)
+for ((i = 0; i < ${#cargo_args[@]}; i++)); do
+  arg="${cargo_args[$i]}"
+  case "$arg" in
+    -p | --package) picked="${cargo_args[$((i + 1))]:-}" ;;
+    --package=*) picked="${arg#--package=}" ;;
+    -p*) picked="${arg#-p}" ;;
+    *) continue ;;
+  esac
+  case "$picked" in
+    authed) packages=(lib) ;;
+    authed-cli) packages=(cli) ;;
+  esac
+done
+# The cargo command of each package (the arguments follow).
+cargo_test() {
+  local package="$1"
+  shift
+  if [ "$package" = lib ]; then
+    cargo test --features "$FEATURES" "$@"
+  else
+    cargo test -p authed-cli "$@"
+  fi
+}
+
 skip_args=()
 skipped=0
 if ((${#skip_modules[@]})); then
@@ -72,15 +100,22 @@ if ((${#skip_modules[@]})); then
   done
   # How many tests the filters take out: those that would run without them.
   pattern="^($(IFS='|' && echo "${skip_modules[*]}"))::.*: test$"
-  skipped="$(cargo test --features "$FEATURES" "${cargo_args[@]}" -- --list "${test_args[@]}" 2>/dev/null |
-    grep -cE "$pattern" || true)"
+  for package in "${packages[@]}"; do
+    n="$(cargo_test "$package" "${cargo_args[@]}" -- --list "${test_args[@]}" 2>/dev/null |
+      grep -cE "$pattern" || true)"
+    skipped=$((skipped + n))
+  done
 fi
 
 log="$(mktemp "${TMPDIR:-/tmp}/authed-test.XXXXXX")"
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --features "$FEATURES" "${cargo_args[@]}" -- "${test_args[@]}" "${skip_args[@]}" 2>&1 | tee "$log" ||
-  status=$?
+for package in "${packages[@]}"; do
+  package_status=0
+  cargo_test "$package" "${cargo_args[@]}" -- "${test_args[@]}" "${skip_args[@]}" 2>&1 |
+    tee -a "$log" || package_status=$?
+  [ "$package_status" -eq 0 ] || status=$package_status
+done
 
 # One line for the whole run: the sum of every test binary's summary.
 sum() { grep '^test result:' "$log" | grep -oE "[0-9]+ $1" | awk '{ n += $1 } END { print n + 0 }'; }
