@@ -120,6 +120,27 @@ pub fn test_key(file: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// The private JWK of a test key, as Node's crypto exports it (an independent encoder).
+pub fn node_jwk(file: &str) -> serde_json::Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/oidc/keys")
+        .join(file);
+    let script = "const c=require('node:crypto');const fs=require('node:fs');\
+        process.stdout.write(JSON.stringify(c.createPrivateKey(fs.readFileSync(process.argv[1])).export({format:'jwk'})))";
+    let node = std::env::var_os("NODE").unwrap_or_else(|| "node".into());
+    let out = std::process::Command::new(node)
+        .args(["-e", script])
+        .arg(&path)
+        .output()
+        .expect("node (Node.js >= 18) is needed to export the test keys as JWK");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// How long [`OidcServer::start`] waits for the server to listen.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// Per-request timeout of the browser stand-in.
