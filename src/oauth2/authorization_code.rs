@@ -865,6 +865,9 @@ impl PendingAuthorization {
             return Ok(token);
         };
         let nonce = self.nonce.as_ref().map(|n| n.expose_secret());
+        // The validator goes with the token set: a refresh that brings a new ID token has it
+        // checked against the login's (OpenID Connect Core §12.2).
+        let token = token.with_id_token_validator(validator.clone());
         match token.id_token() {
             Some(id_token) => {
                 let claims = validator.validate(id_token.expose_secret(), nonce).await?;

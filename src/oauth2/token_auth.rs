@@ -481,6 +481,9 @@ impl Shared {
         if load || lock.is_some() {
             match self.store.load().await {
                 Ok(Some(token)) => {
+                    // A store keeps no ID token validator: the one in memory still applies.
+                    let token =
+                        token.inherit_id_token_validator(previous.as_ref().map(|e| &e.token));
                     let entry = Arc::new(Entry::new(token, self.skew)?);
                     let rejected =
                         forced && previous.as_ref().is_some_and(|p| p.header == entry.header);
