@@ -108,6 +108,13 @@ pub trait Authenticate: fmt::Debug + Send + Sync {
         Ok(false)
     }
 
+    /// Called with every answer to a request that carried this scheme's credentials (each
+    /// attempt and each redirect hop, `401`s included, before
+    /// [`Authenticate::unauthorized`]), for schemes that learn from the server's answers: a
+    /// DPoP token takes the `DPoP-Nonce` a resource server sends on any answer (RFC 9449
+    /// §8.2, §9). The default does nothing.
+    fn answered(&self, _answer: &Answered<'_>) {}
+
     /// Whether [`Authenticate::unauthorized`] can ever renew the credential (default `true`).
     /// A scheme whose credential is fixed says `false`, so that
     /// `authed::middleware::AuthMiddleware` keeps no copy of each request for a replay that
@@ -163,6 +170,46 @@ impl Unauthorized<'_> {
     }
 }
 
+/// What [`Authenticate::answered`] learns about an answer: its URL, status and headers.
+pub struct Answered<'a> {
+    pub(crate) url: &'a Url,
+    pub(crate) status: http::StatusCode,
+    pub(crate) headers: &'a HeaderMap,
+}
+
+impl fmt::Debug for Answered<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Neither the URL (it may carry a query credential) nor the headers (a DPoP nonce,
+        // a cookie).
+        f.debug_struct("Answered")
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Answered<'_> {
+    /// The URL of the request answered. Treat it as sensitive: it may carry a credential
+    /// query parameter.
+    pub fn url(&self) -> &Url {
+        self.url
+    }
+
+    /// The answer's status.
+    pub fn status(&self) -> http::StatusCode {
+        self.status
+    }
+
+    /// A header of the answer (`DPoP-Nonce`, say).
+    pub fn header(&self, name: impl http::header::AsHeaderName) -> Option<&HeaderValue> {
+        self.headers.get(name)
+    }
+
+    /// The answer's headers.
+    pub fn headers(&self) -> &HeaderMap {
+        self.headers
+    }
+}
+
 // The trait must stay usable as `dyn Authenticate`.
 fn _object_safe(_: Box<dyn Authenticate>) {}
 
@@ -179,6 +226,9 @@ impl<T: Authenticate + ?Sized> Authenticate for Arc<T> {
     }
     async fn unauthorized(&self, rejected: &Unauthorized<'_>) -> Result<bool> {
         (**self).unauthorized(rejected).await
+    }
+    fn answered(&self, answer: &Answered<'_>) {
+        (**self).answered(answer)
     }
     fn can_renew(&self) -> bool {
         (**self).can_renew()
@@ -198,6 +248,9 @@ impl<T: Authenticate + ?Sized> Authenticate for Box<T> {
     }
     async fn unauthorized(&self, rejected: &Unauthorized<'_>) -> Result<bool> {
         (**self).unauthorized(rejected).await
+    }
+    fn answered(&self, answer: &Answered<'_>) {
+        (**self).answered(answer)
     }
     fn can_renew(&self) -> bool {
         (**self).can_renew()

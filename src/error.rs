@@ -452,6 +452,9 @@ pub enum IdTokenErrorKind {
     /// Not a compact JWS with a JSON header and claims, or a required claim is missing or of
     /// the wrong type; or the token response of an `openid` login carried no ID token.
     Malformed,
+    /// The ID token of a refresh names another `iss`, `sub`, `aud` or `azp` than the
+    /// login's (OpenID Connect Core §12.2): another user's or another client's session.
+    SessionMismatch,
 }
 
 /// An ID token that failed validation. The message says which check failed; never the token.

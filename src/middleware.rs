@@ -196,6 +196,12 @@ impl Middleware for AuthMiddleware {
             .await
             .map_err(mw)?;
         let response = next.clone().run(req, extensions).await?;
+        credentials::answered(
+            &self.schemes,
+            response.url(),
+            response.status(),
+            response.headers(),
+        );
         if let Some(mut again) = replay
             && credentials::renew(
                 &self.schemes,
@@ -211,7 +217,14 @@ impl Middleware for AuthMiddleware {
             credentials::authenticate(&self.schemes, &mut again, &mut redactor)
                 .await
                 .map_err(mw)?;
-            return next.run(again, extensions).await;
+            let response = next.run(again, extensions).await?;
+            credentials::answered(
+                &self.schemes,
+                response.url(),
+                response.status(),
+                response.headers(),
+            );
+            return Ok(response);
         }
         Ok(response)
     }

@@ -209,3 +209,66 @@ async fn pacing_refuses_fast_past_max_retry_after_and_returns_the_answer() {
     assert!(authed.is_rate_limited(), "{authed}");
     assert_eq!(api.requests().len(), 1, "the second request was not sent");
 }
+
+/// A DPoP token through `AuthMiddleware`: the nonce a resource server sends on a success goes
+/// into the next request's proof (the stack shows the scheme every answer, as the client
+/// does).
+#[tokio::test]
+async fn a_dpop_nonce_from_a_success_reaches_the_next_proof_in_the_stack() {
+    use base64::Engine as _;
+    use wiremock::{
+        Mock, MockServer, ResponseTemplate,
+        matchers::{method, path},
+    };
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "access_token": "at-1", "token_type": "DPoP", "expires_in": 3600,
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/data"))
+        .respond_with(ResponseTemplate::new(200).insert_header("dpop-nonce", "mw-1"))
+        .mount(&server)
+        .await;
+    let client = authed::oauth2::OAuthClient::new(format!("{}/token", server.uri()), "svc")
+        .secret("s3cret")
+        .dpop(authed::oauth2::DpopKey::generate().unwrap());
+    let stack = reqwest_middleware::ClientBuilder::new(plain_reqwest())
+        .with(
+            AuthMiddleware::builder(server.uri())
+                .auth(ClientCredentials::with_client(client).into_auth())
+                .build()
+                .unwrap(),
+        )
+        .build();
+    for _ in 0..2 {
+        let response = stack
+            .get(format!("{}/data", server.uri()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let nonces: Vec<_> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/data")
+        .map(|r| {
+            let proof = r.headers["dpop"].to_str().unwrap();
+            let claims = proof.split('.').nth(1).unwrap();
+            let claims: serde_json::Value = serde_json::from_slice(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(claims)
+                    .unwrap(),
+            )
+            .unwrap();
+            claims["nonce"].as_str().map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(nonces, [None, Some("mw-1".to_owned())]);
+}

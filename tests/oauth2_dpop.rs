@@ -9,6 +9,8 @@
 
 #[path = "support/oidc.rs"]
 mod oidc;
+#[path = "support/tempdir.rs"]
+mod tempdir;
 
 use std::{
     sync::{
@@ -20,7 +22,10 @@ use std::{
 
 use authed::{
     Client, ExposeSecret,
-    oauth2::{ClientCredentials, DpopKey, JwsAlgorithm, OAuthClient, RefreshToken, Token},
+    oauth2::{
+        AuthorizationCode, ClientCredentials, DpopKey, JwsAlgorithm, OAuthClient, RefreshToken,
+        Token,
+    },
 };
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde_json::Value;
@@ -224,6 +229,163 @@ mod needs_oidc {
         thief.set_token(stolen).await.unwrap();
         let err = thief.token().await.unwrap_err();
         assert!(err.is_reauth_required(), "{err}");
+    }
+
+    /// The paths of the client's requests to the authorization server, in order.
+    fn recorded(client: OAuthClient) -> (OAuthClient, Arc<std::sync::Mutex<Vec<String>>>) {
+        let paths = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = paths.clone();
+        let client = client.on_audit(move |event| {
+            let path = url::Url::parse(&event.url).unwrap().path().to_owned();
+            seen.lock().unwrap().push(path);
+        });
+        (client, paths)
+    }
+
+    /// A pushed authorization request with a proof: the server wants a nonce there too, and
+    /// the one it gives is used at the token endpoint (one server, one nonce), so the whole
+    /// login makes one round trip; the token works at userinfo.
+    #[tokio::test]
+    async fn a_pushed_dpop_login_makes_one_nonce_round_trip_for_the_whole_server() {
+        let server = Arc::new(oidc::require().await);
+        let metadata = authed::oauth2::ServerMetadata::discover(&server.issuer)
+            .await
+            .unwrap();
+        let key = DpopKey::generate().unwrap();
+        let (client, paths) = recorded(
+            metadata
+                .client(oidc::DPOP_NATIVE)
+                .unwrap()
+                .dpop(key.clone()),
+        );
+        let flow = metadata
+            .authorization_code(client.clone())
+            .unwrap()
+            .use_par(true)
+            .scopes(["openid", "offline_access"])
+            .param("prompt", "consent");
+        let browser = server.clone();
+        let token = flow
+            .login_loopback(0, Duration::from_secs(30), move |url| {
+                let url = url.to_string();
+                tokio::spawn(async move {
+                    browser.approve_and_deliver(&url, "ada").await.unwrap();
+                });
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", server.logs()));
+        assert_eq!(token.token_type(), "DPoP");
+        let posts: Vec<_> = paths
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| *p != "/jwks")
+            .cloned()
+            .collect();
+        assert_eq!(
+            posts,
+            ["/request", "/request", "/token"],
+            "use_dpop_nonce at the PAR endpoint, the retry, then the token request with the nonce"
+        );
+
+        let auth = RefreshToken::new(client).into_auth();
+        auth.set_token(token).await.unwrap();
+        let api = Client::builder(&server.issuer).auth(auth).build().unwrap();
+        let me: UserInfo = api.get("me").send().await.unwrap().json().await.unwrap();
+        assert_eq!(me.sub, "ada");
+    }
+
+    /// The server honours `dpop_jkt`: a code bound to a key is not redeemed without a proof
+    /// of it (the same login without `dpop_jkt` is).
+    #[tokio::test]
+    async fn a_code_bound_by_dpop_jkt_is_refused_without_a_proof_of_that_key() {
+        let server = Arc::new(oidc::require().await);
+        let key = DpopKey::generate().unwrap();
+        let flow = AuthorizationCode::new(
+            OAuthClient::new(server.token_endpoint(), oidc::NATIVE),
+            server.authorization_endpoint(),
+        )
+        .redirect_uri("http://127.0.0.1:9/callback")
+        .scopes(["openid"]);
+        let bound = flow
+            .clone()
+            .param("dpop_jkt", key.thumbprint())
+            .begin()
+            .unwrap();
+        let callback = server
+            .approve_authorization(bound.url().as_str(), "ada")
+            .await
+            .unwrap();
+        let err = bound.exchange(&callback).await.unwrap_err();
+        assert_eq!(
+            err.oauth_error().map(|e| e.code.as_str()),
+            Some("invalid_grant"),
+            "{err}"
+        );
+
+        let unbound = flow.begin().unwrap();
+        let callback = server
+            .approve_authorization(unbound.url().as_str(), "ada")
+            .await
+            .unwrap();
+        unbound
+            .exchange(&callback)
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", server.logs()));
+    }
+
+    /// A key read from PEM (as from a secret store) binds the token; introspection and
+    /// revocation carry proofs with the server's nonce, and see the binding and the
+    /// revocation.
+    #[tokio::test]
+    async fn a_pem_key_binds_the_token_and_introspection_and_revocation_carry_proofs() {
+        let server = oidc::require().await;
+        let key = DpopKey::from_pem(oidc::test_key("es256.pem")).unwrap();
+        let (client, paths) = recorded(
+            OAuthClient::new(server.token_endpoint(), oidc::DPOP_CC)
+                .secret(oidc::CC_SECRET)
+                .dpop(key.clone()),
+        );
+        let token = ClientCredentials::with_client(client.clone())
+            .scopes(["api:read"])
+            .into_auth()
+            .token()
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", server.logs()));
+        assert_eq!(token.token_type(), "DPoP");
+
+        // An opaque token: introspection tells what it is bound to.
+        let introspection = server.introspection_endpoint();
+        let answer = client
+            .introspect(&introspection, token.access_token(), Some("access_token"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", server.logs()));
+        assert!(answer.active, "{answer:?}");
+        assert_eq!(answer.extra["cnf"]["jkt"], key.thumbprint());
+        client
+            .revoke(
+                &server.revocation_endpoint(),
+                token.access_token(),
+                "access_token",
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", server.logs()));
+        let answer = client
+            .introspect(&introspection, token.access_token(), Some("access_token"))
+            .await
+            .unwrap();
+        assert!(!answer.active, "revoked");
+        let paths = paths.lock().unwrap().clone();
+        assert_eq!(
+            paths.iter().filter(|p| p.contains("introspect")).count(),
+            2,
+            "{paths:?}"
+        );
+        assert_eq!(
+            paths.iter().filter(|p| p.contains("revo")).count(),
+            1,
+            "{paths:?}"
+        );
     }
 
     #[cfg(feature = "file-store")] // a file, as a CLI's next run would find it
@@ -534,4 +696,302 @@ fn debug_shows_no_private_key() {
     assert!(shown.contains(key.thumbprint()) && shown.contains("[redacted]"));
     let client = OAuthClient::new("https://auth.example.com/token", "c").dpop(key.clone());
     assert!(format!("{client:?}").contains("DpopKey"));
+}
+
+// --- The rest of issue 12's DPoP: `dpop_jkt`, proofs on PAR, revocation and introspection,
+// nonces from successful answers, keys read from PEM and JWK.
+
+/// The form of a request, as pairs.
+fn form_of(request: &Request) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(&request.body)
+        .into_owned()
+        .collect()
+}
+
+fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Vec<&'a str> {
+    pairs
+        .iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
+fn nonce_of(request: &Request) -> Option<String> {
+    proof_of(request)
+        .unwrap()
+        .1
+        .get("nonce")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+/// An endpoint at `path` that first answers `use_dpop_nonce` with `nonce`, then `ok`.
+async fn wants_a_nonce(server: &MockServer, at: &str, nonce: &str, ok: ResponseTemplate) {
+    Mock::given(method("POST"))
+        .and(path(at))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .insert_header("dpop-nonce", nonce)
+                .set_body_json(serde_json::json!({"error": "use_dpop_nonce"})),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(at))
+        .respond_with(ok)
+        .mount(server)
+        .await;
+}
+
+#[test]
+fn an_authorization_request_carries_the_keys_thumbprint_as_dpop_jkt() {
+    let key = DpopKey::generate().unwrap();
+    let flow = |client: OAuthClient| {
+        AuthorizationCode::new(client, "https://auth.example.com/authorize")
+            .redirect_uri("http://127.0.0.1:8400/callback")
+    };
+    let bound = flow(OAuthClient::new("https://auth.example.com/token", "app").dpop(key.clone()))
+        .begin()
+        .unwrap();
+    let pairs: Vec<(String, String)> = bound.url().query_pairs().into_owned().collect();
+    assert_eq!(param(&pairs, "dpop_jkt"), [key.thumbprint()]);
+
+    let plain = flow(OAuthClient::new("https://auth.example.com/token", "app"))
+        .begin()
+        .unwrap();
+    assert!(!plain.url().query().unwrap().contains("dpop_jkt"));
+}
+
+#[tokio::test]
+async fn a_pushed_request_carries_dpop_jkt_and_a_proof_and_answers_the_nonce() {
+    let server = MockServer::start().await;
+    wants_a_nonce(
+        &server,
+        "/par",
+        "par-nonce-1",
+        ResponseTemplate::new(201).set_body_json(serde_json::json!({
+            "request_uri": "urn:ietf:params:oauth:request_uri:abc", "expires_in": 60,
+        })),
+    )
+    .await;
+    let key = DpopKey::generate_with(JwsAlgorithm::EdDSA).unwrap();
+    let client = OAuthClient::new(format!("{}/token", server.uri()), "app").dpop(key.clone());
+    let pending = AuthorizationCode::new(client, format!("{}/authorize", server.uri()))
+        .redirect_uri("http://127.0.0.1:8400/callback")
+        .pushed_authorization_endpoint(format!("{}/par", server.uri()))
+        .begin_pushed()
+        .await
+        .unwrap();
+    assert!(pending.url().query().unwrap().contains("request_uri="));
+
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 2, "use_dpop_nonce, then the retry");
+    for request in &requests {
+        assert_eq!(param(&form_of(request), "dpop_jkt"), [key.thumbprint()]);
+        let (header, claims) = proof_of(request).expect("a proof on the pushed request");
+        assert_eq!(header["alg"], "EdDSA");
+        assert_eq!(claims["htm"], "POST");
+        assert_eq!(claims["htu"], format!("{}/par", server.uri()));
+        assert!(claims.get("ath").is_none());
+    }
+    assert_eq!(nonce_of(&requests[0]), None);
+    assert_eq!(nonce_of(&requests[1]).as_deref(), Some("par-nonce-1"));
+}
+
+#[tokio::test]
+async fn revocation_and_introspection_carry_a_proof_when_the_client_has_a_key() {
+    let server = MockServer::start().await;
+    wants_a_nonce(
+        &server,
+        "/introspect",
+        "as-nonce-1",
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({"active": true})),
+    )
+    .await;
+    Mock::given(method("POST"))
+        .and(path("/revoke"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    let key = DpopKey::generate().unwrap();
+    let client = dpop_client(&server, &key);
+    let token = authed::Secret::new("at-1".to_owned());
+    let answer = client
+        .introspect(
+            &format!("{}/introspect", server.uri()),
+            &token,
+            Some("access_token"),
+        )
+        .await
+        .unwrap();
+    assert!(answer.active);
+    client
+        .revoke(&format!("{}/revoke", server.uri()), &token, "access_token")
+        .await
+        .unwrap();
+
+    let requests = server.received_requests().await.unwrap();
+    let paths: Vec<_> = requests.iter().map(|r| r.url.path()).collect();
+    assert_eq!(paths, ["/introspect", "/introspect", "/revoke"]);
+    for request in &requests {
+        let (_, claims) = proof_of(request).expect("a proof");
+        assert_eq!(claims["htm"], "POST");
+        assert_eq!(
+            claims["htu"],
+            format!("{}{}", server.uri(), request.url.path())
+        );
+        assert!(claims.get("ath").is_none(), "the token is not presented");
+        // The client still authenticates as usual.
+        assert!(
+            request.headers["authorization"]
+                .to_str()
+                .unwrap()
+                .starts_with("Basic ")
+        );
+    }
+    let nonces: Vec<_> = requests.iter().map(nonce_of).collect();
+    assert_eq!(
+        nonces,
+        [None, Some("as-nonce-1".into()), Some("as-nonce-1".into())],
+        "the retry carries the nonce, and the same server's next endpoint too"
+    );
+
+    // Without a key: no proof.
+    let plain = OAuthClient::new(format!("{}/token", server.uri()), "svc").secret("s3cret");
+    plain
+        .revoke(&format!("{}/revoke", server.uri()), &token, "access_token")
+        .await
+        .unwrap();
+    let last = server.received_requests().await.unwrap().pop().unwrap();
+    assert!(proof_of(&last).is_none());
+}
+
+#[tokio::test]
+async fn a_nonce_on_a_successful_answer_is_used_for_that_origin_only() {
+    let home = MockServer::start().await;
+    let other = MockServer::start().await;
+    token_endpoint(&home).await;
+    Mock::given(method("GET"))
+        .and(path("/data"))
+        .respond_with(ResponseTemplate::new(200).insert_header("dpop-nonce", "home-1"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&home)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/data"))
+        .respond_with(ResponseTemplate::new(200).insert_header("dpop-nonce", "home-2"))
+        .mount(&home)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/data"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&other)
+        .await;
+    let key = DpopKey::generate().unwrap();
+    let auth = ClientCredentials::with_client(dpop_client(&home, &key)).into_auth();
+    let api = Client::builder(home.uri())
+        .allow_origin(other.uri())
+        .auth(auth)
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        let response = api.get("data").send().await.unwrap();
+        assert_eq!(response.attempts(), 1, "no 401 round trip");
+    }
+    api.get(&format!("{}/data", other.uri()))
+        .send()
+        .await
+        .unwrap();
+
+    let at_home: Vec<_> = home
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/data")
+        .map(nonce_of)
+        .collect();
+    assert_eq!(
+        at_home,
+        [None, Some("home-1".into()), Some("home-2".into())],
+        "each answer's nonce goes into the next proof"
+    );
+    let elsewhere = other.received_requests().await.unwrap();
+    assert_eq!(elsewhere.len(), 1);
+    assert_eq!(
+        nonce_of(&elsewhere[0]),
+        None,
+        "another origin, no nonce of home's"
+    );
+}
+
+#[test]
+fn a_dpop_key_reads_from_pem_and_jwk_as_the_same_key() {
+    for (file, alg) in [
+        ("es256.pem", JwsAlgorithm::ES256),
+        ("ed25519.pem", JwsAlgorithm::EdDSA),
+    ] {
+        let pem = oidc::test_key(file);
+        let from_pem = DpopKey::from_pem(pem.as_str()).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(from_pem.algorithm(), alg);
+        let jwk = oidc::node_jwk(file);
+        let from_jwk = DpopKey::from_jwk(jwk.to_string()).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(from_jwk.algorithm(), alg);
+        assert_eq!(from_pem.thumbprint(), from_jwk.thumbprint(), "{file}");
+        // RFC 7638, computed here from Node's public members: the required ones, in order.
+        let members = if jwk["kty"] == "EC" {
+            format!(
+                r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+                jwk["x"].as_str().unwrap(),
+                jwk["y"].as_str().unwrap()
+            )
+        } else {
+            format!(
+                r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#,
+                jwk["x"].as_str().unwrap()
+            )
+        };
+        assert_eq!(
+            from_pem.thumbprint(),
+            URL_SAFE_NO_PAD.encode(oidc::sha256(members.as_bytes()))
+        );
+        let d = jwk["d"].as_str().unwrap();
+        assert!(!format!("{from_jwk:?}").contains(d));
+
+        // A JWK whose `alg` is not the key's DPoP algorithm.
+        let mut wrong = jwk.clone();
+        wrong["alg"] = "RS256".into();
+        let err = DpopKey::from_jwk(wrong.to_string()).unwrap_err();
+        assert!(err.is_key() && !err.to_string().contains(d), "{err}");
+    }
+    // An RSA key signs no DPoP proof here: a typed error that says what to use.
+    let err = DpopKey::from_pem(oidc::test_key("rs256.pem")).unwrap_err();
+    assert!(err.is_key(), "{err}");
+    assert!(err.to_string().contains("P-256"), "{err}");
+    let err = DpopKey::from_jwk(oidc::node_jwk("rs256.pem").to_string()).unwrap_err();
+    assert!(err.is_key(), "{err}");
+}
+
+#[test]
+fn a_dpop_key_file_is_read_with_the_secret_file_checks() {
+    let dir = tempdir::TempDir::new("dpop-key");
+    let path = dir.path().join("dpop.pem");
+    std::fs::write(&path, oidc::test_key("es256.pem")).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(DpopKey::from_pem_file(&path).unwrap_err().is_config());
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let key = DpopKey::from_pem_file(&path).unwrap();
+    assert_eq!(
+        key.thumbprint(),
+        DpopKey::from_pem(oidc::test_key("es256.pem"))
+            .unwrap()
+            .thumbprint()
+    );
 }

@@ -20,7 +20,10 @@ use std::{
 use authed::{
     Client, Error,
     error::IdTokenErrorKind,
-    oauth2::{AuthorizationCode, IdTokenValidator, ServerMetadata, Token},
+    oauth2::{
+        AuthorizationCode, IdTokenValidator, JwsAlgorithm, OAuthClient, RefreshToken,
+        ServerMetadata, Token,
+    },
 };
 use base64::Engine as _;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -182,6 +185,49 @@ mod needs_oidc {
         let plain = flow(&metadata).scopes(["api:read"]).begin().unwrap();
         assert!(!plain.has_nonce());
         assert!(oidc::url_param(plain.url().as_str(), "nonce").is_none());
+    }
+
+    /// The ID token of a refresh is validated (OpenID Connect Core §12.2) with the login
+    /// flow's validator, which the token set carries: its claims replace the login's.
+    #[tokio::test]
+    async fn a_refresh_validates_the_id_token_it_brings() {
+        let server = oidc::require().await;
+        let metadata = ServerMetadata::discover(&server.issuer).await.unwrap();
+        assert!(
+            metadata
+                .id_token_signing_alg_values_supported
+                .iter()
+                .any(|a| a == "RS256"),
+            "{metadata:?}"
+        );
+        let flow = flow(&metadata)
+            .scopes(["openid", "offline_access"])
+            .param("prompt", "consent");
+        let token = login(&server, &flow, "ada").await;
+        let login_claims = token.id_token_claims().unwrap().clone();
+        let auth = RefreshToken::new(metadata.client(oidc::NATIVE).unwrap()).into_auth();
+        auth.set_token(token.clone().with_expires_in(Duration::ZERO))
+            .await
+            .unwrap();
+        let refreshed = auth
+            .token()
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", server.logs()));
+        let new_id_token = refreshed
+            .id_token()
+            .expect("the refresh brings an ID token");
+        assert_ne!(
+            new_id_token.expose_secret(),
+            token.id_token().unwrap().expose_secret()
+        );
+        let claims = refreshed
+            .id_token_claims()
+            .expect("the refresh's ID token was validated");
+        assert_eq!(
+            (&claims.iss, &claims.sub, &claims.aud),
+            (&login_claims.iss, &login_claims.sub, &login_claims.aud)
+        );
+        assert_ne!(claims, &login_claims, "the new token's claims");
     }
 
     #[tokio::test]
@@ -418,10 +464,221 @@ mod needs_oidc {
         // Narrowed to ES256, the genuine RS256 token is refused.
         let es_only =
             IdTokenValidator::new(issuer, oidc::NATIVE, metadata.jwks_uri.as_deref().unwrap())
-                .algorithms([authed::oauth2::JwsAlgorithm::ES256]);
+                .algorithms([JwsAlgorithm::ES256]);
         assert_eq!(
             refused(es_only.validate(&genuine, Some("n-1")).await, &genuine),
             IdTokenErrorKind::DisallowedAlgorithm
         );
     }
+}
+
+// --- Discovery narrows the algorithms; refreshed ID tokens (wiremock: exact answers). ---
+
+/// A server with discovery, a JWKS holding `id-token-1`'s public key, and an authorization
+/// endpoint; `algs` is its `id_token_signing_alg_values_supported`, if any.
+async fn wiremock_issuer(algs: Option<Value>) -> wiremock::MockServer {
+    use wiremock::{Mock, ResponseTemplate, matchers::path};
+    let server = wiremock::MockServer::start().await;
+    let issuer = server.uri();
+    let mut metadata = json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/authorize"),
+        "token_endpoint": format!("{issuer}/token"),
+        "jwks_uri": format!("{issuer}/jwks"),
+    });
+    if let Some(algs) = algs {
+        metadata["id_token_signing_alg_values_supported"] = algs;
+    }
+    Mock::given(path("/.well-known/openid-configuration"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(metadata))
+        .mount(&server)
+        .await;
+    let private = oidc::node_jwk("id-token-1.pem");
+    let public = json!({
+        "kty": "RSA", "n": private["n"], "e": private["e"], "kid": "id-token-1",
+        "use": "sig", "alg": "RS256",
+    });
+    Mock::given(path("/jwks"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"keys": [public]})))
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test]
+async fn discovery_narrows_the_id_token_algorithms_to_what_the_server_signs_with() {
+    let cases = [
+        (None, DEFAULT_ALGORITHMS.to_vec()),
+        (
+            Some(json!(["ES256", "HS256", "none"])),
+            vec![JwsAlgorithm::ES256],
+        ),
+        (
+            Some(json!(["PS256", "RS256", "RS512"])),
+            vec![JwsAlgorithm::RS256, JwsAlgorithm::PS256],
+        ),
+        (Some(json!(["none"])), vec![]),
+    ];
+    for (algs, expected) in cases {
+        let server = wiremock_issuer(algs.clone()).await;
+        let metadata = ServerMetadata::discover(&server.uri()).await.unwrap();
+        let validator = metadata.id_token_validator("app").unwrap();
+        assert_eq!(validator.allowed_algorithms(), expected, "{algs:?}");
+
+        // What it means: a genuine RS256 token passes only where RS256 is listed.
+        let token = sign(
+            "id-token-1.pem",
+            "id-token-1",
+            &json!({"iss": server.uri(), "sub": "ada", "aud": "app", "exp": now() + 300, "iat": now()}),
+        );
+        let result = validator.validate(&token, None).await;
+        if expected.contains(&JwsAlgorithm::RS256) {
+            result.unwrap();
+        } else {
+            assert_eq!(
+                refused(result, &token),
+                IdTokenErrorKind::DisallowedAlgorithm,
+                "{algs:?}"
+            );
+        }
+    }
+}
+
+const DEFAULT_ALGORITHMS: [JwsAlgorithm; 5] = authed::oauth2::DEFAULT_ID_TOKEN_ALGORITHMS;
+
+/// An ID token from the wiremock issuer for client `app`.
+fn id_token(server: &wiremock::MockServer, sub: &str, nonce: Option<&str>) -> String {
+    let mut claims = json!({
+        "iss": server.uri(), "sub": sub, "aud": "app", "exp": now() + 300, "iat": now(),
+    });
+    if let Some(nonce) = nonce {
+        claims["nonce"] = nonce.into();
+    }
+    sign("id-token-1.pem", "id-token-1", &claims)
+}
+
+/// Answers the next refresh (once) with `id_token`, if any.
+async fn next_refresh(server: &wiremock::MockServer, id_token: Option<String>) {
+    use wiremock::{Mock, ResponseTemplate, matchers::body_string_contains};
+    let mut body = json!({
+        "access_token": format!("at-{}", now()), "token_type": "Bearer", "expires_in": 300,
+        "refresh_token": "rt-next",
+    });
+    if let Some(id_token) = id_token {
+        body["id_token"] = id_token.into();
+    }
+    Mock::given(body_string_contains("grant_type=refresh_token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(body))
+        .up_to_n_times(1)
+        .mount(server)
+        .await;
+}
+
+/// Refreshes `token` at once through a new cache over `grant`.
+async fn refreshed(grant: RefreshToken, token: Token) -> authed::Result<Token> {
+    let auth = grant.into_auth();
+    auth.set_token(token.with_expires_in(Duration::ZERO))
+        .await?;
+    auth.token().await
+}
+
+#[tokio::test]
+async fn a_refreshed_id_token_must_name_the_logins_session() {
+    use wiremock::{Mock, ResponseTemplate, matchers::body_string_contains};
+    let server = wiremock_issuer(Some(json!(["RS256"]))).await;
+    let metadata = ServerMetadata::discover(&server.uri()).await.unwrap();
+    let client = OAuthClient::new(format!("{}/token", server.uri()), "app");
+    let pending = metadata
+        .authorization_code(client.clone())
+        .unwrap()
+        .redirect_uri("http://127.0.0.1:9/callback")
+        .scopes(["openid"])
+        .begin()
+        .unwrap();
+    let nonce = oidc::url_param(pending.url().as_str(), "nonce").unwrap();
+    let state = oidc::url_param(pending.url().as_str(), "state").unwrap();
+    Mock::given(body_string_contains("grant_type=authorization_code"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "at-login", "token_type": "Bearer", "expires_in": 300,
+            "refresh_token": "rt-1", "id_token": id_token(&server, "ada", Some(&nonce)),
+        })))
+        .mount(&server)
+        .await;
+    let login = pending
+        .exchange(&format!("?code=c-1&state={state}"))
+        .await
+        .unwrap();
+    assert_eq!(login.id_token_claims().unwrap().sub, "ada");
+
+    // The same user, no nonce (§12.2 needs none): validated, its claims on the token.
+    next_refresh(&server, Some(id_token(&server, "ada", None))).await;
+    let token = refreshed(RefreshToken::new(client.clone()), login.clone())
+        .await
+        .unwrap();
+    let claims = token.id_token_claims().expect("validated");
+    assert_eq!(claims.sub, "ada");
+    assert_eq!(claims.nonce, None);
+
+    // No ID token in the answer: the login's stays, with its claims.
+    next_refresh(&server, None).await;
+    let token = refreshed(RefreshToken::new(client.clone()), token)
+        .await
+        .unwrap();
+    assert_eq!(token.id_token_claims().unwrap().sub, "ada");
+
+    // Another user's ID token: refused, typed.
+    let eve = id_token(&server, "eve", None);
+    next_refresh(&server, Some(eve.clone())).await;
+    let kind = refused(
+        refreshed(RefreshToken::new(client.clone()), token.clone())
+            .await
+            .map(|t| t.id_token_claims().unwrap().clone()),
+        &eve,
+    );
+    assert_eq!(kind, IdTokenErrorKind::SessionMismatch);
+
+    // A forged one (signed by another key): refused as at login.
+    let forged = sign(
+        "id-token-2.pem",
+        "id-token-1",
+        &json!({"iss": server.uri(), "sub": "ada", "aud": "app", "exp": now() + 300, "iat": now()}),
+    );
+    next_refresh(&server, Some(forged.clone())).await;
+    let kind = refused(
+        refreshed(RefreshToken::new(client.clone()), token)
+            .await
+            .map(|t| t.id_token_claims().unwrap().clone()),
+        &forged,
+    );
+    assert_eq!(kind, IdTokenErrorKind::BadSignature);
+
+    // A token set read back from a store has no validator: the grant's checks its refresh,
+    // against the claims of the stored ID token.
+    let stored = Token::from_response(
+        json!({
+            "access_token": "at-stored", "token_type": "Bearer", "refresh_token": "rt-s",
+            "id_token": login.id_token().unwrap().expose_secret(),
+        })
+        .to_string()
+        .as_bytes(),
+    )
+    .unwrap();
+    next_refresh(&server, Some(eve.clone())).await;
+    let unchecked = refreshed(RefreshToken::new(client.clone()), stored.clone())
+        .await
+        .unwrap();
+    assert!(
+        unchecked.id_token_claims().is_none(),
+        "no validator anywhere: nothing is checked, no claims"
+    );
+    next_refresh(&server, Some(eve.clone())).await;
+    let grant =
+        RefreshToken::new(client).id_token_validator(metadata.id_token_validator("app").unwrap());
+    let kind = refused(
+        refreshed(grant, stored)
+            .await
+            .map(|t| t.id_token_claims().unwrap().clone()),
+        &eve,
+    );
+    assert_eq!(kind, IdTokenErrorKind::SessionMismatch);
 }

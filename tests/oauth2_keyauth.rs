@@ -265,7 +265,7 @@ mod needs_oidc {
             (oidc::PKJWT_ES256, "es256.pem", "es256-1"),
             (oidc::PKJWT_EDDSA, "ed25519.pem", "ed25519-1"),
         ] {
-            let mut jwk = node_jwk(file);
+            let mut jwk = oidc::node_jwk(file);
             jwk["kid"] = kid.into();
             let key = SigningKey::from_jwk(jwk.to_string()).unwrap();
             ClientCredentials::with_client(client(
@@ -429,7 +429,7 @@ fn private_jwks_of_each_type_are_read() {
         ("es256.pem", JwsAlgorithm::ES256, "EC"),
         ("ed25519.pem", JwsAlgorithm::EdDSA, "OKP"),
     ] {
-        let jwk = node_jwk(file);
+        let jwk = oidc::node_jwk(file);
         assert_eq!(jwk["kty"], kty);
         let mut with_kid = jwk.clone();
         with_kid["kid"] = "from-jwk".into();
@@ -464,25 +464,4 @@ fn private_jwks_of_each_type_are_read() {
     assert_eq!(key_kind(&err), Some(KeyErrorKind::Unsupported));
     let err = SigningKey::from_jwk("not json").unwrap_err();
     assert_eq!(key_kind(&err), Some(KeyErrorKind::Malformed));
-}
-
-/// The private JWK of a test key, as Node's crypto exports it (an independent encoder).
-fn node_jwk(file: &str) -> serde_json::Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/oidc/keys")
-        .join(file);
-    let script = "const c=require('node:crypto');const fs=require('node:fs');\
-        process.stdout.write(JSON.stringify(c.createPrivateKey(fs.readFileSync(process.argv[1])).export({format:'jwk'})))";
-    let node = std::env::var_os("NODE").unwrap_or_else(|| "node".into());
-    let out = std::process::Command::new(node)
-        .args(["-e", script])
-        .arg(&path)
-        .output()
-        .expect("node (Node.js >= 18) is needed to export the test keys as JWK");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use http::{HeaderMap, HeaderValue, StatusCode, header::WWW_AUTHENTICATE};
 
 use crate::{
-    auth::{AuthRequest, Authenticate, Unauthorized},
+    auth::{Answered, AuthRequest, Authenticate, Unauthorized},
     error::Result,
     redact::Redactor,
 };
@@ -68,6 +68,24 @@ pub(crate) async fn authenticate(
         applied.authorization = request.headers().get(http::header::AUTHORIZATION).cloned();
     }
     Ok(applied)
+}
+
+/// Shows every scheme the answer to a request that carried their credentials (see
+/// [`Authenticate::answered`]).
+pub(crate) fn answered(
+    schemes: &[Arc<dyn Authenticate>],
+    url: &url::Url,
+    status: StatusCode,
+    headers: &HeaderMap,
+) {
+    let answer = Answered {
+        url,
+        status,
+        headers,
+    };
+    for scheme in schemes {
+        scheme.answered(&answer);
+    }
 }
 
 /// After a `401` to a request that carried the schemes' credentials: asks each scheme to

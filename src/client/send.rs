@@ -429,6 +429,10 @@ impl Call {
     ) -> Next {
         let status = response.status();
         self.status = Some(status);
+        if self.allowed {
+            // The schemes see every answer to their credentials (a DPoP nonce, RFC 9449 §9).
+            credentials::answered(&self.auth, &self.url, status, response.headers());
+        }
         let Answer {
             class,
             delay,

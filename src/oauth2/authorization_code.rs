@@ -317,6 +317,11 @@ impl AuthorizationCode {
     /// The request's parameters travel in the URL, through the browser. To push them to the
     /// server first (RFC 9126), use [`begin_pushed`](AuthorizationCode::begin_pushed).
     ///
+    /// When the client has a DPoP key ([`OAuthClient::dpop`]), the request carries its
+    /// thumbprint as `dpop_jkt` (RFC 9449 §10): the server binds the code to the key, and
+    /// only a token request with a proof of that key redeems it. A pushed request carries
+    /// `dpop_jkt` as well, and a proof.
+    ///
     /// # Errors
     ///
     /// [`Error::Config`] without a redirect URI, with an invalid endpoint or resource
@@ -399,6 +404,11 @@ impl AuthorizationCode {
         } else {
             None
         };
+        // RFC 9449 §10: the code is bound to the client's DPoP key, so that only a token
+        // request with a proof of that key can redeem it.
+        if let Some(key) = self.client.dpop_key() {
+            params.push(("dpop_jkt", key.thumbprint().to_owned()));
+        }
         params.extend(
             self.target
                 .resources
@@ -560,7 +570,7 @@ struct Pushed {
 
 /// Posts an authorization request to the pushed authorization request endpoint.
 async fn push(client: &OAuthClient, endpoint: &Url, form: &[(&str, &str)]) -> Result<Pushed> {
-    let answer = client.post(endpoint, form).await?;
+    let answer = client.post_dpop(endpoint, form).await?;
     if !answer.status.is_success() {
         return Err(answer.error_from_body());
     }
@@ -855,6 +865,9 @@ impl PendingAuthorization {
             return Ok(token);
         };
         let nonce = self.nonce.as_ref().map(|n| n.expose_secret());
+        // The validator goes with the token set: a refresh that brings a new ID token has it
+        // checked against the login's (OpenID Connect Core §12.2).
+        let token = token.with_id_token_validator(validator.clone());
         match token.id_token() {
             Some(id_token) => {
                 let claims = validator.validate(id_token.expose_secret(), nonce).await?;

@@ -264,6 +264,13 @@ impl OAuthClient {
     /// DPoP-bound refresh token keeps working in the next run: a refresh always signs with
     /// the key of the token set it refreshes.
     ///
+    /// The client's other requests to the authorization server carry a proof too: pushed
+    /// authorization requests (RFC 9449 §10.1), revocation and introspection. Authorization
+    /// requests of its [`AuthorizationCode`](crate::oauth2::AuthorizationCode) flows carry the
+    /// key's thumbprint as `dpop_jkt` (§10), so that the code can be redeemed only with a
+    /// proof of this key. A key kept in a secret store is read with [`DpopKey::from_pem`] or
+    /// [`DpopKey::from_jwk`].
+    ///
     /// ```no_run
     /// use authed::{Client, oauth2::{ClientCredentials, DpopKey, OAuthClient}};
     ///
@@ -382,34 +389,52 @@ impl OAuthClient {
     ) -> Result<Token> {
         let url = self.inner.token_url.as_ref().map_err(Clone::clone)?;
         let key = key.or(self.inner.dpop.as_ref());
+        let answer = self.post_proved(url, params, key).await?;
+        if !answer.status.is_success() {
+            return Err(answer.error_from_body());
+        }
+        let token = Token::from_response(&answer.body).map_err(|e| match e {
+            TokenResponseError::OAuth(error) => answer.failure(Some(error), None),
+            TokenResponseError::Invalid(problem) => {
+                answer.failure(None, Some(format!("not a token response: {problem}")))
+            }
+        })?;
+        Ok(match key {
+            Some(key) => token.with_dpop_key(key.clone()),
+            None => token,
+        })
+    }
+
+    /// [`OAuthClient::post`] with a DPoP proof of the client's [`OAuthClient::dpop`] key, when
+    /// it has one: for the endpoints besides the token endpoint that take a proof (pushed
+    /// authorization requests, RFC 9449 §10.1; revocation and introspection, where a server
+    /// that does not ask for one ignores it).
+    pub(crate) async fn post_dpop(&self, url: &Url, params: &[(&str, &str)]) -> Result<Answer> {
+        self.post_proved(url, params, self.inner.dpop.as_ref())
+            .await
+    }
+
+    /// Posts `params` to `url` with a fresh proof of `key` (if any) for each attempt: a
+    /// `use_dpop_nonce` answer that brings a new nonce is retried once with it (RFC 9449 §8).
+    async fn post_proved(
+        &self,
+        url: &Url,
+        params: &[(&str, &str)],
+        key: Option<&DpopKey>,
+    ) -> Result<Answer> {
+        let Some(key) = key else {
+            return self.post_with(url, params, None).await;
+        };
         let mut nonce_retry = true;
         loop {
-            let proof = match key {
-                Some(key) => Some(key.proof(
-                    &http::Method::POST,
-                    url,
-                    None,
-                    self.inner.dpop_nonces.get(url).as_ref(),
-                )?),
-                None => None,
-            };
-            let answer = self.post_with(url, params, proof.as_ref()).await?;
-            if answer.status.is_success() {
-                let token = Token::from_response(&answer.body).map_err(|e| match e {
-                    TokenResponseError::OAuth(error) => answer.failure(Some(error), None),
-                    TokenResponseError::Invalid(problem) => {
-                        answer.failure(None, Some(format!("not a token response: {problem}")))
-                    }
-                })?;
-                return Ok(match key {
-                    Some(key) => token.with_dpop_key(key.clone()),
-                    None => token,
-                });
-            }
-            let error = answer.error_from_body();
+            let nonce = self.inner.dpop_nonces.get(url);
+            let proof = key.proof(&http::Method::POST, url, None, nonce.as_ref())?;
+            let answer = self.post_with(url, params, Some(&proof)).await?;
             if nonce_retry
+                && !answer.status.is_success()
                 && answer.new_dpop_nonce
-                && error
+                && answer
+                    .error_from_body()
                     .oauth_error()
                     .is_some_and(|e| e.code == dpop::USE_DPOP_NONCE)
             {
@@ -417,7 +442,7 @@ impl OAuthClient {
                 tracing::debug!(target: "authed::oauth2", "the authorization server wants a DPoP nonce; retrying once with it");
                 continue;
             }
-            return Err(error);
+            return Ok(answer);
         }
     }
 

@@ -128,12 +128,17 @@ impl DeviceAuthorization {
     }
 
     async fn check_id_token(&self, token: Token) -> Result<Token> {
-        match (&self.id_token_validator, token.id_token()) {
-            (Some(validator), Some(id_token)) => {
+        let Some(validator) = &self.id_token_validator else {
+            return Ok(token);
+        };
+        // The validator goes with the token set, for the ID tokens of its refreshes.
+        let token = token.with_id_token_validator(validator.clone());
+        match token.id_token() {
+            Some(id_token) => {
                 let claims = validator.validate(id_token.expose_secret(), None).await?;
                 Ok(token.with_id_token_claims(claims))
             }
-            _ => Ok(token),
+            None => Ok(token),
         }
     }
 }

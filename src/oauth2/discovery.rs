@@ -11,7 +11,7 @@ use crate::{
         authorization_code::AuthorizationCode,
         client::{MAX_OAUTH_BODY, OAuthClient, parse_endpoint},
         device::DeviceAuthorization,
-        id_token::IdTokenValidator,
+        id_token::{DEFAULT_ID_TOKEN_ALGORITHMS, IdTokenValidator},
     },
     redact,
 };
@@ -79,6 +79,11 @@ pub struct ServerMetadata {
     /// Whether the server accepts authorization requests only when pushed (RFC 9126 §5).
     #[serde(default)]
     pub require_pushed_authorization_requests: bool,
+    /// The algorithms the server signs ID tokens with (OpenID Connect Discovery); the
+    /// validators built from this metadata accept only these, among
+    /// [`DEFAULT_ID_TOKEN_ALGORITHMS`](crate::oauth2::DEFAULT_ID_TOKEN_ALGORITHMS).
+    #[serde(default)]
+    pub id_token_signing_alg_values_supported: Vec<String>,
 }
 
 impl fmt::Debug for ServerMetadata {
@@ -113,6 +118,10 @@ impl fmt::Debug for ServerMetadata {
             .field(
                 "require_pushed_authorization_requests",
                 &self.require_pushed_authorization_requests,
+            )
+            .field(
+                "id_token_signing_alg_values_supported",
+                &self.id_token_signing_alg_values_supported,
             )
             .finish()
     }
@@ -225,14 +234,39 @@ impl ServerMetadata {
     // --- Issue 12: ID token validation ---
 
     /// An [`IdTokenValidator`] for ID tokens this server issues to `client_id`: `iss` must
-    /// be this server's issuer, signatures are checked against its `jwks_uri`.
+    /// be this server's issuer, signatures are checked against its `jwks_uri`, with the
+    /// algorithms of [`DEFAULT_ID_TOKEN_ALGORITHMS`] that the server says it signs with
+    /// (`id_token_signing_alg_values_supported`; all of them when it does not say). `none`
+    /// and HS256 are never taken from the metadata (see [`IdTokenValidator::allow_hs256`]).
+    ///
+    /// ```
+    /// use authed::oauth2::{JwsAlgorithm, ServerMetadata};
+    ///
+    /// let metadata: ServerMetadata = serde_json::from_value(serde_json::json!({
+    ///     "issuer": "https://auth.example.com",
+    ///     "jwks_uri": "https://auth.example.com/jwks",
+    ///     "id_token_signing_alg_values_supported": ["ES256", "HS256", "none"],
+    /// }))?;
+    /// let validator = metadata.id_token_validator("my-app")?;
+    /// assert_eq!(validator.allowed_algorithms(), [JwsAlgorithm::ES256]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///
     /// [`Error::Config`] when the server publishes no `jwks_uri`.
     pub fn id_token_validator(&self, client_id: impl Into<String>) -> Result<IdTokenValidator> {
         let jwks = self.endpoint(&self.jwks_uri, "JWKS (jwks_uri)")?;
-        Ok(IdTokenValidator::new(self.issuer.clone(), client_id, jwks))
+        let validator = IdTokenValidator::new(self.issuer.clone(), client_id, jwks);
+        if self.id_token_signing_alg_values_supported.is_empty() {
+            return Ok(validator);
+        }
+        let supported = &self.id_token_signing_alg_values_supported;
+        Ok(validator.algorithms(
+            DEFAULT_ID_TOKEN_ALGORITHMS
+                .into_iter()
+                .filter(|alg| supported.iter().any(|s| s == alg.as_str())),
+        ))
     }
 
     /// The validator of `client`'s flows: fetches the keys through the client's HTTP client.

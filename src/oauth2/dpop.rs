@@ -4,15 +4,20 @@
 //! - [`DpopKey`]: the client's key pair (ES256 by default, or EdDSA), generated once per
 //!   session and kept with it: a DPoP-bound refresh token works only with the key it was
 //!   issued to, so [`crate::store::CredentialTokenStore`] stores the key beside the tokens.
+//!   A key kept elsewhere (a secret store, a file) is read with [`DpopKey::from_pem`] or
+//!   [`DpopKey::from_jwk`].
 //! - Every request to the token endpoint of an [`OAuthClient`](crate::oauth2::OAuthClient)
 //!   given [`OAuthClient::dpop`](crate::oauth2::OAuthClient::dpop) carries a `DPoP` proof;
-//!   the server answers `token_type: DPoP`.
+//!   the server answers `token_type: DPoP`. So do its pushed authorization requests
+//!   (RFC 9449 §10.1), revocation and introspection requests, and its authorization
+//!   requests carry the key's thumbprint as `dpop_jkt` (§10), binding the code to the key.
 //! - Every request made with such a token carries `Authorization: DPoP <token>` and a proof
 //!   of its own (method, URL without query and fragment, the hash of the token as `ath`),
 //!   built anew for every attempt and every redirect hop, and only where the token may go.
 //! - A server that asks for a nonce (`use_dpop_nonce` from the token endpoint, or a `401`
 //!   with `WWW-Authenticate: DPoP error="use_dpop_nonce"` from a resource server) gets one
-//!   retry with it; the latest nonce of each server is remembered for later proofs.
+//!   retry with it; the latest nonce of each server is remembered for later proofs, and
+//!   replaced by any new one the server sends, on a success too (§8.2).
 
 use std::{
     collections::HashMap,
@@ -32,7 +37,7 @@ use url::Url;
 use crate::{
     Secret,
     error::{Error, KeyErrorKind, Result},
-    oauth2::signing_key::{JwsAlgorithm, SigningKey},
+    oauth2::signing_key::{self, JwsAlgorithm, KeyType, SigningKey},
     redact::REDACTED,
 };
 
@@ -136,6 +141,61 @@ impl DpopKey {
             other => return Err(unsupported(other)),
         };
         Self::from_pkcs8(alg, Zeroizing::new(document.as_ref().to_vec()))
+    }
+
+    /// Reads a DPoP key from PEM (a key kept in a secret store, or written by
+    /// `openssl genpkey -algorithm ed25519` or `openssl ecparam -name prime256v1 -genkey`):
+    /// PKCS#8 (`BEGIN PRIVATE KEY`) or SEC1 (`BEGIN EC PRIVATE KEY`), as
+    /// [`SigningKey::from_pem`] reads them. The algorithm follows the key: ES256 for an EC
+    /// P-256 key, EdDSA for an Ed25519 key.
+    ///
+    /// ```
+    /// use authed::oauth2::{DpopKey, JwsAlgorithm};
+    ///
+    /// // openssl genpkey -algorithm ed25519 (in practice: from a secret store or a 0600 file)
+    /// let pem = "-----BEGIN PRIVATE KEY-----\n\
+    ///            MC4CAQAwBQYDK2VwBCIEIK0dOhcdSF8PHkdtMaQBsEP9jlN/AjYuY4EZlE+Be8Qm\n\
+    ///            -----END PRIVATE KEY-----\n";
+    /// let key = DpopKey::from_pem(pem)?;
+    /// assert_eq!(key.algorithm(), JwsAlgorithm::EdDSA);
+    /// // The same key, the same thumbprint: tokens bound to it stay usable.
+    /// assert_eq!(DpopKey::from_pem(pem)?.thumbprint(), key.thumbprint());
+    /// # Ok::<(), authed::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Key`]: as for [`SigningKey::from_pem`], and [`KeyErrorKind::Unsupported`] for
+    /// a key that is neither EC P-256 nor Ed25519 (an RSA or P-384 key).
+    pub fn from_pem(pem: impl Into<Secret>) -> Result<Self> {
+        let pem = pem.into();
+        let (found, der) = signing_key::read_pem(JwsAlgorithm::ES256, pem.expose_secret())?;
+        Self::from_pkcs8(dpop_algorithm(found, None)?, der)
+    }
+
+    /// Reads a DPoP key from a PEM file, with the checks of [`Secret::from_file`] (the file
+    /// must not be readable by group or others on Unix).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming the path when the file cannot be read; [`Error::Key`] as for
+    /// [`DpopKey::from_pem`].
+    pub fn from_pem_file(path: impl AsRef<std::path::Path>) -> Result<Self> {
+        Self::from_pem(Secret::from_file(path)?)
+    }
+
+    /// Reads a DPoP key from a private JWK (RFC 7517): `kty` `EC` on `P-256` (`x`, `y`, `d`)
+    /// or `OKP` on `Ed25519` (`x`, `d`), as [`SigningKey::from_jwk`] reads them. Its `alg`, if
+    /// present, must be ES256 or EdDSA; `kid` is not used (a proof carries the public key).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Key`]: as for [`SigningKey::from_jwk`], and [`KeyErrorKind::Unsupported`] for
+    /// another key type or an `alg` other than ES256 and EdDSA.
+    pub fn from_jwk(jwk: impl Into<Secret>) -> Result<Self> {
+        let jwk = jwk.into();
+        let read = signing_key::read_jwk(jwk.expose_secret())?;
+        Self::from_pkcs8(dpop_algorithm(read.found, read.alg)?, read.der)
     }
 
     /// The key from its PKCS#8 document: checks it, and derives the public JWK.
@@ -258,6 +318,28 @@ impl DpopKey {
         };
         let der = Zeroizing::new(URL_SAFE_NO_PAD.decode(der).map_err(|_| bad())?);
         Self::from_pkcs8(alg, der)
+    }
+}
+
+/// The DPoP algorithm of a key that was read: ES256 for P-256, EdDSA for Ed25519 (and the
+/// JWK's `alg`, if it names one, must agree).
+fn dpop_algorithm(found: KeyType, named: Option<JwsAlgorithm>) -> Result<JwsAlgorithm> {
+    let alg = match found {
+        KeyType::P256 => JwsAlgorithm::ES256,
+        KeyType::Ed25519 => JwsAlgorithm::EdDSA,
+        other => {
+            return Err(Error::key(
+                KeyErrorKind::Unsupported,
+                format!(
+                    "DPoP keys are EC P-256 (ES256) or Ed25519 (EdDSA); this is {}",
+                    other.describe()
+                ),
+            ));
+        }
+    };
+    match named {
+        Some(named) if named != alg => Err(unsupported(named)),
+        _ => Ok(alg),
     }
 }
 

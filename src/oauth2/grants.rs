@@ -13,6 +13,7 @@ use crate::{
     oauth2::{
         assertion::{self, ASSERTION_LIFETIME, JWT_BEARER_GRANT, Signer},
         client::{ClientAuth, OAuthClient},
+        id_token::IdTokenValidator,
         signing_key::SigningKey,
         token::Token,
         token_auth::{TokenAuth, TokenSource},
@@ -369,6 +370,7 @@ pub struct RefreshToken {
     client: OAuthClient,
     scopes: Vec<String>,
     target: Target,
+    id_token_validator: Option<IdTokenValidator>,
 }
 
 impl RefreshToken {
@@ -378,7 +380,25 @@ impl RefreshToken {
             client,
             scopes: Vec::new(),
             target: Target::default(),
+            id_token_validator: None,
         }
+    }
+
+    /// Validates the ID token a refresh brings with `validator` (OpenID Connect Core §12.2):
+    /// its signature, `iss`, `aud` and times as at login, no nonce, and the same `iss`,
+    /// `sub`, `aud` (and `azp`) as the login's ID token, or the refresh fails with
+    /// [`Error::IdToken`] ([`IdTokenErrorKind::SessionMismatch`](crate::error::IdTokenErrorKind::SessionMismatch)
+    /// for another session's token). Its claims are then on the token
+    /// ([`Token::id_token_claims`]).
+    ///
+    /// A token set from a flow that validated its ID token (every flow built by discovery)
+    /// carries that flow's validator already, and its refreshes are checked without this. Set
+    /// it for token sets read back from a store, which keeps the ID token but not the
+    /// validator; the login's claims are then read from the stored ID token.
+    #[must_use]
+    pub fn id_token_validator(mut self, validator: IdTokenValidator) -> Self {
+        self.id_token_validator = Some(validator);
+        self
     }
 
     /// Asks for these scopes on refresh (a subset of the original grant).
@@ -426,6 +446,7 @@ pub(crate) async fn refresh(
     refresh_token: &Secret,
     scope: Option<&str>,
     target: &Target,
+    validator: Option<&IdTokenValidator>,
 ) -> Result<Token> {
     let mut form = vec![
         ("grant_type", "refresh_token"),
@@ -435,7 +456,7 @@ pub(crate) async fn refresh(
         form.push(("scope", scope));
     }
     form.extend(target.form());
-    client
+    let token = client
         .token_request_bound(&form, current.dpop_key())
         .await
         .map_err(|e| match e.oauth_error() {
@@ -444,7 +465,40 @@ pub(crate) async fn refresh(
                 error: Some(oauth.clone()),
             },
             _ => e,
-        })
+        })?;
+    check_refreshed_id_token(token, current, validator).await
+}
+
+/// Validates the ID token a refresh brought (OpenID Connect Core §12.2), with `validator` or
+/// else the one of the login that made `current`; without either, the token set is as it
+/// came. A token set with a validator passes it on to the next refresh.
+async fn check_refreshed_id_token(
+    token: Token,
+    current: &Token,
+    validator: Option<&IdTokenValidator>,
+) -> Result<Token> {
+    let Some(validator) = validator.or(current.id_token_validator()) else {
+        return Ok(token);
+    };
+    let token = token.with_id_token_validator(validator.clone());
+    let Some(id_token) = token.id_token() else {
+        return Ok(token);
+    };
+    // The login's claims: validated in this process, or read back with a stored token.
+    let stored;
+    let original = match current.id_token_claims() {
+        Some(claims) => Some(claims),
+        None => {
+            stored = current
+                .id_token()
+                .and_then(|t| crate::oauth2::id_token::stored_claims(t.expose_secret()));
+            stored.as_ref()
+        }
+    };
+    let claims = validator
+        .validate_refreshed(id_token.expose_secret(), original)
+        .await?;
+    Ok(token.with_id_token_claims(claims))
 }
 
 #[async_trait]
@@ -464,6 +518,7 @@ impl TokenSource for RefreshToken {
             refresh_token,
             Some(&self.scopes.join(" ")),
             &self.target,
+            self.id_token_validator.as_ref(),
         )
         .await
     }
@@ -569,6 +624,7 @@ impl TokenSource for Password {
                 refresh_token,
                 Some(&scope),
                 &self.target,
+                None,
             )
             .await
             {

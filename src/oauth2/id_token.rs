@@ -375,6 +375,11 @@ impl IdTokenValidator {
         self.with(|i| i.http = Some(client))
     }
 
+    /// The asymmetric algorithms accepted (see [`IdTokenValidator::algorithms`]).
+    pub fn allowed_algorithms(&self) -> &[JwsAlgorithm] {
+        &self.inner.algorithms
+    }
+
     /// The expected issuer.
     pub fn issuer(&self) -> &str {
         &self.inner.issuer
@@ -416,6 +421,39 @@ impl IdTokenValidator {
         };
         let claims = IdTokenClaims::from_map(claims)?;
         self.check_claims(&claims, nonce, SystemTime::now())?;
+        Ok(claims)
+    }
+
+    /// Validates the ID token of a refresh (OpenID Connect Core §12.2): checked as at login,
+    /// without a nonce (a refreshed ID token need not carry one), and it must name the same
+    /// `iss`, `sub`, `aud` (and `azp`, when both have one) as the login's, `original`.
+    pub(crate) async fn validate_refreshed(
+        &self,
+        id_token: &str,
+        original: Option<&IdTokenClaims>,
+    ) -> Result<IdTokenClaims> {
+        let claims = self.validate(id_token, None).await?;
+        if let Some(original) = original {
+            let changed = if claims.iss != original.iss {
+                Some("iss")
+            } else if claims.sub != original.sub {
+                Some("sub")
+            } else if !same_members(&claims.aud, &original.aud) {
+                Some("aud")
+            } else if claims.azp.is_some() && original.azp.is_some() && claims.azp != original.azp {
+                Some("azp")
+            } else {
+                None
+            };
+            if let Some(claim) = changed {
+                return Err(Error::id_token(
+                    IdTokenErrorKind::SessionMismatch,
+                    format!(
+                        "the ID token of the refresh has another `{claim}` than the login's                          (OpenID Connect Core §12.2): refusing it; log in again"
+                    ),
+                ));
+            }
+        }
         Ok(claims)
     }
 
@@ -593,6 +631,26 @@ impl IdTokenValidator {
                 "the ID token carries no nonce, but this login sent one",
             )),
         }
+    }
+}
+
+/// Whether two lists hold the same members, in any order.
+fn same_members(a: &[String], b: &[String]) -> bool {
+    a.iter().all(|x| b.contains(x)) && b.iter().all(|x| a.contains(x))
+}
+
+/// The claims of an ID token this client validated before and kept (read back from a token
+/// store, which keeps the token but not its claims), without checking the signature again:
+/// it is trusted as the refresh token stored beside it is, and its `exp` has passed by now.
+/// `None` when it does not read.
+pub(crate) fn stored_claims(id_token: &str) -> Option<IdTokenClaims> {
+    let payload = id_token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    match serde_json::from_slice::<Value>(&bytes).ok()? {
+        Value::Object(map) => IdTokenClaims::from_map(map).ok(),
+        _ => None,
     }
 }
 

@@ -224,7 +224,8 @@ impl OAuthClient {
     /// Asks the introspection endpoint at `endpoint` (RFC 7662; discovery's
     /// [`introspection_endpoint`](crate::oauth2::ServerMetadata::introspection_endpoint))
     /// about `token`, with an optional `token_type_hint` (`"access_token"`,
-    /// `"refresh_token"`). The client authenticates as it does at the token endpoint.
+    /// `"refresh_token"`). The client authenticates as it does at the token endpoint, and a
+    /// client with a DPoP key ([`OAuthClient::dpop`]) sends a proof.
     ///
     /// The token is a secret: it is written only into the request body, and scrubbed from
     /// any text of the answer that reaches an error.
@@ -261,7 +262,7 @@ impl OAuthClient {
         if let Some(hint) = token_type_hint {
             form.push(("token_type_hint", hint));
         }
-        let answer = self.post(&url, &form).await?;
+        let answer = self.post_dpop(&url, &form).await?;
         if !answer.status.is_success() {
             return Err(answer.error_from_body());
         }

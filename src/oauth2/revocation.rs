@@ -16,7 +16,8 @@ use crate::{
 impl OAuthClient {
     /// Revokes `token` at `endpoint` (RFC 7009), with a `token_type_hint`
     /// (`"refresh_token"` or `"access_token"`). The server answers 200 for unknown tokens
-    /// too, so success means "this token no longer works", not "it existed".
+    /// too, so success means "this token no longer works", not "it existed". A client with a
+    /// DPoP key ([`OAuthClient::dpop`]) sends a proof with the request.
     ///
     /// # Errors
     ///
@@ -26,7 +27,7 @@ impl OAuthClient {
     pub async fn revoke(&self, endpoint: &str, token: &Secret, hint: &str) -> Result<()> {
         let url: Url = parse_endpoint(endpoint, "revocation endpoint")?;
         let answer = self
-            .post(
+            .post_dpop(
                 &url,
                 &[("token", token.expose_secret()), ("token_type_hint", hint)],
             )

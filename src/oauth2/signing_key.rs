@@ -89,7 +89,7 @@ impl fmt::Display for JwsAlgorithm {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum KeyType {
+pub(crate) enum KeyType {
     Rsa,
     P256,
     P384,
@@ -97,7 +97,7 @@ enum KeyType {
 }
 
 impl KeyType {
-    fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             Self::Rsa => "an RSA key (RS256 or PS256)",
             Self::P256 => "an EC P-256 key (ES256)",
@@ -169,34 +169,8 @@ impl SigningKey {
     /// needs, [`KeyErrorKind::Unsupported`] for an encrypted key or an unknown key type.
     pub fn from_pem(alg: JwsAlgorithm, pem: impl Into<Secret>) -> Result<Self> {
         let pem = pem.into();
-        let (label, der) = pem_private_key(pem.expose_secret())?;
-        let (found, key) = match label.as_str() {
-            "PRIVATE KEY" => from_pkcs8(&der)?,
-            "RSA PRIVATE KEY" => (KeyType::Rsa, EncodingKey::from_rsa_der(&der)),
-            "EC PRIVATE KEY" => {
-                let curve = sec1_curve(&der)?.unwrap_or(alg.key_type());
-                if !matches!(curve, KeyType::P256 | KeyType::P384) {
-                    return Err(mismatch(alg, curve));
-                }
-                let pkcs8 = ec_pkcs8(curve, &der);
-                (curve, EncodingKey::from_ec_der(&pkcs8))
-            }
-            "ENCRYPTED PRIVATE KEY" => {
-                return Err(Error::key(
-                    KeyErrorKind::Unsupported,
-                    "the PEM key is encrypted; decrypt it first (openssl pkcs8 -in key.pem -out plain.pem) and keep the plain file 0600",
-                ));
-            }
-            other => {
-                return Err(Error::key(
-                    KeyErrorKind::Unsupported,
-                    format!(
-                        "a PEM `{other}` block is not a key this client reads; use PKCS#8 (openssl pkcs8 -topk8 -nocrypt)"
-                    ),
-                ));
-            }
-        };
-        Self::checked(alg, found, key, None)
+        let (found, der) = read_pem(alg, pem.expose_secret())?;
+        Self::checked(alg, found, encoding_key(found, &der), None)
     }
 
     /// Reads a PEM private key from a file, with the checks of [`Secret::from_file`] (the
@@ -222,91 +196,22 @@ impl SigningKey {
     /// [`KeyErrorKind::Mismatch`] when `alg` does not fit the key.
     pub fn from_jwk(jwk: impl Into<Secret>) -> Result<Self> {
         let jwk = jwk.into();
-        let jwk: Jwk = serde_json::from_str(jwk.expose_secret()).map_err(|e| {
-            // serde_json's message names a position and the expected type, never the input.
-            Error::key(
-                KeyErrorKind::Malformed,
-                format!(
-                    "the JWK is not a JSON object with string members (line {}, column {})",
-                    e.line(),
-                    e.column()
-                ),
-            )
-        })?;
-        if jwk.kty == "oct" {
-            return Err(Error::key(
-                KeyErrorKind::Unsupported,
-                "a symmetric (oct) JWK: use ClientAuth::client_secret_jwt with the client secret instead",
-            ));
-        }
-        let d = jwk.member("d", &jwk.d)?;
-        let (found, key) = match (jwk.kty.as_str(), jwk.crv.as_deref()) {
-            ("RSA", _) => {
-                let mut parts = Vec::new();
-                parts.extend(der(0x02, &[0]));
-                for (name, value) in [
-                    ("n", &jwk.n),
-                    ("e", &jwk.e),
-                    ("d", &jwk.d),
-                    ("p", &jwk.p),
-                    ("q", &jwk.q),
-                    ("dp", &jwk.dp),
-                    ("dq", &jwk.dq),
-                    ("qi", &jwk.qi),
-                ] {
-                    parts.extend_from_slice(&der_uint(&jwk.member(name, value)?));
-                }
-                let pkcs1 = Zeroizing::new(der(0x30, &parts));
-                secrecy::zeroize::Zeroize::zeroize(&mut parts);
-                (KeyType::Rsa, EncodingKey::from_rsa_der(&pkcs1))
-            }
-            ("EC", Some(crv @ ("P-256" | "P-384"))) => {
-                let curve = if crv == "P-256" {
-                    KeyType::P256
-                } else {
-                    KeyType::P384
-                };
-                let mut point = vec![0x00, 0x04];
-                point.extend_from_slice(&jwk.member("x", &jwk.x)?);
-                point.extend_from_slice(&jwk.member("y", &jwk.y)?);
-                let mut sec1 = der(0x02, &[1]);
-                sec1.extend(der(0x04, &d));
-                sec1.extend(der(0xa1, &der(0x03, &point)));
-                let sec1 = Zeroizing::new(der(0x30, &sec1));
-                (curve, EncodingKey::from_ec_der(&ec_pkcs8(curve, &sec1)))
-            }
-            ("OKP", Some("Ed25519")) => {
-                // CurvePrivateKey (an OCTET STRING) inside the PrivateKey OCTET STRING (RFC 8410 §7).
-                let pkcs8 = Zeroizing::new(pkcs8(ED25519_ALG_ID, &der(0x04, &der(0x04, &d))));
-                (KeyType::Ed25519, EncodingKey::from_ed_der(&pkcs8))
-            }
-            (kty, crv) => {
-                return Err(Error::key(
-                    KeyErrorKind::Unsupported,
-                    format!(
-                        "JWK kty {kty:?}{} is not supported; use RSA, EC P-256/P-384 or OKP Ed25519",
-                        crv.map(|c| format!(" crv {c:?}")).unwrap_or_default()
-                    ),
-                ));
-            }
-        };
-        let alg = match jwk.alg.as_deref() {
-            Some(name) => JwsAlgorithm::parse(name).ok_or_else(|| {
-                Error::key(
-                    KeyErrorKind::Unsupported,
-                    format!(
-                        "the JWK's alg {name:?} is not one of RS256, PS256, ES256, ES384, EdDSA"
-                    ),
-                )
-            })?,
-            None => match found {
+        let read = read_jwk(jwk.expose_secret())?;
+        let alg = match read.alg {
+            Some(alg) => alg,
+            None => match read.found {
                 KeyType::Rsa => JwsAlgorithm::RS256,
                 KeyType::P256 => JwsAlgorithm::ES256,
                 KeyType::P384 => JwsAlgorithm::ES384,
                 KeyType::Ed25519 => JwsAlgorithm::EdDSA,
             },
         };
-        Self::checked(alg, found, key, jwk.kid.clone())
+        Self::checked(
+            alg,
+            read.found,
+            encoding_key(read.found, &read.der),
+            read.kid,
+        )
     }
 
     /// Sets the key id (`kid` in the JWS header), which tells the server which of the keys
@@ -358,8 +263,8 @@ impl SigningKey {
     /// A key from a PKCS#8 `PrivateKeyInfo` (DER), checked as [`SigningKey::from_pem`] checks
     /// a PEM key (a DPoP key generated or read back from a store).
     pub(crate) fn from_pkcs8_der(alg: JwsAlgorithm, der: &[u8]) -> Result<Self> {
-        let (found, key) = from_pkcs8(der)?;
-        Self::checked(alg, found, key, None)
+        let (found, der) = from_pkcs8(der)?;
+        Self::checked(alg, found, encoding_key(found, &der), None)
     }
 
     /// A compact JWS of `claims`, with `alg` and `kid` in its header.
@@ -392,6 +297,146 @@ pub(crate) fn sign_hs256(secret: &Secret, claims: &impl Serialize) -> Result<Str
         .map_err(|_| Error::config("client_secret_jwt needs a client secret that is not empty"))?;
     jsonwebtoken::encode(&Header::new(jsonwebtoken::Algorithm::HS256), claims, &key)
         .map_err(|e| Error::config(format!("signing the HS256 client assertion failed: {e}")))
+}
+
+/// The `EncodingKey` of a key as the readers return it.
+fn encoding_key(found: KeyType, der: &[u8]) -> EncodingKey {
+    match found {
+        KeyType::Rsa => EncodingKey::from_rsa_der(der),
+        KeyType::P256 | KeyType::P384 => EncodingKey::from_ec_der(der),
+        KeyType::Ed25519 => EncodingKey::from_ed_der(der),
+    }
+}
+
+/// Reads the first PEM private key of `pem`: its type and DER, as aws-lc signs with it
+/// (PKCS#1 for RSA, PKCS#8 for EC and Ed25519). A SEC1 EC key that names no curve is taken to
+/// be on `alg`'s.
+pub(crate) fn read_pem(alg: JwsAlgorithm, pem: &str) -> Result<(KeyType, Zeroizing<Vec<u8>>)> {
+    let (label, der) = pem_private_key(pem)?;
+    match label.as_str() {
+        "PRIVATE KEY" => from_pkcs8(&der),
+        "RSA PRIVATE KEY" => Ok((KeyType::Rsa, der)),
+        "EC PRIVATE KEY" => {
+            let curve = sec1_curve(&der)?.unwrap_or(alg.key_type());
+            if !matches!(curve, KeyType::P256 | KeyType::P384) {
+                return Err(mismatch(alg, curve));
+            }
+            Ok((curve, ec_pkcs8(curve, &der)))
+        }
+        "ENCRYPTED PRIVATE KEY" => Err(Error::key(
+            KeyErrorKind::Unsupported,
+            "the PEM key is encrypted; decrypt it first (openssl pkcs8 -in key.pem -out plain.pem) and keep the plain file 0600",
+        )),
+        other => Err(Error::key(
+            KeyErrorKind::Unsupported,
+            format!(
+                "a PEM `{other}` block is not a key this client reads; use PKCS#8 (openssl pkcs8 -topk8 -nocrypt)"
+            ),
+        )),
+    }
+}
+
+/// A private JWK as read: its type, its DER (as [`read_pem`] returns it), and its `alg` and
+/// `kid` members.
+pub(crate) struct ReadJwk {
+    pub(crate) found: KeyType,
+    pub(crate) der: Zeroizing<Vec<u8>>,
+    pub(crate) alg: Option<JwsAlgorithm>,
+    pub(crate) kid: Option<String>,
+}
+
+/// Reads a private JWK (see [`SigningKey::from_jwk`]).
+pub(crate) fn read_jwk(text: &str) -> Result<ReadJwk> {
+    let jwk: Jwk = serde_json::from_str(text).map_err(|e| {
+        // serde_json's message names a position and the expected type, never the input.
+        Error::key(
+            KeyErrorKind::Malformed,
+            format!(
+                "the JWK is not a JSON object with string members (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+        )
+    })?;
+    if jwk.kty == "oct" {
+        return Err(Error::key(
+            KeyErrorKind::Unsupported,
+            "a symmetric (oct) JWK: use ClientAuth::client_secret_jwt with the client secret instead",
+        ));
+    }
+    let d = jwk.member("d", &jwk.d)?;
+    let (found, der) = match (jwk.kty.as_str(), jwk.crv.as_deref()) {
+        ("RSA", _) => {
+            let mut parts = Vec::new();
+            parts.extend(der(0x02, &[0]));
+            for (name, value) in [
+                ("n", &jwk.n),
+                ("e", &jwk.e),
+                ("d", &jwk.d),
+                ("p", &jwk.p),
+                ("q", &jwk.q),
+                ("dp", &jwk.dp),
+                ("dq", &jwk.dq),
+                ("qi", &jwk.qi),
+            ] {
+                parts.extend_from_slice(&der_uint(&jwk.member(name, value)?));
+            }
+            let pkcs1 = Zeroizing::new(der(0x30, &parts));
+            secrecy::zeroize::Zeroize::zeroize(&mut parts);
+            (KeyType::Rsa, pkcs1)
+        }
+        ("EC", Some(crv @ ("P-256" | "P-384"))) => {
+            let curve = if crv == "P-256" {
+                KeyType::P256
+            } else {
+                KeyType::P384
+            };
+            let mut point = vec![0x00, 0x04];
+            point.extend_from_slice(&jwk.member("x", &jwk.x)?);
+            point.extend_from_slice(&jwk.member("y", &jwk.y)?);
+            let mut sec1 = Zeroizing::new(der(0x02, &[1]));
+            sec1.extend(der(0x04, &d));
+            sec1.extend(der(0xa1, &der(0x03, &point)));
+            let sec1 = Zeroizing::new(der(0x30, &sec1));
+            (curve, ec_pkcs8(curve, &sec1))
+        }
+        ("OKP", Some("Ed25519")) => {
+            // CurvePrivateKey (an OCTET STRING) inside the PrivateKey OCTET STRING (RFC 8410 §7).
+            let pkcs8 = Zeroizing::new(pkcs8(ED25519_ALG_ID, &der(0x04, &der(0x04, &d))));
+            (KeyType::Ed25519, pkcs8)
+        }
+        (kty, crv) => {
+            // The names are capped: they come from the input.
+            let short = |s: &str| s.chars().take(16).collect::<String>();
+            return Err(Error::key(
+                KeyErrorKind::Unsupported,
+                format!(
+                    "JWK kty {:?}{} is not supported; use RSA, EC P-256/P-384 or OKP Ed25519",
+                    short(kty),
+                    crv.map(|c| format!(" crv {:?}", short(c)))
+                        .unwrap_or_default()
+                ),
+            ));
+        }
+    };
+    let alg = match jwk.alg.as_deref() {
+        Some(name) => Some(JwsAlgorithm::parse(name).ok_or_else(|| {
+            Error::key(
+                KeyErrorKind::Unsupported,
+                format!(
+                    "the JWK's alg {:?} is not one of RS256, PS256, ES256, ES384, EdDSA",
+                    name.chars().take(16).collect::<String>()
+                ),
+            )
+        })?),
+        None => None,
+    };
+    Ok(ReadJwk {
+        found,
+        der,
+        alg,
+        kid: jwk.kid.clone(),
+    })
 }
 
 fn mismatch(alg: JwsAlgorithm, found: KeyType) -> Error {
@@ -537,8 +582,9 @@ fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
 }
 
-/// Reads a PKCS#8 PrivateKeyInfo: the key type and the `EncodingKey` for it.
-fn from_pkcs8(der: &[u8]) -> Result<(KeyType, EncodingKey)> {
+/// Reads a PKCS#8 PrivateKeyInfo: the key type and the DER aws-lc signs with (the PKCS#1
+/// key inside for RSA, the document itself for the others).
+fn from_pkcs8(der: &[u8]) -> Result<(KeyType, Zeroizing<Vec<u8>>)> {
     let bad = || malformed("the PKCS#8 private key does not decode (truncated or not DER)");
     let (0x30, info, _) = tlv(der).ok_or_else(bad)? else {
         return Err(bad());
@@ -557,7 +603,7 @@ fn from_pkcs8(der: &[u8]) -> Result<(KeyType, EncodingKey)> {
     };
     if oid == OID_RSA {
         // aws-lc signs with the PKCS#1 RSAPrivateKey inside.
-        Ok((KeyType::Rsa, EncodingKey::from_rsa_der(private)))
+        Ok((KeyType::Rsa, Zeroizing::new(private.to_vec())))
     } else if oid == OID_EC {
         let curve = match tlv(params) {
             Some((0x06, c, _)) if c == OID_P256 => KeyType::P256,
@@ -569,9 +615,9 @@ fn from_pkcs8(der: &[u8]) -> Result<(KeyType, EncodingKey)> {
                 ));
             }
         };
-        Ok((curve, EncodingKey::from_ec_der(der)))
+        Ok((curve, Zeroizing::new(der.to_vec())))
     } else if oid == OID_ED25519 {
-        Ok((KeyType::Ed25519, EncodingKey::from_ed_der(der)))
+        Ok((KeyType::Ed25519, Zeroizing::new(der.to_vec())))
     } else {
         Err(Error::key(
             KeyErrorKind::Unsupported,

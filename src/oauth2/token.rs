@@ -12,7 +12,10 @@ use serde_json::{Map, Value};
 use crate::{
     Secret,
     error::OAuthError,
-    oauth2::{dpop::DpopKey, id_token::IdTokenClaims},
+    oauth2::{
+        dpop::DpopKey,
+        id_token::{IdTokenClaims, IdTokenValidator},
+    },
     redact::REDACTED,
 };
 
@@ -44,6 +47,9 @@ pub struct Token {
     dpop_key: Option<DpopKey>,
     /// The claims of `id_token`, once validated (issue 12, ID tokens).
     id_token_claims: Option<Box<IdTokenClaims>>,
+    /// The validator of the login that made this token set: a refresh that brings a new
+    /// ID token validates it (OpenID Connect Core §12.2). Not stored.
+    id_token_validator: Option<IdTokenValidator>,
 }
 
 impl fmt::Debug for Token {
@@ -61,6 +67,7 @@ impl fmt::Debug for Token {
             .field("extra_fields", &self.extra.keys().collect::<Vec<_>>())
             .field("dpop_key", &self.dpop_key)
             .field("id_token_claims", &self.id_token_claims)
+            .field("id_token_validator", &self.id_token_validator.is_some())
             .finish()
     }
 }
@@ -83,6 +90,7 @@ impl Token {
             extra: Map::new(),
             dpop_key: None,
             id_token_claims: None,
+            id_token_validator: None,
         }
     }
 
@@ -151,8 +159,10 @@ impl Token {
     /// The claims of the ID token, when it was validated: by
     /// [`PendingAuthorization::exchange`](crate::oauth2::PendingAuthorization::exchange) of a
     /// flow with an [`IdTokenValidator`](crate::oauth2::IdTokenValidator) (every flow built by
-    /// discovery has one). `None` when there is no ID token or it was not validated (a
-    /// refreshed or stored token).
+    /// discovery has one), and by the refreshes of such a token set that bring a new ID
+    /// token (see [`RefreshToken::id_token_validator`](crate::oauth2::RefreshToken::id_token_validator));
+    /// a refresh without one keeps the login's. `None` when there is no ID token or it was
+    /// not validated (a token read back from a store).
     ///
     /// ```no_run
     /// # async fn f(pending: authed::oauth2::PendingAuthorization, callback: &str) -> authed::Result<()> {
@@ -169,6 +179,16 @@ impl Token {
     pub(crate) fn with_id_token_claims(mut self, claims: IdTokenClaims) -> Self {
         self.id_token_claims = Some(Box::new(claims));
         self
+    }
+
+    /// Remembers the validator of the login, for the ID tokens of later refreshes.
+    pub(crate) fn with_id_token_validator(mut self, validator: IdTokenValidator) -> Self {
+        self.id_token_validator = Some(validator);
+        self
+    }
+
+    pub(crate) fn id_token_validator(&self) -> Option<&IdTokenValidator> {
+        self.id_token_validator.as_ref()
     }
 
     /// The granted scope, if the server said.
@@ -211,13 +231,30 @@ impl Token {
     }
 
     /// Keeps `previous`'s refresh token when this one came without one (a refresh response
-    /// need not rotate it, RFC 6749 §6), and its DPoP key when this one has none.
+    /// need not rotate it, RFC 6749 §6), its DPoP key when this one has none, and its ID token
+    /// (with its claims) when this one brought none: the login's identity holds until a
+    /// refresh brings a new ID token.
     pub(crate) fn inherit_refresh_token(mut self, previous: Option<&Token>) -> Self {
         if self.refresh_token.is_none() {
             self.refresh_token = previous.and_then(|p| p.refresh_token.clone());
         }
         if self.dpop_key.is_none() {
             self.dpop_key = previous.and_then(|p| p.dpop_key.clone());
+        }
+        if self.id_token.is_none()
+            && let Some(previous) = previous
+        {
+            self.id_token = previous.id_token.clone();
+            self.id_token_claims = previous.id_token_claims.clone();
+        }
+        self.inherit_id_token_validator(previous)
+    }
+
+    /// Keeps `previous`'s ID token validator when this token set has none (a token set read
+    /// back from a store, which does not keep it).
+    pub(crate) fn inherit_id_token_validator(mut self, previous: Option<&Token>) -> Self {
+        if self.id_token_validator.is_none() {
+            self.id_token_validator = previous.and_then(|p| p.id_token_validator.clone());
         }
         self
     }
@@ -314,6 +351,7 @@ impl Token {
             extra: map,
             dpop_key: None,
             id_token_claims: None,
+            id_token_validator: None,
         })
     }
 }
@@ -340,6 +378,7 @@ impl Token {
             extra: Map::new(),
             dpop_key: None,
             id_token_claims: None,
+            id_token_validator: None,
         }
     }
 }

@@ -33,7 +33,7 @@ use secrecy::ExposeSecret;
 use tokio::{sync::watch, time::Instant};
 
 use crate::{
-    auth::{AuthRequest, Authenticate, Unauthorized},
+    auth::{Answered, AuthRequest, Authenticate, Unauthorized},
     error::{Error, Result, StoreErrorKind},
     oauth2::{
         dpop::{self, DpopKey, Nonces},
@@ -481,6 +481,9 @@ impl Shared {
         if load || lock.is_some() {
             match self.store.load().await {
                 Ok(Some(token)) => {
+                    // A store keeps no ID token validator: the one in memory still applies.
+                    let token =
+                        token.inherit_id_token_validator(previous.as_ref().map(|e| &e.token));
                     let entry = Arc::new(Entry::new(token, self.skew)?);
                     let rejected =
                         forced && previous.as_ref().is_some_and(|p| p.header == entry.header);
@@ -597,6 +600,28 @@ impl Authenticate for TokenAuth {
 
     fn validate(&self) -> Result<()> {
         self.shared.source.validate()
+    }
+
+    fn answered(&self, answer: &Answered<'_>) {
+        // A resource server may hand out a new nonce on any answer, a success included (RFC
+        // 9449 §8.2, §9): the next proof to that origin carries it. A `401` is left to
+        // `unauthorized`, which replays once when its nonce is new.
+        if answer.status() == http::StatusCode::UNAUTHORIZED {
+            return;
+        }
+        if let Some(nonce) = dpop::nonce_header(answer.headers())
+            && self
+                .shared
+                .lock()
+                .current
+                .as_ref()
+                .is_some_and(|e| e.dpop.is_some())
+        {
+            let fresh = self.shared.dpop_nonces.set(answer.url(), nonce);
+            if fresh {
+                tracing::debug!(target: "authed::oauth2", "the resource server sent a new DPoP nonce");
+            }
+        }
     }
 
     async fn unauthorized(&self, rejected: &Unauthorized<'_>) -> Result<bool> {

@@ -128,6 +128,25 @@ pub fn root() -> &'static Path {
     }
 }
 
+/// The private JWK of a test key, as Node's crypto exports it (an independent encoder).
+pub fn node_jwk(file: &str) -> serde_json::Value {
+    let path = root().join("tests/oidc/keys").join(file);
+    let script = "const c=require('node:crypto');const fs=require('node:fs');\
+        process.stdout.write(JSON.stringify(c.createPrivateKey(fs.readFileSync(process.argv[1])).export({format:'jwk'})))";
+    let node = std::env::var_os("NODE").unwrap_or_else(|| "node".into());
+    let out = std::process::Command::new(node)
+        .args(["-e", script])
+        .arg(&path)
+        .output()
+        .expect("node (Node.js >= 18) is needed to export the test keys as JWK");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// How long [`OidcServer::start`] waits for the server to listen.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// Per-request timeout of the browser stand-in.
