@@ -461,18 +461,14 @@ fn dpop_client(server: &MockServer, key: &DpopKey) -> OAuthClient {
 async fn every_attempt_carries_its_own_proof_with_htu_and_ath() {
     let server = MockServer::start().await;
     token_endpoint(&server).await;
-    Mock::given(method("GET"))
-        .and(path("/data"))
-        .respond_with(ResponseTemplate::new(503).insert_header("retry-after", "0"))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/data"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&server)
-        .await;
+    first_then(
+        &server,
+        "GET",
+        "/data",
+        ResponseTemplate::new(503).insert_header("retry-after", "0"),
+        ResponseTemplate::new(200),
+    )
+    .await;
     let key = DpopKey::generate().unwrap();
     let auth = ClientCredentials::with_client(dpop_client(&server, &key)).into_auth();
     let api = Client::builder(server.uri()).auth(auth).build().unwrap();
@@ -575,25 +571,19 @@ async fn the_token_endpoint_nonce_is_used_on_the_retry_and_remembered() {
 async fn a_resource_server_nonce_challenge_is_answered_once_without_a_new_token() {
     let server = MockServer::start().await;
     token_endpoint(&server).await;
-    Mock::given(method("GET"))
-        .and(path("/data"))
-        .respond_with(
-            ResponseTemplate::new(401)
-                .insert_header(
-                    "www-authenticate",
-                    r#"DPoP error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof""#,
-                )
-                .insert_header("dpop-nonce", "rs-nonce-1"),
-        )
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/data"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&server)
-        .await;
+    first_then(
+        &server,
+        "GET",
+        "/data",
+        ResponseTemplate::new(401)
+            .insert_header(
+                "www-authenticate",
+                r#"DPoP error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof""#,
+            )
+            .insert_header("dpop-nonce", "rs-nonce-1"),
+        ResponseTemplate::new(200),
+    )
+    .await;
     let key = DpopKey::generate().unwrap();
     let auth = ClientCredentials::with_client(dpop_client(&server, &key)).into_auth();
     let api = Client::builder(server.uri()).auth(auth).build().unwrap();
@@ -727,22 +717,10 @@ fn nonce_of(request: &Request) -> Option<String> {
 
 /// An endpoint at `path` that first answers `use_dpop_nonce` with `nonce`, then `ok`.
 async fn wants_a_nonce(server: &MockServer, at: &str, nonce: &str, ok: ResponseTemplate) {
-    Mock::given(method("POST"))
-        .and(path(at))
-        .respond_with(
-            ResponseTemplate::new(400)
-                .insert_header("dpop-nonce", nonce)
-                .set_body_json(serde_json::json!({"error": "use_dpop_nonce"})),
-        )
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(at))
-        .respond_with(ok)
-        .mount(server)
-        .await;
+    let nonce_wanted = ResponseTemplate::new(400)
+        .insert_header("dpop-nonce", nonce)
+        .set_body_json(serde_json::json!({"error": "use_dpop_nonce"}));
+    first_then(server, "POST", at, nonce_wanted, ok).await;
 }
 
 #[test]
@@ -873,18 +851,14 @@ async fn a_nonce_on_a_successful_answer_is_used_for_that_origin_only() {
     let home = MockServer::start().await;
     let other = MockServer::start().await;
     token_endpoint(&home).await;
-    Mock::given(method("GET"))
-        .and(path("/data"))
-        .respond_with(ResponseTemplate::new(200).insert_header("dpop-nonce", "home-1"))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&home)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/data"))
-        .respond_with(ResponseTemplate::new(200).insert_header("dpop-nonce", "home-2"))
-        .mount(&home)
-        .await;
+    first_then(
+        &home,
+        "GET",
+        "/data",
+        ResponseTemplate::new(200).insert_header("dpop-nonce", "home-1"),
+        ResponseTemplate::new(200).insert_header("dpop-nonce", "home-2"),
+    )
+    .await;
     Mock::given(method("GET"))
         .and(path("/data"))
         .respond_with(ResponseTemplate::new(200))
@@ -994,4 +968,27 @@ fn a_dpop_key_file_is_read_with_the_secret_file_checks() {
             .unwrap()
             .thumbprint()
     );
+}
+
+/// Answers `verb at` with `first` once, then with `then` (the one-shot mock has the higher
+/// priority while it lasts).
+async fn first_then(
+    server: &MockServer,
+    verb: &str,
+    at: &str,
+    first: ResponseTemplate,
+    then: ResponseTemplate,
+) {
+    Mock::given(method(verb))
+        .and(path(at))
+        .respond_with(first)
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(server)
+        .await;
+    Mock::given(method(verb))
+        .and(path(at))
+        .respond_with(then)
+        .mount(server)
+        .await;
 }
