@@ -24,19 +24,22 @@
 #     kernel-keyring    the tests in `needs_kernel_keyring` modules (keyctl)
 #     limiters          the tests in `needs_limiters` modules (Node.js, npm, Python 3 with
 #                       venv and pip, nginx)
+#     redis             the tests in `needs_redis` modules (redis-server, installed with
+#                       apt-get by tests/support/redis.rs when missing)
 #
 # Their tests are filtered out with libtest's `--skip`, so that cargo's summaries count them
 # as "filtered out" rather than passed, and the last line says how many were skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-FEATURES="reqwest-middleware,system-proxy,gzip,brotli,zstd,file-store"
+FEATURES="reqwest-middleware,system-proxy,gzip,brotli,zstd,file-store,redis"
 
 declare -A modules=(
   [oidc]=needs_oidc
   [secret-service]=needs_secret_service
   [kernel-keyring]=needs_kernel_keyring
   [limiters]=needs_limiters
+  [redis]=needs_redis
 )
 
 skip_modules=()
@@ -46,7 +49,7 @@ for component in "${requested[@]}"; do
   [ -n "$component" ] || continue
   if [ -z "${modules[$component]:-}" ]; then
     echo "test.sh: unknown component '$component' in AUTHED_TEST_SKIP" \
-      "(known: oidc, secret-service, kernel-keyring, limiters)" >&2
+      "(known: oidc, secret-service, kernel-keyring, limiters, redis)" >&2
     exit 2
   fi
   skip_modules+=("${modules[$component]}")

@@ -57,6 +57,7 @@
 //! | `native-tls` | no | TLS by the platform's library instead (with neither, only `http://`) |
 //! | `system-proxy`, `gzip`, `brotli`, `zstd` | no | the same features of reqwest: the system's proxy settings, response decompression |
 //! | `reqwest-middleware` | no | `authed::middleware`: the authentication and throttling stages as `reqwest-middleware` middleware |
+//! | `redis` | no | `authed::fleet`: processes on many machines share one API quota and one token through Redis |
 //!
 //! With none of them (`default-features = false`), authed sends API keys, Basic and bearer
 //! credentials, keeps secrets in a [`store::MemoryStore`] or a store of your own, and builds
@@ -194,6 +195,9 @@ pub mod audit;
 pub mod auth;
 pub mod client;
 pub mod error;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod fleet;
 #[cfg(feature = "reqwest-middleware")]
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest-middleware")))]
 pub mod middleware;

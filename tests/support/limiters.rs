@@ -35,6 +35,8 @@
 
 #![allow(dead_code)]
 
+#[path = "apt.rs"]
+mod apt;
 #[path = "lock.rs"]
 mod lock;
 #[path = "output.rs"]
@@ -706,80 +708,11 @@ fn venv(root: &Path) -> Result<PathBuf, String> {
 
 /// `NGINX`, else `nginx` on `PATH` or in `/usr/sbin`; installed with apt-get if none is.
 fn nginx_binary() -> Result<PathBuf, String> {
-    if let Some(nginx) = std::env::var_os("NGINX") {
-        return Ok(nginx.into());
-    }
-    if let Some(found) = find_nginx() {
-        return Ok(found);
-    }
-    let _lock = lock::exclusive("limiters-nginx-apt")?;
-    if let Some(found) = find_nginx() {
-        return Ok(found);
-    }
-    apt_install_nginx()?;
-    find_nginx().ok_or_else(|| "apt-get installed nginx, but no nginx executable is found".into())
+    apt::program("nginx", "nginx", "NGINX")
 }
 
-fn find_nginx() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin")])
-        .map(|dir| dir.join("nginx"))
-        .find(|candidate| candidate.is_file())
-}
-
-/// `apt-get install nginx`, as scripts/secret-service.sh installs gnome-keyring: as root, or
-/// with `sudo -n` (never a password prompt nobody can answer). Installing Debian's package
-/// also sets up its system service (started where an init system runs one; these tests never
-/// use it).
-fn apt_install_nginx() -> Result<(), String> {
-    if find_program("apt-get").is_none() {
-        return Err("nginx is not installed and there is no apt-get to install it".into());
-    }
-    let sudo: &[&str] = if is_root() { &[] } else { &["sudo", "-n"] };
-    let steps: [&[&str]; 2] = [
-        &["apt-get", "update", "-qq"],
-        &[
-            "apt-get",
-            "install",
-            "-y",
-            "-qq",
-            "--no-install-recommends",
-            "nginx",
-        ],
-    ];
-    for step in steps {
-        let argv: Vec<&str> = sudo.iter().chain(step).copied().collect();
-        let output = std::process::Command::new(argv[0])
-            .args(&argv[1..])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("could not run `{}`: {e}", argv.join(" ")))?;
-        if !output.status.success() {
-            return Err(format!(
-                "nginx is not installed, and `{}` failed ({}):\n{}\n{}",
-                argv.join(" "),
-                output.status,
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn find_program(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file())
-}
-
-/// Whether this process runs as root (the owner of `/proc/self` is its effective user).
 fn is_root() -> bool {
-    use std::os::unix::fs::MetadataExt as _;
-    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+    apt::is_root()
 }
 
 /// A loopback port that was free a moment ago (the OS picked it for a listener we dropped).

@@ -1,0 +1,392 @@
+//! Running a fleet: many processes, on many machines, share one API quota and one token
+//! through Redis (feature `redis`).
+//!
+//! A [`Fleet`] is a connection to Redis (a URL, kept as a [`Secret`]: it may carry an ACL
+//! user's password) with the rules every fleet component follows:
+//!
+//! - **Keys** are `{prefix}:{<scope>}:<kind>` (default prefix `authed`): everything one
+//!   component keeps for one origin, bucket or token set shares the hash tag in braces, so
+//!   its Lua scripts touch keys of one slot and run unchanged on Redis Cluster.
+//! - **Every call is bounded** by [`Fleet::timeout`] (default [`DEFAULT_TIMEOUT`]), connection
+//!   included: a slow Redis costs a request at most that.
+//! - **Redis trouble never fails an API call**: when a call fails or times out, the fleet is
+//!   *degraded*: one `WARN` event (target `authed::fleet`) says so, each component falls back
+//!   to what it does alone in one process (the local gate, the in-memory token cache), and
+//!   Redis is tried again at most every [`RETRY_INTERVAL`]. The first call that succeeds
+//!   again logs one `INFO` event and the fleet is back. One warning per outage, however many
+//!   requests run into it.
+//!
+//! Connections are made on first use (building a fleet never blocks or fails because Redis
+//! is down) and kept by redis's `ConnectionManager`, which reconnects after a restart.
+
+use std::{
+    fmt,
+    future::Future,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use secrecy::ExposeSecret;
+use tokio::time::Instant;
+
+use crate::{
+    Secret,
+    error::{Error, Result},
+};
+
+/// How long one Redis call may take, connecting included, before the fleet is degraded and
+/// the call's component falls back to what it does alone.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// While degraded, Redis is tried again at most this often (one call tries, the others go on
+/// alone without waiting for it).
+pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The default first part of every key.
+pub const DEFAULT_PREFIX: &str = "authed";
+
+/// A connection to the Redis that a fleet of processes shares. Cheap to clone; clones share
+/// the connection and its health.
+///
+/// ```no_run
+/// use authed::{Secret, fleet::Fleet};
+///
+/// # fn example() -> authed::Result<()> {
+/// // rediss://worker:password@redis.internal:6380/0 : an ACL user over TLS.
+/// let fleet = Fleet::new(Secret::from_env("REDIS_URL")?)?.prefix("billing-sync");
+/// # let _ = fleet; Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Fleet {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: redis::Client,
+    /// The URL without its password, for `Debug`.
+    shown: String,
+    prefix: String,
+    timeout: Duration,
+    conn: Mutex<Option<redis::aio::ConnectionManager>>,
+    /// Serialises connecting: one task connects, the others go on alone meanwhile.
+    connecting: tokio::sync::Mutex<()>,
+    health: Mutex<Health>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Health {
+    Up,
+    /// Degraded since the first failure; `retry_at` is when Redis may be tried again.
+    Down {
+        retry_at: Instant,
+    },
+}
+
+impl fmt::Debug for Fleet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fleet")
+            .field("url", &self.inner.shown)
+            .field("prefix", &self.inner.prefix)
+            .field("timeout", &self.inner.timeout)
+            .field("degraded", &self.is_degraded())
+            .finish()
+    }
+}
+
+impl Fleet {
+    /// A fleet on the Redis at `url`: `redis://[user[:password]@]host[:port][/db]`,
+    /// `rediss://` for TLS (with the `rustls` feature), `redis+unix:///path`. Nothing is
+    /// connected yet.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the URL is not a Redis URL (the message never shows its
+    /// password).
+    pub fn new(url: impl Into<Secret>) -> Result<Self> {
+        let url: Secret = url.into();
+        let text = url.expose_secret();
+        let shown = shown_url(text);
+        let client = redis::Client::open(text).map_err(|e| {
+            Error::config(format!(
+                "not a usable Redis URL ({shown}): {}",
+                describe_error(&e)
+            ))
+        })?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                shown,
+                prefix: DEFAULT_PREFIX.to_owned(),
+                timeout: DEFAULT_TIMEOUT,
+                conn: Mutex::new(None),
+                connecting: tokio::sync::Mutex::new(()),
+                health: Mutex::new(Health::Up),
+            }),
+        })
+    }
+
+    /// The first part of every key (default [`DEFAULT_PREFIX`]): fleets that share a Redis
+    /// but not their quotas and tokens use different prefixes. Braces are replaced (they
+    /// would move keys to other cluster slots).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        let prefix = prefix.into().replace(['{', '}'], "_");
+        self.inner_mut().prefix = prefix;
+        self
+    }
+
+    /// How long one Redis call may take, connecting included (default [`DEFAULT_TIMEOUT`]).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.inner_mut().timeout = timeout;
+        self
+    }
+
+    /// Whether the last Redis call failed: the fleet's components work alone until one
+    /// succeeds again.
+    pub fn is_degraded(&self) -> bool {
+        matches!(*self.health(), Health::Down { .. })
+    }
+
+    /// Asks Redis for a `PING` (bounded by the timeout): whether the fleet works together
+    /// now. A failure degrades the fleet like any other call (one warning), a success ends a
+    /// degraded spell; while degraded, `false` without asking until [`RETRY_INTERVAL`] has
+    /// passed. For a readiness probe, or a log line at start.
+    pub async fn is_reachable(&self) -> bool {
+        self.call("PING", |mut conn| async move {
+            redis::cmd("PING").query_async::<String>(&mut conn).await
+        })
+        .await
+        .is_some()
+    }
+
+    fn inner_mut(&mut self) -> &mut Inner {
+        // Only builders call this, before the fleet is shared; a clone made earlier keeps
+        // the old settings (copy on write).
+        if Arc::get_mut(&mut self.inner).is_none() {
+            let old = &self.inner;
+            self.inner = Arc::new(Inner {
+                client: old.client.clone(),
+                shown: old.shown.clone(),
+                prefix: old.prefix.clone(),
+                timeout: old.timeout,
+                conn: Mutex::new(None),
+                connecting: tokio::sync::Mutex::new(()),
+                health: Mutex::new(Health::Up),
+            });
+        }
+        Arc::get_mut(&mut self.inner).expect("just made unique")
+    }
+
+    fn health(&self) -> std::sync::MutexGuard<'_, Health> {
+        self.inner.health.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The key of `kind` in `scope` (an origin and bucket, a token set's name):
+    /// `{prefix}:{scope}:kind`, the scope as the cluster hash tag.
+    #[allow(dead_code)] // used by the pacing and token store of the fleet (next commits)
+    pub(crate) fn key(&self, scope: &str, kind: &str) -> String {
+        let scope = scope.replace(['{', '}'], "_");
+        format!("{}:{{{scope}}}:{kind}", self.inner.prefix)
+    }
+
+    /// Runs `call` on the shared connection, bounded by the timeout. `None` when Redis is not
+    /// to be asked now (degraded, and not yet time to try again) or the call failed: the
+    /// caller then does what it does alone. `what` names the call in the warning.
+    pub(crate) async fn call<T, F, Fut>(&self, what: &'static str, call: F) -> Option<T>
+    where
+        F: FnOnce(redis::aio::ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        if !self.may_try() {
+            return None;
+        }
+        let deadline = Instant::now() + self.inner.timeout;
+        let conn = match tokio::time::timeout_at(deadline, self.connection()).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => {
+                self.failed(what, &describe_error(&e));
+                return None;
+            }
+            Err(_) => {
+                self.failed(what, "timed out connecting");
+                return None;
+            }
+        };
+        match tokio::time::timeout_at(deadline, call(conn)).await {
+            Ok(Ok(value)) => {
+                self.succeeded();
+                Some(value)
+            }
+            Ok(Err(e)) => {
+                self.failed(what, &describe_error(&e));
+                None
+            }
+            Err(_) => {
+                self.failed(what, "timed out");
+                None
+            }
+        }
+    }
+
+    /// Whether Redis may be asked now: always when up; when degraded, once the retry time
+    /// has come (and then not again for [`RETRY_INTERVAL`], so one call tries and the rest go
+    /// on alone).
+    fn may_try(&self) -> bool {
+        let mut health = self.health();
+        match *health {
+            Health::Up => true,
+            Health::Down { retry_at } => {
+                let now = Instant::now();
+                if now < retry_at {
+                    return false;
+                }
+                *health = Health::Down {
+                    retry_at: now + RETRY_INTERVAL,
+                };
+                true
+            }
+        }
+    }
+
+    async fn connection(&self) -> redis::RedisResult<redis::aio::ConnectionManager> {
+        if let Some(conn) = self.cached() {
+            return Ok(conn);
+        }
+        let _connecting = self.inner.connecting.lock().await;
+        if let Some(conn) = self.cached() {
+            return Ok(conn);
+        }
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.inner.timeout))
+            .set_response_timeout(Some(self.inner.timeout))
+            .set_number_of_retries(1);
+        let conn = self
+            .inner
+            .client
+            .get_connection_manager_with_config(config)
+            .await?;
+        *self.inner.conn.lock().unwrap_or_else(|e| e.into_inner()) = Some(conn.clone());
+        Ok(conn)
+    }
+
+    fn cached(&self) -> Option<redis::aio::ConnectionManager> {
+        self.inner
+            .conn
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn failed(&self, what: &str, why: &str) {
+        let mut health = self.health();
+        if matches!(*health, Health::Up) {
+            tracing::warn!(
+                target: "authed::fleet",
+                redis = %self.inner.shown,
+                call = what,
+                error = why,
+                "Redis failed: working alone (local pacing and token cache) until it is back"
+            );
+        }
+        *health = Health::Down {
+            retry_at: Instant::now() + RETRY_INTERVAL,
+        };
+    }
+
+    fn succeeded(&self) {
+        let mut health = self.health();
+        if matches!(*health, Health::Down { .. }) {
+            tracing::info!(
+                target: "authed::fleet",
+                redis = %self.inner.shown,
+                "Redis is back: the fleet shares its quota and token again"
+            );
+            *health = Health::Up;
+        }
+    }
+}
+
+/// A Redis error in words: its kind and code, never the server's free text (which may echo
+/// a command's arguments).
+fn describe_error(e: &redis::RedisError) -> String {
+    match e.code() {
+        Some(code) => format!("{:?} ({code})", e.kind()),
+        None if e.is_timeout() => "timed out".to_owned(),
+        None if e.is_connection_refusal() => "connection refused".to_owned(),
+        None if e.is_connection_dropped() => "connection dropped".to_owned(),
+        None => format!("{:?}", e.kind()),
+    }
+}
+
+/// `url` with its password replaced, for messages.
+fn shown_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("redacted"));
+                // `[redacted]` as everywhere else (the URL type would percent-encode it).
+                return parsed.to_string().replacen(":redacted@", ":[redacted]@", 1);
+            }
+            parsed.to_string()
+        }
+        Err(_) => "[unparsable URL]".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_shown_without_their_password() {
+        let fleet = Fleet::new("redis://worker:hunter2-canary@127.0.0.1:6379/0").unwrap();
+        let shown = format!("{fleet:?}");
+        assert!(!shown.contains("hunter2-canary"), "{shown}");
+        assert!(
+            shown.contains("worker:[redacted]@127.0.0.1:6379"),
+            "{shown}"
+        );
+        let err = Fleet::new("http://worker:hunter2-canary@127.0.0.1/").unwrap_err();
+        assert!(!err.to_string().contains("hunter2-canary"), "{err}");
+    }
+
+    #[test]
+    fn keys_share_a_hash_tag_per_scope() {
+        let fleet = Fleet::new("redis://127.0.0.1/").unwrap().prefix("app{x}");
+        assert_eq!(
+            fleet.key("https://api.example.com#search", "gcra"),
+            "app_x_:{https://api.example.com#search}:gcra"
+        );
+        assert_eq!(fleet.key("a{b}", "t"), "app_x_:{a_b_}:t");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_redis_degrades_once_and_is_not_asked_again_at_once() {
+        // A port nothing listens on: bind, read the port, drop.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let fleet = Fleet::new(format!("redis://127.0.0.1:{port}/")).unwrap();
+        assert!(!fleet.is_degraded());
+        let first = fleet
+            .call("ping", |mut c| async move {
+                redis::cmd("PING").query_async::<String>(&mut c).await
+            })
+            .await;
+        assert_eq!(first, None);
+        assert!(fleet.is_degraded());
+        let asked = std::sync::atomic::AtomicBool::new(false);
+        let second = fleet
+            .call("ping", |mut c| {
+                asked.store(true, std::sync::atomic::Ordering::SeqCst);
+                async move { redis::cmd("PING").query_async::<String>(&mut c).await }
+            })
+            .await;
+        assert_eq!(second, None);
+        assert!(
+            !asked.load(std::sync::atomic::Ordering::SeqCst),
+            "a degraded fleet does not ask Redis again before RETRY_INTERVAL"
+        );
+    }
+}

@@ -1,0 +1,80 @@
+//! The fleet's connection to a real Redis (tests/support/redis.rs starts `redis-server`):
+//! reachable, credentials of an ACL user in the URL, and the failure rules of `authed::fleet`
+//! (a killed Redis degrades the fleet with one warning, a restarted one is rejoined).
+//! `AUTHED_TEST_SKIP=redis bash scripts/test.sh` skips them.
+#![cfg(feature = "redis")]
+
+#[path = "support/capture.rs"]
+mod capture;
+#[path = "support/redis.rs"]
+mod redis_server;
+
+mod needs_redis {
+    use std::time::Duration;
+
+    use authed::{Secret, fleet::Fleet};
+
+    use super::{capture::Capture, redis_server::RedisServer};
+
+    #[tokio::test]
+    async fn an_acl_user_in_the_url_connects_and_a_wrong_password_does_not() {
+        let redis = RedisServer::with_acl_user("acl", "worker", "canary-redis-pw-4711").await;
+        let fleet = Fleet::new(Secret::new(redis.url())).unwrap();
+        assert!(fleet.is_reachable().await, "{}", redis.log_text());
+
+        let wrong = Fleet::new(redis.url().replace("canary-redis-pw-4711", "wrong")).unwrap();
+        let capture = Capture::default();
+        let reachable = {
+            let _guard =
+                tracing::subscriber::set_default(capture.subscriber(tracing::Level::TRACE));
+            wrong.is_reachable().await
+        };
+        assert!(!reachable);
+        assert!(wrong.is_degraded());
+        let text = capture.text();
+        assert!(text.contains("Redis failed"), "{text}");
+        assert!(!text.contains("canary-redis-pw-4711"), "{text}");
+        assert!(!format!("{fleet:?}").contains("canary-redis-pw-4711"));
+    }
+
+    #[tokio::test]
+    async fn a_killed_redis_warns_once_and_a_restarted_one_is_rejoined() {
+        let mut redis = RedisServer::start("restart").await;
+        let fleet = Fleet::new(redis.url())
+            .unwrap()
+            .timeout(Duration::from_millis(200));
+        assert!(fleet.is_reachable().await);
+
+        let capture = Capture::default();
+        let subscriber = capture.subscriber(tracing::Level::INFO);
+        let _guard = tracing::subscriber::set_default(subscriber);
+        redis.kill();
+        // Calls over three retry intervals: the first fails and warns, the ones before the
+        // next retry time are not even tried, the retries fail quietly.
+        let deadline = tokio::time::Instant::now() + authed::fleet::RETRY_INTERVAL * 3;
+        let mut calls = 0;
+        while tokio::time::Instant::now() < deadline {
+            assert!(!fleet.is_reachable().await);
+            calls += 1;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(calls > 10);
+        assert!(fleet.is_degraded());
+        let text = capture.text();
+        assert_eq!(text.matches("Redis failed").count(), 1, "{text}");
+
+        redis.restart().await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !fleet.is_reachable().await {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the fleet did not rejoin the restarted Redis"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(!fleet.is_degraded());
+        let text = capture.text();
+        assert_eq!(text.matches("Redis is back").count(), 1, "{text}");
+        assert_eq!(text.matches("Redis failed").count(), 1, "{text}");
+    }
+}

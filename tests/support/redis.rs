@@ -1,0 +1,221 @@
+//! A real `redis-server` for the fleet tests: started on a loopback port chosen by the OS,
+//! with a directory of its own (no persistence), killed when the [`RedisServer`] is dropped.
+//! Missing `redis-server` (neither `REDIS_SERVER`, `PATH` nor `/usr/sbin`) is installed with
+//! apt-get (Debian package `redis-server`), once, under a lock. A server that cannot be had
+//! fails the test with the fix.
+//!
+//! ```ignore
+//! #[path = "support/redis.rs"]
+//! mod redis_server;
+//!
+//! let redis = redis_server::RedisServer::start("fleet").await;
+//! let fleet = authed::fleet::Fleet::new(redis.url())?;
+//! redis.kill();              // Redis gone mid-run
+//! redis.restart().await;     // back, same port, empty
+//! ```
+//!
+//! [`RedisServer::with_acl_user`] adds an ACL user with a password and turns the default user
+//! off, for the credentials-in-the-URL case.
+#![allow(dead_code)]
+
+use std::{
+    io::{Read, Write},
+    net::TcpStream,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+#[path = "apt.rs"]
+mod apt;
+
+/// How long a started server may take to answer `PING`.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A running `redis-server`.
+pub struct RedisServer {
+    binary: PathBuf,
+    dir: PathBuf,
+    port: u16,
+    /// `(user, password)` of the ACL user, when the default user is off.
+    acl: Option<(String, String)>,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    /// Starts a server with the default user (no password). Panics with the fix when it
+    /// cannot.
+    pub async fn start(name: &str) -> Self {
+        Self::start_with(name, None).await
+    }
+
+    /// Starts a server whose only user is `user` with `password` (the default user is off).
+    pub async fn with_acl_user(name: &str, user: &str, password: &str) -> Self {
+        Self::start_with(name, Some((user.to_owned(), password.to_owned()))).await
+    }
+
+    async fn start_with(name: &str, acl: Option<(String, String)>) -> Self {
+        let binary = tokio::task::spawn_blocking(|| {
+            apt::program("redis-server", "redis-server", "REDIS_SERVER")
+        })
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| {
+            panic!(
+                "the fleet tests need redis-server: {e}\n\
+                 Fix: install it (Debian: `apt-get install redis-server`), or set REDIS_SERVER \
+                 to its path."
+            )
+        });
+        let dir = std::env::temp_dir().join(format!(
+            "authed-redis-{name}-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut server = Self {
+            binary,
+            dir,
+            port,
+            acl,
+            child: None,
+        };
+        server.launch().await;
+        server
+    }
+
+    /// `redis://127.0.0.1:<port>/`, with the ACL user's credentials when there is one.
+    pub fn url(&self) -> String {
+        match &self.acl {
+            Some((user, password)) => format!("redis://{user}:{password}@127.0.0.1:{}/", self.port),
+            None => format!("redis://127.0.0.1:{}/", self.port),
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Kills the server at once (SIGKILL: no shutdown, as a crash).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port (empty: nothing is persisted).
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.launch().await;
+    }
+
+    /// Runs one command (RESP, inline) and returns the raw reply: for tests that read what is
+    /// stored without going through the library.
+    pub fn command(&self, args: &[&str]) -> Vec<u8> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut request = Vec::new();
+        if let Some((user, password)) = &self.acl {
+            request.extend(resp(&["AUTH", user, password]));
+        }
+        request.extend(resp(args));
+        request.extend(resp(&["QUIT"]));
+        stream.write_all(&request).unwrap();
+        let mut reply = Vec::new();
+        let _ = stream.read_to_end(&mut reply);
+        reply
+    }
+
+    async fn launch(&mut self) {
+        let mut conf = format!(
+            "bind 127.0.0.1\nport {}\ndir {}\nsave \"\"\nappendonly no\ndaemonize no\n\
+             protected-mode yes\nlogfile \"\"\n",
+            self.port,
+            self.dir.display()
+        );
+        if let Some((user, password)) = &self.acl {
+            conf.push_str(&format!(
+                "user default off\nuser {user} on >{password} ~* &* +@all\n"
+            ));
+        }
+        let conf_path = self.dir.join("redis.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let log = std::fs::File::create(self.dir.join("redis.log")).unwrap();
+        let child = Command::new(&self.binary)
+            .arg(&conf_path)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("could not start {}: {e}", self.binary.display()));
+        self.child = Some(child);
+        let started = Instant::now();
+        loop {
+            if self.pings() {
+                return;
+            }
+            if let Some(child) = &mut self.child
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!(
+                    "redis-server exited at start ({status}):\n{}",
+                    self.log_text()
+                );
+            }
+            assert!(
+                started.elapsed() < START_TIMEOUT,
+                "redis-server did not answer PING within {START_TIMEOUT:?}:\n{}",
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn pings(&self) -> bool {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+        // PING answers +PONG, or -NOAUTH when the default user is off: either way it is up.
+        if stream.write_all(b"PING\r\n").is_err() {
+            return false;
+        }
+        let mut buf = [0u8; 64];
+        matches!(stream.read(&mut buf), Ok(n) if n > 0 && (buf[0] == b'+' || buf[0] == b'-'))
+    }
+
+    /// The server's log (for failure messages).
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.dir.join("redis.log")).unwrap_or_default()
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// One command in RESP.
+fn resp(args: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for arg in args {
+        out.extend(format!("${}\r\n", arg.len()).into_bytes());
+        out.extend(arg.as_bytes());
+        out.extend(b"\r\n");
+    }
+    out
+}
