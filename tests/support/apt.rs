@@ -11,7 +11,7 @@ use std::{
 };
 
 #[path = "lock.rs"]
-mod lock;
+pub mod lock;
 
 /// `override_var` if set, else `program` on `PATH` or in `/usr/sbin`, else `package`
 /// installed with apt-get and then `program` found.

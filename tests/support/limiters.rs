@@ -37,8 +37,7 @@
 
 #[path = "apt.rs"]
 mod apt;
-#[path = "lock.rs"]
-mod lock;
+use apt::lock;
 #[path = "output.rs"]
 mod output;
 #[path = "tempdir.rs"]
