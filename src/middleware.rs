@@ -261,6 +261,17 @@ impl ThrottleMiddleware {
         }
     }
 
+    /// Shares pacing with every process that sets the same [`crate::fleet::SharedPacing`]
+    /// (feature `redis`), as [`crate::ClientBuilder::shared_pacing`] does for a client. Call
+    /// it before cloning the middleware: the gates start afresh.
+    #[cfg(feature = "redis")]
+    #[must_use]
+    pub fn shared_pacing(mut self, shared: crate::fleet::SharedPacing) -> Self {
+        let pacing = self.throttle.pacing().clone();
+        self.throttle = Arc::new(Throttle::new(pacing, None).shared(shared.into_gate()));
+        self
+    }
+
     fn info(&self, method: &Method, url: &Url, attempts: u32, started: Instant) -> RequestInfo {
         RequestInfo {
             method: method.clone(),
@@ -377,7 +388,7 @@ impl ThrottleMiddleware {
             ticket,
             &self.policy,
             method,
-            response.url().path(),
+            response.url(),
             status,
             response.headers(),
         );

@@ -5,8 +5,11 @@ use std::{fmt, sync::Arc, time::Duration};
 use http::{HeaderMap, HeaderName, HeaderValue, header::USER_AGENT};
 
 use super::{
-    Client, Inner, Labels, credentials, redirect::Origins, redirect::Policy as RedirectPolicy,
-    redirect::is_loopback, throttle::Throttle,
+    Client, Inner, Labels, credentials,
+    redirect::Origins,
+    redirect::Policy as RedirectPolicy,
+    redirect::is_loopback,
+    throttle::{SharedGate, Throttle},
 };
 use crate::{
     audit::{AuditEvent, AuditHook},
@@ -63,6 +66,8 @@ pub struct ClientBuilder {
     audit: Option<AuditHook>,
     retry: RetryPolicy,
     pacing: Pacing,
+    /// Pacing shared with other processes (`fleet::SharedPacing`, feature `redis`).
+    shared: Option<Arc<dyn SharedGate>>,
     idempotency_keys: bool,
     errors: Vec<Error>,
 }
@@ -102,6 +107,7 @@ impl ClientBuilder {
             audit: None,
             retry: RetryPolicy::default(),
             pacing: Pacing::default(),
+            shared: None,
             idempotency_keys: false,
             errors: Vec::new(),
         }
@@ -245,6 +251,18 @@ impl ClientBuilder {
         self
     }
 
+    /// Shares pacing with every process that sets the same [`crate::fleet::SharedPacing`]
+    /// (feature `redis`): each request that its local gate lets go also reserves a departure
+    /// in Redis, so that a fleet of replicas sends what one API key allows, not that many
+    /// times it. A block the server announces to one replica holds them all. When Redis fails,
+    /// each process paces alone (one warning) until it is back: no call fails because of it.
+    /// With [`Pacing::off`], there is no gate, shared or not. See [`crate::fleet`].
+    #[cfg(feature = "redis")]
+    pub fn shared_pacing(mut self, shared: crate::fleet::SharedPacing) -> Self {
+        self.shared = Some(shared.into_gate());
+        self
+    }
+
     /// Gives every POST and PATCH an `Idempotency-Key` (a random UUID, the same on every
     /// attempt) unless the request has one, so that they can be retried like PUT. Off by
     /// default: only turn it on for an API that honours the header (Stripe, Adyen, many
@@ -319,7 +337,10 @@ impl ClientBuilder {
         let labels = Labels {
             auth: credentials::label(&self.auth),
         };
-        let throttle = Throttle::new(self.pacing, Some(base_url));
+        let mut throttle = Throttle::new(self.pacing, Some(base_url));
+        if let Some(shared) = self.shared {
+            throttle = throttle.shared(shared);
+        }
         Ok(Client {
             inner: Arc::new(Inner {
                 http,

@@ -442,7 +442,7 @@ impl Call {
             ticket,
             &self.retries.policy,
             &self.method,
-            self.url.path(),
+            &self.url,
             status,
             response.headers(),
         );

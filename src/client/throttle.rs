@@ -5,9 +5,16 @@
 //! client, and by every request through a [`crate::middleware::ThrottleMiddleware`]. It takes
 //! plain values (method, URL, status, headers) and returns decisions; it knows nothing of the
 //! client.
+//!
+//! A [`SharedGate`] (the fleet's, in Redis: `fleet::SharedPacing`, feature `redis`) is the
+//! extension point for pacing shared with other processes: a request that its local gate lets
+//! go also reserves a departure there, and what answers say is offered to it. Without one,
+//! nothing here changes.
 
 use std::{
     fmt,
+    future::Future,
+    pin::Pin,
     sync::{Arc, RwLock},
     time::{Duration, SystemTime},
 };
@@ -18,7 +25,9 @@ use url::Url;
 
 use crate::{
     path::same_origin,
-    ratelimit::{self, Buckets, DelaySource, Outcome, Pacing, RateLimitState, Ticket, TooLong},
+    ratelimit::{
+        self, Buckets, DelaySource, GateRef, Outcome, Pacing, RateLimitState, Ticket, TooLong,
+    },
     retry::{Budget, ResponseHead, RetryClass, RetryPolicy},
 };
 
@@ -47,9 +56,55 @@ impl std::ops::Deref for OriginRef<'_> {
     }
 }
 
+/// A gate shared with other processes, consulted after a request's local gate let it go:
+/// the extension point of the fleet's pacing (`fleet::SharedPacing`). Implementations never
+/// fail a request: one that cannot reach what it shares lets requests go, and the local gate
+/// paces alone.
+pub(crate) trait SharedGate: fmt::Debug + Send + Sync {
+    /// Reserves a departure for a request in `scope`: `Ok(wait)` to leave after `wait`, or
+    /// `Err(wait)` when that wait would be longer than `max_wait` (then nothing is reserved).
+    fn reserve<'a>(&'a self, scope: Scope<'a>, max_wait: Duration) -> SharedReservation<'a>;
+
+    /// What an answer to a request in `scope` said, after its local gate recorded it. Called
+    /// on every answer: an implementation shares only what is new.
+    fn observe(&self, scope: Scope<'_>, seen: &Seen);
+}
+
+/// What [`SharedGate::reserve`] returns.
+pub(crate) type SharedReservation<'a> =
+    Pin<Box<dyn Future<Output = Result<Duration, Duration>> + Send + 'a>>;
+
+// A shared gate is used as `Arc<dyn SharedGate>`.
+const _: fn(Box<dyn SharedGate>) = |_| {};
+
+/// Whose limits a request counts against: its origin (`url`'s scheme, host and port) and the
+/// bucket it waits at (`None`: the origin's default one).
+#[derive(Clone, Copy, Debug)]
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+pub(crate) struct Scope<'a> {
+    pub(crate) url: &'a Url,
+    pub(crate) bucket: Option<&'a str>,
+}
+
+/// What an answer said, for a [`SharedGate`].
+#[derive(Debug, Default)]
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+pub(crate) struct Seen {
+    /// What it said was left of the tightest quota, and when that comes back.
+    pub(crate) remaining: Option<u64>,
+    pub(crate) reset: Option<Duration>,
+    /// The delay a refusal asked for (`Retry-After` and kin).
+    pub(crate) block: Option<Duration>,
+    /// The bucket's binding quota as its local gate now models it (announced or inferred):
+    /// `(limit, window, last reported remaining)`.
+    pub(crate) rate: Option<(u64, Duration, Option<u64>)>,
+}
+
 /// Per-origin pacing and retry budgets, shared by all clones of a client.
 pub(crate) struct Throttle {
     pacing: Pacing,
+    /// Pacing shared with other processes, consulted after the local gate.
+    shared: Option<Arc<dyn SharedGate>>,
     /// The base URL's origin state, found without a lock (most requests go there).
     home: Option<(Url, Arc<OriginState>)>,
     /// Every other origin, found by comparing scheme, host and port (no allocation, a read
@@ -68,6 +123,7 @@ impl fmt::Debug for Throttle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Throttle")
             .field("pacing", &self.pacing)
+            .field("shared", &self.shared)
             .finish_non_exhaustive()
     }
 }
@@ -92,10 +148,27 @@ impl Throttle {
     pub(crate) fn new(pacing: Pacing, home: Option<&Url>) -> Self {
         Self {
             pacing,
+            shared: None,
             home: home.map(|url| (url.clone(), Arc::default())),
             others: RwLock::default(),
             overflow: Arc::default(),
         }
+    }
+
+    /// Adds a gate shared with other processes (see [`SharedGate`]).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn shared(mut self, shared: Arc<dyn SharedGate>) -> Self {
+        self.shared = Some(shared);
+        self
+    }
+
+    /// The pacing this throttle was made with.
+    #[cfg_attr(
+        not(all(feature = "redis", feature = "reqwest-middleware")),
+        allow(dead_code)
+    )]
+    pub(crate) fn pacing(&self) -> &Pacing {
+        &self.pacing
     }
 
     /// The state of `url`'s origin (the home origin's borrowed: no shared count to touch).
@@ -153,18 +226,89 @@ impl Throttle {
             return Ok(None);
         }
         let gate = origin.buckets.select(&self.pacing, method, url);
-        gate.depart(max_wait, waited).await.map(Some)
+        let ticket = gate.depart(max_wait, waited).await?;
+        match &self.shared {
+            None => Ok(Some(ticket)),
+            Some(shared) => self
+                .pace_shared(&**shared, origin, ticket, method, url, max_wait, waited)
+                .await
+                .map(Some),
+        }
+    }
+
+    /// Waits at the shared gate too, once the local one let the request go.
+    #[allow(clippy::too_many_arguments)]
+    async fn pace_shared<'o>(
+        &self,
+        shared: &dyn SharedGate,
+        origin: &'o OriginState,
+        mut ticket: Ticket<'o>,
+        method: &Method,
+        url: &Url,
+        max_wait: Duration,
+        waited: &mut Duration,
+    ) -> std::result::Result<Ticket<'o>, TooLong> {
+        let bucket = origin.buckets.bucket_name(&self.pacing, method, url);
+        let scope = Scope {
+            url,
+            bucket: bucket.as_deref(),
+        };
+        match shared.reserve(scope, max_wait).await {
+            Ok(wait) if wait.is_zero() => Ok(ticket),
+            Ok(wait) => {
+                tracing::debug!(
+                    target: "authed::ratelimit",
+                    wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                    "pacing for the fleet's shared rate limit"
+                );
+                *waited += wait;
+                let at = Instant::now() + wait;
+                tokio::time::sleep_until(at).await;
+                ticket.leaves_at(at);
+                Ok(ticket)
+            }
+            Err(wait) => Err(TooLong {
+                wait,
+                snapshot: ticket.gate().snapshot(Instant::now()),
+            }),
+        }
+    }
+
+    /// Tells the shared gate (if any) what an answer said.
+    #[allow(clippy::too_many_arguments)]
+    fn tell_shared(
+        &self,
+        origin: &OriginState,
+        method: &Method,
+        url: &Url,
+        named: Option<&str>,
+        mut seen: Seen,
+        gate: Option<&GateRef<'_>>,
+    ) {
+        let Some(shared) = &self.shared else { return };
+        seen.rate = gate.and_then(|g| g.binding_rate());
+        let learned;
+        let bucket = match named {
+            Some(name) => Some(name),
+            None => {
+                learned = origin.buckets.bucket_name(&self.pacing, method, url);
+                learned.as_deref()
+            }
+        };
+        shared.observe(Scope { url, bucket }, &seen);
     }
 
     /// Records an answer at its gate and returns the delay it asked for, if it is a redirect
     /// or `throttled` (a 429, a 503, or whatever the retry classifier called throttled).
     /// Servers such as Flask-Limiter send `Retry-After` on successes too: it means nothing
     /// there.
+    #[allow(clippy::too_many_arguments)]
     fn observe(
         &self,
         origin: &OriginState,
         ticket: Option<Ticket<'_>>,
-        path: &str,
+        method: &Method,
+        url: &Url,
         status: StatusCode,
         headers: &HeaderMap,
         throttled: bool,
@@ -181,6 +325,9 @@ impl Throttle {
         if !asks_delay && !ticket.counted() && !ratelimit::mentions_limits(headers) {
             // An origin that never spoke of limits, and still does not: nothing to record,
             // no clock to read (the common case, on every request).
+            if self.shared.is_some() {
+                self.tell_shared(origin, method, url, None, Seen::default(), None);
+            }
             return (None, false);
         }
         let wall = SystemTime::now();
@@ -203,6 +350,12 @@ impl Throttle {
             // reset truncated, and says 0 while 0.3 s are left.)
             state.supersede_reset(d);
         }
+        let seen = self.shared.as_ref().map(|_| Seen {
+            remaining: state.remaining,
+            reset: state.reset,
+            block: block.filter(|_| throttled),
+            rate: None,
+        });
         let now = Instant::now();
         let outcome = if throttled {
             Outcome::Throttled
@@ -211,21 +364,32 @@ impl Throttle {
         } else {
             Outcome::Other
         };
-        let paced = match state.bucket.as_deref() {
+        let path = url.path();
+        let (paced, gate, named) = match state.bucket.take() {
             // The server counted it against a bucket other than the gate it waited at: its
             // limits belong to that bucket, and the path's next requests wait there.
             Some(bucket)
                 if self.pacing.learn
                     && self.pacing.key.is_none()
-                    && !origin.buckets.is_gate_of(ticket.gate(), bucket) =>
+                    && !origin.buckets.is_gate_of(ticket.gate(), &bucket) =>
             {
                 let departed = ticket.departed();
                 ticket.release();
-                let gate = origin.buckets.learn(path, bucket);
-                gate.observe(state, block, outcome, false, departed, now)
+                let gate = origin.buckets.learn(path, &bucket);
+                let named = self.shared.is_some().then(|| bucket.clone());
+                state.bucket = Some(bucket);
+                let paced = gate.observe(state, block, outcome, false, departed, now);
+                (paced, gate, named)
             }
-            _ => ticket.observe(state, block, outcome, now),
+            bucket => {
+                state.bucket = bucket;
+                let gate = ticket.gate_ref();
+                (ticket.observe(state, block, outcome, now), gate, None)
+            }
         };
+        if let Some(seen) = seen {
+            self.tell_shared(origin, method, url, named.as_deref(), seen, Some(&gate));
+        }
         (server_delay, paced)
     }
 
@@ -239,7 +403,7 @@ impl Throttle {
         ticket: Option<Ticket<'_>>,
         policy: &RetryPolicy,
         method: &Method,
-        path: &str,
+        url: &Url,
         status: StatusCode,
         headers: &HeaderMap,
     ) -> Answer {
@@ -251,7 +415,7 @@ impl Throttle {
         let throttled = class == RetryClass::Throttled
             || status == StatusCode::TOO_MANY_REQUESTS
             || status == StatusCode::SERVICE_UNAVAILABLE;
-        let (delay, paced) = self.observe(origin, ticket, path, status, headers, throttled);
+        let (delay, paced) = self.observe(origin, ticket, method, url, status, headers, throttled);
         Answer {
             class,
             delay,

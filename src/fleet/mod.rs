@@ -34,6 +34,9 @@ use crate::{
     error::{Error, Result},
 };
 
+mod pacing;
+pub use pacing::{POLICY_TTL, PROBE_POLL, PROBE_TTL, Quota, SharedPacing};
+
 /// How long one Redis call may take, connecting included, before the fleet is degraded and
 /// the call's component falls back to what it does alone.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(250);

@@ -425,6 +425,11 @@ impl Ticket<'_> {
         self.departed
     }
 
+    /// The request leaves later than its gate said (it also waited at a fleet's shared gate).
+    pub(crate) fn leaves_at(&mut self, at: Instant) {
+        self.departed = self.departed.max(at);
+    }
+
     /// Closes the ticket of a request that got no answer from this gate's bucket (it was
     /// counted here, but the server named another bucket: the answer is recorded there).
     pub(crate) fn release(mut self) {
@@ -436,6 +441,13 @@ impl Ticket<'_> {
     /// The gate this ticket was taken from.
     pub(crate) fn gate(&self) -> &Gate {
         &self.gate
+    }
+}
+
+impl<'a> Ticket<'a> {
+    /// The gate this ticket was taken from, to keep after the ticket is closed.
+    pub(crate) fn gate_ref(&self) -> GateRef<'a> {
+        self.gate.clone()
     }
 }
 
@@ -707,6 +719,16 @@ impl Gate {
             s.contacted = true;
             self.contacted.store(true, Ordering::Release);
         }
+    }
+
+    /// The quota whose window is shortest (the rate that binds first), as the gate models it:
+    /// `(limit, window, what the server last said was left)`. For a fleet's shared gate.
+    pub(crate) fn binding_rate(&self) -> Option<(u64, Duration, Option<u64>)> {
+        let s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        s.quotas
+            .iter()
+            .filter_map(Quota::rate)
+            .min_by_key(|&(_, window, _)| window)
     }
 
     /// The latest state, with its reset counted down to `now`.

@@ -98,10 +98,12 @@ mod pacing;
 mod quota;
 
 pub use gate::FIRST_CONTACT_WAIT;
-pub(crate) use gate::{Outcome, Ticket, TooLong};
+pub(crate) use gate::{GateRef, Outcome, Ticket, TooLong};
 pub use headers::{DelaySource, MAX_HINT, Policy, RateLimitState, server_delay};
 pub(crate) use headers::{mentions_ietf_limits, mentions_limits};
 #[doc(hidden)]
 pub use headers::{parse_retry_after, parse_retry_after_ms, parse_x_reset};
 pub(crate) use pacing::Buckets;
 pub use pacing::{MAX_BUCKETS, MAX_LEARNED_ROUTES, Pacing};
+#[cfg(feature = "redis")]
+pub(crate) use quota::PACING_MARGIN;

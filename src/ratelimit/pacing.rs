@@ -152,6 +152,25 @@ impl Buckets {
         }
     }
 
+    /// The name of the bucket [`Buckets::select`] picks for a request (`None`: the origin's
+    /// default gate), for a fleet's shared gate.
+    pub(crate) fn bucket_name(
+        &self,
+        pacing: &Pacing,
+        method: &Method,
+        url: &Url,
+    ) -> Option<Arc<str>> {
+        if let Some(key) = &pacing.key
+            && let Some(name) = key(method, url)
+        {
+            return Some(Arc::from(name));
+        }
+        if !self.any.load(Ordering::Acquire) {
+            return None;
+        }
+        self.lock().routes.get(url.path()).cloned()
+    }
+
     /// The gate of bucket `name`, made on first use (the default gate past [`MAX_BUCKETS`]).
     pub(crate) fn named_gate(&self, name: &str) -> GateRef<'_> {
         let mut named = self.lock();

@@ -143,6 +143,12 @@ impl Quota {
         Some(window.mul_f64(PACING_MARGIN) / n)
     }
 
+    /// The rate as announced (or inferred): `(limit, window, what the server last said was
+    /// left)`, for a fleet's shared gate.
+    pub(crate) fn rate(&self) -> Option<(u64, Duration, Option<u64>)> {
+        Some((self.limit?, self.window()?, self.free))
+    }
+
     /// The decision for one more departure at `at`, with `in_flight` requests out.
     pub(crate) fn verdict(&mut self, at: Instant, in_flight: u64) -> Verdict {
         if self.reset_at.is_some_and(|reset| reset <= at) {
