@@ -85,7 +85,9 @@ mod needs_redis {
                 .iter()
                 .rev()
                 .find(|a| a.ok)
-                .map_or(Duration::ZERO, |a| a.at.saturating_duration_since(self.start))
+                .map_or(Duration::ZERO, |a| {
+                    a.at.saturating_duration_since(self.start)
+                })
         }
 
         /// The aggregate rate, checked against the quota: for every pair of arrivals i <= j
@@ -331,8 +333,15 @@ mod needs_redis {
                 RedisServer::with_acl_user("pacing", "worker", "canary-pacing-pw-8812").await;
             let api = TokenBucketServer::start(RATE, BURST).await;
             let url = redis.url();
-            let fleet = run("fleet (shared pacing)", NAME, &api, Some(&url), CALLS, |_| async {})
-                .await;
+            let fleet = run(
+                "fleet (shared pacing)",
+                NAME,
+                &api,
+                Some(&url),
+                CALLS,
+                |_| async {},
+            )
+            .await;
             let alone = run("4 processes alone", NAME, &api, None, CALLS, |_| async {}).await;
             table(&[&fleet, &alone]);
 
@@ -381,19 +390,27 @@ mod needs_redis {
             let killed = Arc::new(Mutex::new(None));
             let when = Arc::clone(&killed);
             let redis_ref = &mut redis;
-            let run = run("fleet, Redis killed", NAME, &api, Some(&url), calls, |start| {
-                async move {
+            let run = run(
+                "fleet, Redis killed",
+                NAME,
+                &api,
+                Some(&url),
+                calls,
+                |start| async move {
                     tokio::time::sleep_until((start + Duration::from_millis(2500)).into()).await;
                     redis_ref.kill();
                     let down = Instant::now();
                     tokio::time::sleep(Duration::from_secs(2)).await;
                     redis_ref.restart().await;
                     *when.lock().unwrap() = Some((down, Instant::now()));
-                }
-            })
+                },
+            )
             .await;
             table(&[&run]);
-            let (down, up) = killed.lock().unwrap().expect("Redis was killed and restarted");
+            let (down, up) = killed
+                .lock()
+                .unwrap()
+                .expect("Redis was killed and restarted");
             let last = run.log.last().expect("calls were made").at;
             assert!(
                 down > run.start && up < last,
@@ -410,5 +427,110 @@ mod needs_redis {
             let keys = String::from_utf8_lossy(&keys);
             assert!(keys.contains(":policy"), "{keys}");
         });
+    }
+
+    /// Waits (bounded) until Redis holds a key matching `pattern`: what one replica published
+    /// from an answer (publishing does not hold the answer).
+    async fn published(redis: &RedisServer, pattern: &str) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let keys = redis.command(&["KEYS", pattern]);
+            if String::from_utf8_lossy(&keys).contains("authed:") {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "nothing matching {pattern} was published"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_seen_by_one_replica_holds_the_others() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        use wiremock::{Mock, MockServer, ResponseTemplate, matchers::method};
+        let redis = RedisServer::start("pacing-block").await;
+        let api = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "30"))
+            .mount(&api)
+            .await;
+        let base = format!("{}/v1/", api.uri());
+        // Each replica has its own connection to Redis, as separate processes do.
+        let replica = |policy: authed::RetryPolicy| {
+            Client::builder(&base)
+                .retry(policy)
+                .shared_pacing(Fleet::new(redis.url()).unwrap().pacing())
+                .build()
+                .unwrap()
+        };
+        let first = replica(authed::RetryPolicy::default().max_retries(0));
+        let err = first.get("items").send().await.unwrap_err();
+        assert_eq!(
+            err.status(),
+            Some(http::StatusCode::TOO_MANY_REQUESTS),
+            "{err}"
+        );
+        published(&redis, "authed:*:block").await;
+
+        // Another replica that has never heard from the API waits for the block: with a
+        // shorter patience than 30 s, it fails fast without sending anything.
+        let patient_for = authed::RetryPolicy::default().max_retry_after(Duration::from_secs(5));
+        let second = replica(patient_for.clone());
+        let err = second.get("items").send().await.unwrap_err();
+        assert!(err.is_rate_limited(), "{err}");
+        #[cfg(feature = "reqwest-middleware")]
+        {
+            // The same in a reqwest-middleware stack.
+            let middleware = authed::middleware::ThrottleMiddleware::new(
+                patient_for,
+                authed::ratelimit::Pacing::default(),
+            )
+            .shared_pacing(Fleet::new(redis.url()).unwrap().pacing());
+            let stack = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+                .with(middleware)
+                .build();
+            let err = stack.get(format!("{base}items")).send().await.unwrap_err();
+            assert!(err.to_string().contains("max_retry_after"), "{err}");
+        }
+        let received = api.received_requests().await.unwrap();
+        assert_eq!(
+            received.len(),
+            1,
+            "only the first replica's request reached the API"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_fleets_first_contact_is_one_request() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let redis = RedisServer::start("pacing-first").await;
+        // The first answer takes longer than a replica's own first-contact patience
+        // (FIRST_CONTACT_WAIT, 250 ms), shorter than the fleet's probe (PROBE_TTL).
+        let delay = Duration::from_millis(400);
+        let api = TokenBucketServer::start_with_first_delay(RATE, BURST, delay).await;
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..2 {
+            let client = Client::builder(api.url())
+                .shared_pacing(Fleet::new(redis.url()).unwrap().pacing())
+                .build()
+                .unwrap();
+            for _ in 0..8 {
+                let client = client.clone();
+                tasks.spawn(async move { client.get("items").send().await.map(|_| ()) });
+            }
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.unwrap().unwrap();
+        }
+        let log = api.log();
+        assert_eq!(log.len(), 16, "16 calls, no 429: {log:?}");
+        let second = log[1].at.saturating_duration_since(log[0].at);
+        assert!(
+            second >= delay,
+            "a second request reached the API {second:?} after the first, before its answer \
+             (sent {delay:?} after it)"
+        );
     }
 }

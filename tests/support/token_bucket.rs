@@ -46,6 +46,8 @@ struct Bucket {
 }
 
 struct State {
+    /// The first request's answer waits this long (a slow first contact).
+    first_delay: std::time::Duration,
     rate: f64,
     burst: f64,
     bucket: Mutex<Bucket>,
@@ -62,7 +64,13 @@ pub struct TokenBucketServer {
 impl TokenBucketServer {
     /// Starts a server with a full bucket on the current tokio runtime.
     pub async fn start(rate: u32, burst: u32) -> Self {
+        Self::start_with_first_delay(rate, burst, std::time::Duration::ZERO).await
+    }
+
+    /// The same, answering its first request only after `delay` (the others at once).
+    pub async fn start_with_first_delay(rate: u32, burst: u32, delay: std::time::Duration) -> Self {
         let state = Arc::new(State {
+            first_delay: delay,
             rate: f64::from(rate),
             burst: f64::from(burst),
             bucket: Mutex::new(Bucket {
@@ -85,8 +93,18 @@ impl TokenBucketServer {
                 let state = Arc::clone(&served);
                 tokio::spawn(async move {
                     let service = service_fn(move |_req: Request<Incoming>| {
-                        let response = state.admit();
-                        async move { Ok::<_, Infallible>(response) }
+                        let (response, first) = state.admit();
+                        let delay = if first {
+                            state.first_delay
+                        } else {
+                            std::time::Duration::ZERO
+                        };
+                        async move {
+                            if !delay.is_zero() {
+                                tokio::time::sleep(delay).await;
+                            }
+                            Ok::<_, Infallible>(response)
+                        }
                     });
                     let _ = http1::Builder::new()
                         .keep_alive(true)
@@ -128,9 +146,10 @@ impl Drop for TokenBucketServer {
 }
 
 impl State {
-    /// Refills, takes a token if there is a whole one, logs, and answers.
-    fn admit(&self) -> Response<Full<Bytes>> {
-        let (ok, left, wait) = {
+    /// Refills, takes a token if there is a whole one, logs, and answers; `true` for the
+    /// first request since the start (or the last reset).
+    fn admit(&self) -> (Response<Full<Bytes>>, bool) {
+        let (ok, left, wait, first) = {
             let mut b = self.bucket.lock().unwrap();
             let now = Instant::now();
             let refill = now.duration_since(b.last).as_secs_f64() * self.rate;
@@ -146,8 +165,9 @@ impl State {
                 (1.0 - b.tokens) / self.rate
             };
             // Logged under the bucket's lock: the log's order is the order of admission.
-            self.log.lock().unwrap().push(Arrival { at: now, ok });
-            (ok, b.tokens, wait)
+            let mut log = self.log.lock().unwrap();
+            log.push(Arrival { at: now, ok });
+            (ok, b.tokens, wait, log.len() == 1)
         };
         let remaining = left.floor() as u64;
         let mut response = if ok {
@@ -179,6 +199,6 @@ impl State {
         );
         h.insert("x-ratelimit-limit", HeaderValue::from(rate));
         h.insert("x-ratelimit-remaining", HeaderValue::from(remaining));
-        response
+        (response, first)
     }
 }
