@@ -116,8 +116,9 @@ mod needs_redis {
         }
     }
 
-    fn ideal() -> Duration {
-        Duration::from_secs_f64(f64::from(CALLS as u32 - BURST) / f64::from(RATE))
+    /// The least time `calls` can take: the burst at once, the rest at the rate.
+    fn ideal(calls: usize) -> Duration {
+        Duration::from_secs_f64((calls as f64 - f64::from(BURST)) / f64::from(RATE))
     }
 
     fn runtime() -> tokio::runtime::Runtime {
@@ -288,12 +289,12 @@ mod needs_redis {
         }
     }
 
-    fn table(runs: &[&Run]) {
-        let ideal = ideal();
+    fn table(runs: &[&Run], calls: usize) {
+        let ideal = ideal(calls);
         println!();
         println!(
-            "{PROCESSES} processes x {TASKS} tasks, {CALLS} calls, API bucket {RATE}/s holding \
-             {BURST} (ideal ({CALLS} - {BURST})/{RATE} = {:.1} s):",
+            "{PROCESSES} processes x {TASKS} tasks, {calls} calls, API bucket {RATE}/s holding \
+             {BURST} (ideal ({calls} - {BURST})/{RATE} = {:.1} s):",
             ideal.as_secs_f64()
         );
         println!();
@@ -311,7 +312,7 @@ mod needs_redis {
                 (run.wall().as_secs_f64() / ideal.as_secs_f64() - 1.0) * 100.0,
                 run.oks(),
                 run.refusals(),
-                run.refusals() as f64 / CALLS as f64 * 100.0,
+                run.refusals() as f64 / calls as f64 * 100.0,
                 span.as_secs_f64(),
                 run.gave_up(),
             );
@@ -343,7 +344,7 @@ mod needs_redis {
             )
             .await;
             let alone = run("4 processes alone", NAME, &api, None, CALLS, |_| async {}).await;
-            table(&[&fleet, &alone]);
+            table(&[&fleet, &alone], CALLS);
 
             assert_eq!(fleet.oks(), CALLS, "every call succeeded once");
             let (excess, span) = fleet.excess();
@@ -357,7 +358,7 @@ mod needs_redis {
                 "{} of {CALLS} calls answered 429 (at most 1 %)",
                 fleet.refusals()
             );
-            let ideal = ideal();
+            let ideal = ideal(CALLS);
             assert!(
                 fleet.wall() <= ideal.mul_f64(1.05),
                 "{:?} is more than 5 % over the ideal {ideal:?}",
@@ -406,7 +407,7 @@ mod needs_redis {
                 },
             )
             .await;
-            table(&[&run]);
+            table(&[&run], calls);
             let (down, up) = killed
                 .lock()
                 .unwrap()
@@ -502,8 +503,22 @@ mod needs_redis {
         );
     }
 
+    /// The keys under `authed:` (RESP bulk strings of a `KEYS` reply).
+    fn keys(redis: &RedisServer) -> Vec<String> {
+        let reply = redis.command(&["KEYS", "authed:*"]);
+        let reply = String::from_utf8_lossy(&reply);
+        let mut lines = reply.split("\r\n");
+        let mut keys = Vec::new();
+        while let Some(line) = lines.next() {
+            if line.starts_with('$') {
+                keys.extend(lines.next().map(str::to_owned));
+            }
+        }
+        keys
+    }
+
     #[tokio::test]
-    async fn the_fleets_first_contact_is_one_request() {
+    async fn the_fleets_first_contact_is_one_request_and_what_it_stores_expires() {
         let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let redis = RedisServer::start("pacing-first").await;
         // The first answer takes longer than a replica's own first-contact patience
@@ -532,5 +547,18 @@ mod needs_redis {
             "a second request reached the API {second:?} after the first, before its answer \
              (sent {delay:?} after it)"
         );
+        // Nothing lives forever in Redis: the policy, and the TAT of the departures.
+        let keys = keys(&redis);
+        assert!(keys.iter().any(|k| k.ends_with(":policy")), "{keys:?}");
+        for key in keys {
+            let ttl = redis.command(&["PTTL", &key]);
+            let ttl = String::from_utf8_lossy(&ttl);
+            let ms: i64 = ttl
+                .strip_prefix(':')
+                .and_then(|t| t.split("\r\n").next())
+                .and_then(|t| t.parse().ok())
+                .unwrap_or_else(|| panic!("PTTL {key}: {ttl}"));
+            assert!(ms > 0, "{key} has no expiry ({ms})");
+        }
     }
 }

@@ -379,16 +379,17 @@ impl Throttle {
                 let named = self.shared.is_some().then(|| bucket.clone());
                 state.bucket = Some(bucket);
                 let paced = gate.observe(state, block, outcome, false, departed, now);
-                (paced, gate, named)
+                (paced, seen.is_some().then_some(gate), named)
             }
             bucket => {
                 state.bucket = bucket;
-                let gate = ticket.gate_ref();
+                // Only a shared gate reads the gate's model afterwards.
+                let gate = seen.is_some().then(|| ticket.gate_ref());
                 (ticket.observe(state, block, outcome, now), gate, None)
             }
         };
         if let Some(seen) = seen {
-            self.tell_shared(origin, method, url, named.as_deref(), seen, Some(&gate));
+            self.tell_shared(origin, method, url, named.as_deref(), seen, gate.as_ref());
         }
         (server_delay, paced)
     }

@@ -18,6 +18,27 @@
 //!
 //! Connections are made on first use (building a fleet never blocks or fails because Redis
 //! is down) and kept by redis's `ConnectionManager`, which reconnects after a restart.
+//!
+//! # Shared pacing
+//!
+//! [`Fleet::pacing`] gives a [`SharedPacing`]; set it on each replica's client with
+//! [`crate::ClientBuilder::shared_pacing`] (or on a `ThrottleMiddleware`). Each origin's (or
+//! bucket's) gate then lives in Redis: a block the server announces to one replica holds them
+//! all, departures are spaced across the fleet at the announced rate (GCRA, one Lua script and
+//! one round trip per request), a new API is probed by one request for the whole fleet, and
+//! [`Quota`] sets the rate of an API that announces none. What is stored under which keys, for
+//! how long, and what happens when Redis fails: [`pacing`].
+//!
+//! ```no_run
+//! use authed::{Client, Secret, fleet::Fleet};
+//!
+//! # fn example() -> authed::Result<()> {
+//! let fleet = Fleet::new(Secret::from_env("REDIS_URL")?)?;
+//! let client = Client::builder("https://api.example.com/v1/")
+//!     .shared_pacing(fleet.pacing())
+//!     .build()?;
+//! # let _ = client; Ok(()) }
+//! ```
 
 use std::{
     fmt,
@@ -34,7 +55,7 @@ use crate::{
     error::{Error, Result},
 };
 
-mod pacing;
+pub mod pacing;
 pub use pacing::{POLICY_TTL, PROBE_POLL, PROBE_TTL, Quota, SharedPacing};
 
 /// How long one Redis call may take, connecting included, before the fleet is degraded and

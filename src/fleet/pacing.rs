@@ -651,6 +651,22 @@ mod tests {
     }
 
     #[test]
+    fn the_redis_password_shows_nowhere() {
+        let fleet = Fleet::new("redis://worker:canary-pw-5150@127.0.0.1:1/").unwrap();
+        let pacing = fleet
+            .pacing()
+            .quota(Quota::per_window(5, Duration::from_secs(1)));
+        let client = crate::Client::builder("https://api.example.com/")
+            .shared_pacing(pacing.clone())
+            .build()
+            .unwrap();
+        for shown in [format!("{pacing:?}"), format!("{client:?}")] {
+            assert!(!shown.contains("canary-pw-5150"), "{shown}");
+            assert!(shown.contains("SharedPacing"), "{shown}");
+        }
+    }
+
+    #[test]
     fn scopes_are_origins_without_userinfo_and_their_bucket() {
         let url = url::Url::parse("https://user:hunter2@api.example.com:8443/v1/x?q=1").unwrap();
         let name = scope_name(Scope {
