@@ -450,60 +450,63 @@ mod needs_redis {
         }
     }
 
-    #[tokio::test]
-    async fn a_retry_after_seen_by_one_replica_holds_the_others() {
+    #[test]
+    fn a_retry_after_seen_by_one_replica_holds_the_others() {
         let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-        use wiremock::{Mock, MockServer, ResponseTemplate, matchers::method};
-        let redis = RedisServer::start("pacing-block").await;
-        let api = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "30"))
-            .mount(&api)
-            .await;
-        let base = format!("{}/v1/", api.uri());
-        // Each replica has its own connection to Redis, as separate processes do.
-        let replica = |policy: authed::RetryPolicy| {
-            Client::builder(&base)
-                .retry(policy)
-                .shared_pacing(Fleet::new(redis.url()).unwrap().pacing())
-                .build()
-                .unwrap()
-        };
-        let first = replica(authed::RetryPolicy::default().max_retries(0));
-        let err = first.get("items").send().await.unwrap_err();
-        assert_eq!(
-            err.status(),
-            Some(http::StatusCode::TOO_MANY_REQUESTS),
-            "{err}"
-        );
-        published(&redis, "authed:*:block").await;
+        runtime().block_on(async {
+            use wiremock::{Mock, MockServer, ResponseTemplate, matchers::method};
+            let redis = RedisServer::start("pacing-block").await;
+            let api = MockServer::start().await;
+            Mock::given(method("GET"))
+                .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "30"))
+                .mount(&api)
+                .await;
+            let base = format!("{}/v1/", api.uri());
+            // Each replica has its own connection to Redis, as separate processes do.
+            let replica = |policy: authed::RetryPolicy| {
+                Client::builder(&base)
+                    .retry(policy)
+                    .shared_pacing(Fleet::new(redis.url()).unwrap().pacing())
+                    .build()
+                    .unwrap()
+            };
+            let first = replica(authed::RetryPolicy::default().max_retries(0));
+            let err = first.get("items").send().await.unwrap_err();
+            assert_eq!(
+                err.status(),
+                Some(http::StatusCode::TOO_MANY_REQUESTS),
+                "{err}"
+            );
+            published(&redis, "authed:*:block").await;
 
-        // Another replica that has never heard from the API waits for the block: with a
-        // shorter patience than 30 s, it fails fast without sending anything.
-        let patient_for = authed::RetryPolicy::default().max_retry_after(Duration::from_secs(5));
-        let second = replica(patient_for.clone());
-        let err = second.get("items").send().await.unwrap_err();
-        assert!(err.is_rate_limited(), "{err}");
-        #[cfg(feature = "reqwest-middleware")]
-        {
-            // The same in a reqwest-middleware stack.
-            let middleware = authed::middleware::ThrottleMiddleware::new(
-                patient_for,
-                authed::ratelimit::Pacing::default(),
-            )
-            .shared_pacing(Fleet::new(redis.url()).unwrap().pacing());
-            let stack = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-                .with(middleware)
-                .build();
-            let err = stack.get(format!("{base}items")).send().await.unwrap_err();
-            assert!(err.to_string().contains("max_retry_after"), "{err}");
-        }
-        let received = api.received_requests().await.unwrap();
-        assert_eq!(
-            received.len(),
-            1,
-            "only the first replica's request reached the API"
-        );
+            // Another replica that has never heard from the API waits for the block: with a
+            // shorter patience than 30 s, it fails fast without sending anything.
+            let patient_for =
+                authed::RetryPolicy::default().max_retry_after(Duration::from_secs(5));
+            let second = replica(patient_for.clone());
+            let err = second.get("items").send().await.unwrap_err();
+            assert!(err.is_rate_limited(), "{err}");
+            #[cfg(feature = "reqwest-middleware")]
+            {
+                // The same in a reqwest-middleware stack.
+                let middleware = authed::middleware::ThrottleMiddleware::new(
+                    patient_for,
+                    authed::ratelimit::Pacing::default(),
+                )
+                .shared_pacing(Fleet::new(redis.url()).unwrap().pacing());
+                let stack = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+                    .with(middleware)
+                    .build();
+                let err = stack.get(format!("{base}items")).send().await.unwrap_err();
+                assert!(err.to_string().contains("max_retry_after"), "{err}");
+            }
+            let received = api.received_requests().await.unwrap();
+            assert_eq!(
+                received.len(),
+                1,
+                "only the first replica's request reached the API"
+            );
+        });
     }
 
     /// The keys under `authed:` (RESP bulk strings of a `KEYS` reply).
@@ -520,48 +523,50 @@ mod needs_redis {
         keys
     }
 
-    #[tokio::test]
-    async fn the_fleets_first_contact_is_one_request_and_what_it_stores_expires() {
+    #[test]
+    fn the_fleets_first_contact_is_one_request_and_what_it_stores_expires() {
         let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-        let redis = RedisServer::start("pacing-first").await;
-        // The first answer takes longer than a replica's own first-contact patience
-        // (FIRST_CONTACT_WAIT, 250 ms), shorter than the fleet's probe (PROBE_TTL).
-        let delay = Duration::from_millis(400);
-        let api = TokenBucketServer::start_with_first_delay(RATE, BURST, delay).await;
-        let mut tasks = tokio::task::JoinSet::new();
-        for _ in 0..2 {
-            let client = Client::builder(api.url())
-                .shared_pacing(Fleet::new(redis.url()).unwrap().pacing())
-                .build()
-                .unwrap();
-            for _ in 0..8 {
-                let client = client.clone();
-                tasks.spawn(async move { client.get("items").send().await.map(|_| ()) });
+        runtime().block_on(async {
+            let redis = RedisServer::start("pacing-first").await;
+            // The first answer takes longer than a replica's own first-contact patience
+            // (FIRST_CONTACT_WAIT, 250 ms), shorter than the fleet's probe (PROBE_TTL).
+            let delay = Duration::from_millis(400);
+            let api = TokenBucketServer::start_with_first_delay(RATE, BURST, delay).await;
+            let mut tasks = tokio::task::JoinSet::new();
+            for _ in 0..2 {
+                let client = Client::builder(api.url())
+                    .shared_pacing(Fleet::new(redis.url()).unwrap().pacing())
+                    .build()
+                    .unwrap();
+                for _ in 0..8 {
+                    let client = client.clone();
+                    tasks.spawn(async move { client.get("items").send().await.map(|_| ()) });
+                }
             }
-        }
-        while let Some(done) = tasks.join_next().await {
-            done.unwrap().unwrap();
-        }
-        let log = api.log();
-        assert_eq!(log.len(), 16, "16 calls, no 429: {log:?}");
-        let second = log[1].at.saturating_duration_since(log[0].at);
-        assert!(
-            second >= delay,
-            "a second request reached the API {second:?} after the first, before its answer \
-             (sent {delay:?} after it)"
-        );
-        // Nothing lives forever in Redis: the policy, and the TAT of the departures.
-        let keys = keys(&redis);
-        assert!(keys.iter().any(|k| k.ends_with(":policy")), "{keys:?}");
-        for key in keys {
-            let ttl = redis.command(&["PTTL", &key]);
-            let ttl = String::from_utf8_lossy(&ttl);
-            let ms: i64 = ttl
-                .strip_prefix(':')
-                .and_then(|t| t.split("\r\n").next())
-                .and_then(|t| t.parse().ok())
-                .unwrap_or_else(|| panic!("PTTL {key}: {ttl}"));
-            assert!(ms > 0, "{key} has no expiry ({ms})");
-        }
+            while let Some(done) = tasks.join_next().await {
+                done.unwrap().unwrap();
+            }
+            let log = api.log();
+            assert_eq!(log.len(), 16, "16 calls, no 429: {log:?}");
+            let second = log[1].at.saturating_duration_since(log[0].at);
+            assert!(
+                second >= delay,
+                "a second request reached the API {second:?} after the first, before its answer \
+                 (sent {delay:?} after it)"
+            );
+            // Nothing lives forever in Redis: the policy, and the TAT of the departures.
+            let keys = keys(&redis);
+            assert!(keys.iter().any(|k| k.ends_with(":policy")), "{keys:?}");
+            for key in keys {
+                let ttl = redis.command(&["PTTL", &key]);
+                let ttl = String::from_utf8_lossy(&ttl);
+                let ms: i64 = ttl
+                    .strip_prefix(':')
+                    .and_then(|t| t.split("\r\n").next())
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or_else(|| panic!("PTTL {key}: {ttl}"));
+                assert!(ms > 0, "{key} has no expiry ({ms})");
+            }
+        });
     }
 }
