@@ -292,8 +292,8 @@ fn print_summary(started: SystemTime) {
             |[m, lo, hi]| format!("{} [{} – {}]", us(m), us(lo), us(hi)),
         );
         let rel = match (est, base) {
-            (Some([m, ..]), Some(b)) if *id != "redis_ping" => {
-                format!("{:+} µs", ((m - b) / 1000.0 * 100.0).round() / 100.0)
+            (Some([m, ..]), Some(b)) if *id == "shared_pacing" => {
+                format!("{:+.2} µs ({:.2}×)", (m - b) / 1000.0, m / b)
             }
             _ => "–".to_owned(),
         };
