@@ -147,9 +147,11 @@ mod needs_redis {
         let _guard = tracing::subscriber::set_default(capture.subscriber(tracing::Level::INFO));
         let mut builder = Client::builder(&api);
         if let Some(url) = &redis {
-            let fleet = Fleet::new(Secret::from(url.clone()))
-                .unwrap()
-                .timeout(Duration::from_millis(100));
+            // The default timeout (250 ms); connected before the start, as a worker that
+            // checks its Redis when it starts (a connection made during the run, on a busy
+            // machine, could take longer and send the process off alone).
+            let fleet = Fleet::new(Secret::from(url.clone())).unwrap();
+            assert!(fleet.is_reachable().await, "Redis answers before the start");
             builder = builder.shared_pacing(fleet.pacing());
         }
         let client = builder.build().unwrap();
@@ -300,13 +302,14 @@ mod needs_redis {
         println!();
         println!(
             "| run | wall time (start to last 200) | vs ideal | 200s | 429s | 429s, % of calls | \
-             worst excess over {BURST} + {RATE}·span | calls given up (made again) |"
+             worst excess over {BURST} + {RATE}·span | calls given up (made again) | \
+             Redis warnings, per process |"
         );
-        println!("|---|---|---|---|---|---|---|---|");
+        println!("|---|---|---|---|---|---|---|---|---|");
         for run in runs {
             let (excess, span) = run.excess();
             println!(
-                "| {} | {:.2} s | {:+.1} % | {} | {} | {:.1} % | {excess:+.1} (over {:.2} s) | {} |",
+                "| {} | {:.2} s | {:+.1} % | {} | {} | {:.1} % | {excess:+.1} (over {:.2} s) | {} | {:?} |",
                 run.label,
                 run.wall().as_secs_f64(),
                 (run.wall().as_secs_f64() / ideal.as_secs_f64() - 1.0) * 100.0,
@@ -315,9 +318,23 @@ mod needs_redis {
                 run.refusals() as f64 / calls as f64 * 100.0,
                 span.as_secs_f64(),
                 run.gave_up(),
+                run.children.iter().map(|c| c.warnings).collect::<Vec<_>>(),
             );
         }
         println!();
+    }
+
+    /// The first arrivals, for a failure message: milliseconds from the start, and 429s.
+    fn first_arrivals(run: &Run) -> String {
+        run.log
+            .iter()
+            .take(24)
+            .map(|a| {
+                let ms = a.at.saturating_duration_since(run.start).as_secs_f64() * 1e3;
+                format!("{ms:.1}{}", if a.ok { "" } else { " (429)" })
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     #[test]
@@ -351,7 +368,8 @@ mod needs_redis {
             assert!(
                 excess <= 1e-6,
                 "the fleet sent {excess:.2} requests more than {BURST} + {RATE}/s allows, over \
-                 {span:?}"
+                 {span:?}; first arrivals (ms): {}",
+                first_arrivals(&fleet)
             );
             assert!(
                 fleet.refusals() * 100 <= CALLS,

@@ -410,26 +410,24 @@ impl SharedGate for SharedPacing {
         // `observe` runs on the request's task and must not wait: one round trip, on a task
         // of its own.
         let this = Arc::clone(&self.inner);
-        {
-            runtime.spawn(async move {
-                let done = this
-                    .fleet
-                    .call("pacing update", |mut conn| {
-                        let mut invocation = this.publish.prepare_invoke();
-                        for key in update.keys.iter() {
-                            invocation.key(key);
-                        }
-                        for arg in &update.args {
-                            invocation.arg(arg);
-                        }
-                        async move { invocation.invoke_async::<i64>(&mut conn).await }
-                    })
-                    .await;
-                if done.is_none() {
-                    this.forget();
-                }
-            });
-        }
+        runtime.spawn(async move {
+            let done = this
+                .fleet
+                .call("pacing update", |mut conn| {
+                    let mut invocation = this.publish.prepare_invoke();
+                    for key in update.keys.iter() {
+                        invocation.key(key);
+                    }
+                    for arg in &update.args {
+                        invocation.arg(arg);
+                    }
+                    async move { invocation.invoke_async::<i64>(&mut conn).await }
+                })
+                .await;
+            if done.is_none() {
+                this.forget();
+            }
+        });
     }
 }
 
