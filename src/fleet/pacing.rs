@@ -63,8 +63,10 @@
 //! Nothing lives forever: an idle scope leaves at most its policy, for [`POLICY_TTL`].
 //! Fleets that share a Redis but not an API key use different prefixes. The scripts need
 //! Redis 5 or later (`TIME` in a script that writes); `redis::Script` loads them again after a
-//! restart (`NOSCRIPT`). ACL users and TLS are the [`Fleet`]'s URL: the user needs `EVALSHA`,
-//! `SCRIPT LOAD` and the keys under the prefix (`~authed:*`).
+//! restart (`NOSCRIPT`). ACL users and TLS are the [`Fleet`]'s URL (`rediss://user:pw@…`): the
+//! user needs `EVALSHA`, `SCRIPT LOAD` and the commands the scripts call (`TIME`, `GET`,
+//! `SET`, `HMGET`, `HSET`, `PEXPIRE`, `DEL`, `PTTL`) on the keys under the prefix
+//! (`~authed:*`).
 //!
 //! # When Redis fails
 //!
