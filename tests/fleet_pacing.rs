@@ -587,4 +587,44 @@ mod needs_redis {
             }
         });
     }
+
+    #[test]
+    fn a_callers_quota_is_shared_by_the_replicas_of_an_api_that_sends_no_headers() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        runtime().block_on(async {
+            use authed::fleet::Quota;
+            use wiremock::{Mock, MockServer, ResponseTemplate, matchers::method};
+            let redis = RedisServer::start("pacing-quota").await;
+            let api = MockServer::start().await;
+            Mock::given(method("GET"))
+                .respond_with(ResponseTemplate::new(200).set_body_string("{}"))
+                .mount(&api)
+                .await;
+            let base = format!("{}/v1/", api.uri());
+            // Two calls a minute, both at once after a quiet spell; replicas that give up on a
+            // wait longer than 5 s.
+            let quota = Quota::per_window(2, Duration::from_secs(60)).burst(2);
+            let replica = || {
+                Client::builder(&base)
+                    .retry(authed::RetryPolicy::default().max_retry_after(Duration::from_secs(5)))
+                    .shared_pacing(Fleet::new(redis.url()).unwrap().pacing().quota(quota))
+                    .build()
+                    .unwrap()
+            };
+            let (first, second) = (replica(), replica());
+            first.get("items").send().await.unwrap();
+            second.get("items").send().await.unwrap();
+            // The quota is spent, fleet-wide: the next departure is half a minute away.
+            for client in [&first, &second] {
+                let err = client.get("items").send().await.unwrap_err();
+                assert!(err.is_rate_limited(), "{err}");
+            }
+            let received = api.received_requests().await.unwrap();
+            assert_eq!(
+                received.len(),
+                2,
+                "the API saw the quota's two calls, no more"
+            );
+        });
+    }
 }
