@@ -16,18 +16,13 @@
 //!   again logs one `INFO` event and the fleet is back. One warning per outage, however many
 //!   requests run into it.
 //!
-//! Connections are made on first use (building a fleet never blocks or fails because Redis
-//! is down) and kept by redis's `ConnectionManager`, which reconnects after a restart.
-//!
-//! # Shared pacing
-//!
-//! [`Fleet::pacing`] gives a [`SharedPacing`]; set it on each replica's client with
-//! [`crate::ClientBuilder::shared_pacing`] (or on a `ThrottleMiddleware`). Each origin's (or
-//! bucket's) gate then lives in Redis: a block the server announces to one replica holds them
-//! all, departures are spaced across the fleet at the announced rate (GCRA, one Lua script and
-//! one round trip per request), a new API is probed by one request for the whole fleet, and
-//! [`Quota`] sets the rate of an API that announces none. What is stored under which keys, for
-//! how long, and what happens when Redis fails: [`pacing`].
+//! **Shared pacing**: [`Fleet::pacing`] gives a [`SharedPacing`]; set it on each replica's
+//! client with [`crate::ClientBuilder::shared_pacing`] (or on a `ThrottleMiddleware`). Each
+//! origin's (or bucket's) gate then lives in Redis: a block the server announces to one
+//! replica holds them all, departures are spaced across the fleet at the announced rate
+//! (GCRA, one Lua script and one round trip per request), a new API is probed by one request
+//! for the whole fleet, and [`Quota`] sets the rate of an API that announces none. What is
+//! stored under which keys, for how long, and what happens when Redis fails: [`pacing`].
 //!
 //! ```no_run
 //! use authed::{Client, Secret, fleet::Fleet};
@@ -39,6 +34,9 @@
 //!     .build()?;
 //! # let _ = client; Ok(()) }
 //! ```
+//!
+//! Connections are made on first use (building a fleet never blocks or fails because Redis
+//! is down) and kept by redis's `ConnectionManager`, which reconnects after a restart.
 
 use std::{
     fmt,

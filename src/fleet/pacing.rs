@@ -22,8 +22,15 @@
 //!   window inferred from `X-RateLimit-Reset`). Further policies (a daily quota beside a
 //!   per-second one) are kept by their blocks (below) and by each process's local gate.
 //! - **The burst** is one more than the most the server ever said was left (`remaining`), at
-//!   most the quota: a token bucket of 10 reports 9 after its first request. It only grows
-//!   while the policy lives. Before any report: 1 (even spacing).
+//!   most the quota (a token bucket of 10 reports 9 after its first request), less a fifth
+//!   (at least one): 8 for that bucket. It only grows while the policy lives.
+//!   Before any report: 1 (even spacing). The margin is for lateness: a burst reserved at
+//!   once may reach the server a few milliseconds apart (a busy machine between the
+//!   reservation and the send), and a server's bucket that is full stops filling, so the
+//!   refill the model counted on during that delay never happened; the next paced request
+//!   would find the bucket a fraction of a token short, and its 429 would hold the whole
+//!   fleet for the `Retry-After`. Two tokens of a 50/s bucket absorb 40 ms of lateness, and
+//!   cost 40 ms once.
 //! - **Blocks**: a refusal's delay (`Retry-After`, `retry-after-ms`, a `RateLimit` reset on a
 //!   429 or 503) holds every replica until it ends, and then lets one request go first and the
 //!   rest at the interval (the server's bucket has just one token then). A spent quota
@@ -127,6 +134,15 @@ const BLOCK_SLACK: Duration = Duration::from_millis(100);
 /// Scopes one process remembers what it published for. Past it, answers in further scopes
 /// publish only blocks.
 const MAX_SCOPES: usize = 256;
+
+/// The fleet's burst is the server's less this share of it (a fifth, at least one request):
+/// see the module docs (a burst that reaches the server late).
+const BURST_MARGIN: u64 = 5;
+
+/// The burst the fleet lets go at once for a server whose bucket holds `server`.
+fn fleet_burst(server: u64) -> u64 {
+    server.saturating_sub(server.div_ceil(BURST_MARGIN)).max(1)
+}
 
 /// The longest wait passed to Redis (a year): `max_retry_after` may be `Duration::MAX`.
 const MAX_WAIT_US: u64 = 365 * 24 * 3600 * 1_000_000;
@@ -472,7 +488,7 @@ impl Inner {
                     let limit = limit.max(1);
                     let interval = window.as_micros() as f64 * PACING_MARGIN / limit as f64;
                     let burst = free.map_or(1, |f| f.saturating_add(1)).min(limit);
-                    (interval, burst)
+                    (interval, fleet_burst(burst))
                 }
                 // Nothing modelled: no rate known (it never replaces one in Redis).
                 None => (0.0, 1),
@@ -648,6 +664,12 @@ mod tests {
         let none = Quota::per_window(0, Duration::ZERO).burst(0);
         assert_eq!((none.requests, none.burst), (1, 1));
         assert_eq!(none.interval_us(), 0.0);
+    }
+
+    #[test]
+    fn the_fleets_burst_keeps_a_fifth_in_reserve_and_never_drops_below_one() {
+        let bursts: Vec<_> = [0, 1, 2, 5, 10, 11, 100].map(fleet_burst).into();
+        assert_eq!(bursts, [1, 1, 1, 4, 8, 8, 80]);
     }
 
     #[test]
