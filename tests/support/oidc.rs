@@ -312,6 +312,27 @@ impl OidcServer {
         self.url("/me")
     }
 
+    /// What the userinfo endpoint says of `access_token`: `Ok(sub)`, or the status of its
+    /// refusal.
+    pub async fn userinfo_sub(&self, access_token: &str) -> Result<String, u16> {
+        let response = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .expect("an HTTP client")
+            .get(self.userinfo_endpoint())
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {}: {e}", self.userinfo_endpoint()));
+        if !response.status().is_success() {
+            return Err(response.status().as_u16());
+        }
+        let body: serde_json::Value = serde_json::from_slice(&response.bytes().await.unwrap())
+            .expect("userinfo answers JSON");
+        Ok(body["sub"].as_str().expect("userinfo has a sub").to_owned())
+    }
+
     /// What the server wrote to stdout/stderr so far (provider warnings,
     /// `server_error` stacks), for failure messages.
     pub fn logs(&self) -> String {
