@@ -47,7 +47,8 @@ enum Command {
     /// Manage profiles (server, client, grant, API, store).
     #[command(subcommand)]
     Profile(ProfileCommand),
-    /// Log in: device flow, client credentials, or a token on stdin (--with-token).
+    /// Log in: in a browser, by device flow, by client credentials, or a token on stdin
+    /// (--with-token).
     Login(LoginArgs),
     /// Print a valid access token on stdout (refreshed first when needed), nothing else.
     Token,
@@ -98,6 +99,9 @@ struct ProfileAddArgs {
     /// The device authorization endpoint.
     #[arg(long, value_name = "URL")]
     device_url: Option<String>,
+    /// The authorization endpoint (browser login).
+    #[arg(long, value_name = "URL")]
+    authorization_url: Option<String>,
     /// The revocation endpoint.
     #[arg(long, value_name = "URL")]
     revocation_url: Option<String>,
@@ -151,8 +155,15 @@ struct ProfileAddArgs {
 #[derive(Debug, Args)]
 struct LoginArgs {
     /// Read a static token or API key from stdin (never from an argument: shell history).
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["browser", "no_browser"])]
     with_token: bool,
+    /// Log in in a browser (authorization code + PKCE, the redirect to a listener on
+    /// 127.0.0.1), whatever the profile's grant; the default for `--grant browser` profiles.
+    #[arg(long)]
+    browser: bool,
+    /// Do not open a browser: only print the URL to open (for a browser login).
+    #[arg(long)]
+    no_browser: bool,
     /// Keep the session in a plain-text file beside the config instead of the keyring (the
     /// profile's store becomes `file`).
     #[arg(long)]
@@ -223,7 +234,15 @@ async fn run(cli: Cli) -> i32 {
             cmd::profile::show(&g, name.as_deref()).await
         }
         Command::Profile(ProfileCommand::Rm { name }) => cmd::profile::rm(&g, &name).await,
-        Command::Login(args) => cmd::login::login(&g, args.with_token, args.insecure_storage).await,
+        Command::Login(args) => {
+            let options = cmd::login::LoginOptions {
+                with_token: args.with_token,
+                insecure_storage: args.insecure_storage,
+                browser: args.browser,
+                open_browser: !args.no_browser,
+            };
+            cmd::login::login(&g, options).await
+        }
         Command::Token => cmd::login::token(&g).await,
         Command::Status => cmd::login::status(&g).await,
         Command::Logout => cmd::login::logout(&g).await,

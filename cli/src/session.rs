@@ -71,6 +71,8 @@ pub struct Endpoints {
     pub token: Option<String>,
     /// The device authorization endpoint.
     pub device: Option<String>,
+    /// The authorization endpoint (browser login).
+    pub authorization: Option<String>,
     /// The revocation endpoint.
     pub revocation: Option<String>,
 }
@@ -95,6 +97,7 @@ impl Endpoints {
         Ok(Self {
             token: from(&profile.token_url, |m| &m.token_endpoint),
             device: from(&profile.device_url, |m| &m.device_authorization_endpoint),
+            authorization: from(&profile.authorization_url, |m| &m.authorization_endpoint),
             revocation: from(&profile.revocation_url, |m| &m.revocation_endpoint),
             metadata,
         })
@@ -205,7 +208,9 @@ impl ProfileSource {
                         ClientCredentials::with_client(client)
                             .scopes(self.profile.scopes.iter().cloned()),
                     ),
-                    Grant::Device | Grant::Token => Box::new(RefreshToken::new(client)),
+                    Grant::Device | Grant::Browser | Grant::Token => {
+                        Box::new(RefreshToken::new(client))
+                    }
                 };
                 Ok::<_, authed::Error>(source)
             })
@@ -224,7 +229,8 @@ impl TokenSource for ProfileSource {
             )));
         };
         if self.profile.grant == Grant::Token
-            || (self.profile.grant == Grant::Device && current.refresh_token().is_none())
+            || (matches!(self.profile.grant, Grant::Device | Grant::Browser)
+                && current.refresh_token().is_none())
         {
             return Err(authed::Error::reauth_required(format!(
                 "the token of profile {:?} expired and cannot be renewed: run `authed login --profile {}`",

@@ -122,6 +122,19 @@ impl Cli {
     pub fn spawn(&self, args: &[&str]) -> Child {
         self.command(args).spawn().unwrap()
     }
+
+    /// The session the CLI stored for `profile` in the file store (`--insecure-storage`), read
+    /// with the library.
+    pub async fn stored_session(&self, profile: &str) -> Option<authed::oauth2::Token> {
+        use authed::oauth2::TokenStore as _;
+        authed::store::CredentialTokenStore::new(
+            authed::store::FileStore::at(self.credentials_file()),
+            format!("profile/{profile}/session"),
+        )
+        .load()
+        .await
+        .unwrap()
+    }
 }
 
 impl Drop for Cli {
