@@ -211,7 +211,7 @@ pub mod retry;
 mod secret;
 pub mod store;
 
-pub use audit::AuditEvent;
+pub use audit::{AuditEvent, WaitEvent};
 pub use client::{Client, ClientBuilder, Endpoint, Pages, RequestBuilder, Response};
 /// Redirect policies ([`redirect::Policy`]), in the shape of `reqwest::redirect`.
 pub mod redirect {

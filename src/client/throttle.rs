@@ -18,7 +18,9 @@ use url::Url;
 
 use crate::{
     path::same_origin,
-    ratelimit::{self, Buckets, DelaySource, Outcome, Pacing, RateLimitState, Ticket, TooLong},
+    ratelimit::{
+        self, Buckets, DelaySource, OnWait, Outcome, Pacing, RateLimitState, Ticket, TooLong,
+    },
     retry::{Budget, ResponseHead, RetryClass, RetryPolicy},
 };
 
@@ -140,7 +142,8 @@ impl Throttle {
             .map(|(_, state)| Arc::clone(state))
     }
 
-    /// Waits at the request's gate (none with [`Pacing::off`]).
+    /// Waits at the request's gate (none with [`Pacing::off`]), telling `on_wait` how long
+    /// before each wait.
     pub(crate) async fn pace<'o>(
         &self,
         origin: &'o OriginState,
@@ -148,12 +151,15 @@ impl Throttle {
         url: &Url,
         max_wait: Duration,
         waited: &mut Duration,
+        on_wait: OnWait<'_>,
     ) -> PaceResult<'o> {
         if !self.pacing.enabled {
             return Ok(None);
         }
         let gate = origin.buckets.select(&self.pacing, method, url);
-        gate.depart(max_wait, waited).await.map(Some)
+        gate.depart_notifying(max_wait, waited, on_wait)
+            .await
+            .map(Some)
     }
 
     /// Records an answer at its gate and returns the delay it asked for, if it is a redirect
