@@ -182,6 +182,14 @@ struct RequestArgs {
     /// Send no credentials (no profile needed).
     #[arg(long)]
     no_auth: bool,
+    /// Follow `Link: <...>; rel="next"` page after page (GET only). Prints one JSON array of
+    /// all the pages' items when every page is a JSON array, else each page's JSON in turn.
+    #[arg(long)]
+    paginate: bool,
+    /// With --paginate: stop after this many pages (a warning says when more remain).
+    #[arg(long, value_name = "N", default_value_t = cmd::request::DEFAULT_MAX_PAGES,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_pages: u32,
 }
 
 #[derive(Debug, Subcommand)]
@@ -221,7 +229,45 @@ fn main() {
     std::process::exit(code);
 }
 
+/// Runs the command; Ctrl-C drops it (its spinner clears its line and shows the cursor, a
+/// prompt gives the terminal its echo back) and exits with 130, unless the command is in a
+/// shielded section (`ui::Shield`: writing a session), which it is then left to finish.
 async fn run(cli: Cli) -> i32 {
+    let cancelled = cancel_message(&cli.command);
+    ui::Waits::global().set_verbose(cli.verbose);
+    // Boxed, so that dropping it drops the command (and its spinner, its prompt) here.
+    let mut command = Box::pin(dispatch(cli));
+    loop {
+        tokio::select! {
+            biased;
+            code = command.as_mut() => return code,
+            signal = tokio::signal::ctrl_c() => {
+                if signal.is_err() {
+                    // No handler could be installed: Ctrl-C keeps its default (the process ends).
+                    return command.await;
+                }
+                if !ui::Shield::is_up() {
+                    break;
+                }
+            }
+        }
+    }
+    drop(command);
+    eprintln!("{} {cancelled}", ui::Style::stderr().yellow("!"));
+    exit::INTERRUPTED
+}
+
+/// What an interrupted command did and did not do.
+fn cancel_message(command: &Command) -> &'static str {
+    match command {
+        Command::Login(_) => "login cancelled; nothing was stored",
+        Command::Secret(SecretCommand::Set(_)) => "cancelled; nothing was stored",
+        Command::Request(_) => "interrupted (the request may have reached the server)",
+        _ => "interrupted",
+    }
+}
+
+async fn dispatch(cli: Cli) -> i32 {
     let g = cmd::Global {
         profile: cli.profile,
         json: cli.json,
@@ -246,9 +292,7 @@ async fn run(cli: Cli) -> i32 {
         Command::Token => cmd::login::token(&g).await,
         Command::Status => cmd::login::status(&g).await,
         Command::Logout => cmd::login::logout(&g).await,
-        Command::Request(args) => {
-            cmd::request::request(&g, &args.method, &args.url, &args.items, args.no_auth).await
-        }
+        Command::Request(args) => cmd::request::request(&g, &args).await,
         Command::Secret(SecretCommand::Set(a)) => {
             cmd::secret::set(&g, &a.name, a.insecure_storage).await
         }

@@ -22,7 +22,7 @@ use crate::{
     config::{Grant, Loaded, Profile, StoreKind, grant_name},
     error::{CliError, Result, exit},
     session::{self, Endpoints},
-    ui::{Spinner, Style, human},
+    ui::{Shield, Spinner, Style, human},
 };
 
 /// What `authed login` was asked to do.
@@ -62,7 +62,7 @@ pub async fn login(g: &Global, options: LoginOptions) -> Result<i32> {
     }
     let store = session::store(profile.store, &loaded);
     let token = if options.with_token {
-        Token::bearer(session::read_secret_from_stdin("token")?)
+        Token::bearer(session::read_secret("token").await?)
     } else {
         let grant = if options.browser {
             Grant::Browser
@@ -75,16 +75,8 @@ pub async fn login(g: &Global, options: LoginOptions) -> Result<i32> {
                     "profile {name:?} takes a static token: `authed login --profile {name} --with-token < token.txt`"
                 )));
             }
-            Grant::Device => match device_login(&name, &profile, &*store).await? {
-                Some(token) => token,
-                None => return Ok(exit::INTERRUPTED),
-            },
-            Grant::Browser => {
-                match browser_login(&name, &profile, &*store, options.open_browser).await? {
-                    Some(token) => token,
-                    None => return Ok(exit::INTERRUPTED),
-                }
-            }
+            Grant::Device => device_login(&name, &profile, &*store).await?,
+            Grant::Browser => browser_login(&name, &profile, &*store, options.open_browser).await?,
             Grant::ClientCredentials => {
                 let endpoints = Endpoints::resolve(&profile).await?;
                 let token_url = endpoints.token.ok_or_else(|| {
@@ -99,7 +91,11 @@ pub async fn login(g: &Global, options: LoginOptions) -> Result<i32> {
         }
     };
     let session = session::session_store(&name, profile.store, store.clone(), &loaded);
-    session.save(&token).await.map_err(|e| {
+    // Ctrl-C now would leave half a session (one entry of several): let the save finish.
+    let shield = Shield::up();
+    let saved = session.save(&token).await;
+    drop(shield);
+    saved.map_err(|e| {
         CliError::from(e).context(
             "logged in, but the session could not be stored (try --insecure-storage to keep it in a file)",
         )
@@ -125,13 +121,9 @@ pub async fn login(g: &Global, options: LoginOptions) -> Result<i32> {
     Ok(exit::OK)
 }
 
-/// The device flow: the code on stderr, a spinner while polling, Ctrl-C cancels (`None`: nothing
-/// was stored).
-async fn device_login(
-    name: &str,
-    profile: &Profile,
-    store: &dyn CredentialStore,
-) -> Result<Option<Token>> {
+/// The device flow: the code on stderr, a spinner while polling. Ctrl-C drops this future
+/// (`main`): nothing is stored until `login` has the token.
+async fn device_login(name: &str, profile: &Profile, store: &dyn CredentialStore) -> Result<Token> {
     let endpoints = Endpoints::resolve(profile).await?;
     let token_url = endpoints
         .token
@@ -155,30 +147,21 @@ async fn device_login(
     show_code(&code);
     let deadline = tokio::time::Instant::now() + code.expires_in;
     let spinner = Spinner::start("Waiting for you to approve the login", deadline);
-    let result = tokio::select! {
-        result = flow.poll(&code) => Some(result),
-        _ = tokio::signal::ctrl_c() => None,
-    };
+    let result = flow.poll(&code).await;
     spinner.stop().await;
-    match result {
-        None => {
-            cancelled();
-            Ok(None)
-        }
-        Some(Ok(token)) => Ok(Some(token)),
-        Some(Err(e)) => Err(login_failed(e)),
-    }
+    result.map_err(login_failed)
 }
 
 /// The browser login: authorization code + PKCE, the redirect to a listener on 127.0.0.1
 /// (`AuthorizationCode::login_loopback`). The URL always goes to stderr; the browser is opened
-/// unless `open_browser` is false. Ctrl-C cancels (`None`: nothing was stored).
+/// unless `open_browser` is false. Ctrl-C drops this future (`main`; the listener closes with
+/// it): nothing is stored until `login` has the token.
 async fn browser_login(
     name: &str,
     profile: &Profile,
     store: &dyn CredentialStore,
     open_browser: bool,
-) -> Result<Option<Token>> {
+) -> Result<Token> {
     let endpoints = Endpoints::resolve(profile).await?;
     let token_url = endpoints
         .token
@@ -220,21 +203,11 @@ async fn browser_login(
             deadline,
         ));
     };
-    let result = tokio::select! {
-        result = flow.login_loopback(0, DEFAULT_LOGIN_TIMEOUT, open) => Some(result),
-        _ = tokio::signal::ctrl_c() => None,
-    };
+    let result = flow.login_loopback(0, DEFAULT_LOGIN_TIMEOUT, open).await;
     if let Some(spinner) = spinner.take() {
         spinner.stop().await;
     }
-    match result {
-        None => {
-            cancelled();
-            Ok(None)
-        }
-        Some(Ok(token)) => Ok(Some(token)),
-        Some(Err(e)) => Err(login_failed(e)),
-    }
+    result.map_err(login_failed)
 }
 
 /// Prints the URL of the browser login, and opens it unless `open_browser` is false.
@@ -323,10 +296,6 @@ fn system_opener(url: &str) -> Vec<String> {
         .collect()
 }
 
-fn cancelled() {
-    let style = Style::stderr();
-    eprintln!("{} login cancelled; nothing was stored", style.yellow("!"));
-}
 
 /// What a failed interactive login (device or browser) tells the user.
 fn login_failed(e: authed::Error) -> CliError {

@@ -91,7 +91,7 @@ pub async fn add(_g: &Global, args: ProfileAddArgs) -> Result<i32> {
                 "--client-secret-stdin goes with --client-auth secret-basic or secret-post",
             ));
         }
-        let secret = session::read_secret_from_stdin("client secret")?;
+        let secret = session::read_secret("client secret").await?;
         let store = session::store(profile.store, &loaded);
         store.set(&client_secret_entry(&name), &secret).await?;
     }
