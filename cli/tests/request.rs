@@ -7,9 +7,12 @@
 mod cli;
 #[path = "../../tests/support/demo_api.rs"]
 mod demo_api;
+#[path = "../../tests/support/scripted.rs"]
+mod scripted;
 
 use cli::Cli;
 use demo_api::{DemoApi, DemoConfig, OAUTH_CLIENT_ID};
+use scripted::{Reply, Scripted, Seen};
 
 /// The demo API's API key, which is also its OAuth client's secret.
 const CLIENT_SECRET: &str = "canary-demo-secret-9a8b7c";
@@ -310,4 +313,170 @@ async fn canary_no_secret_in_any_output_but_token_and_secret_get() {
         }
     }
     assert!(!secret.stdout.contains(CLIENT_SECRET) && !token.stdout.contains(STATIC_KEY));
+}
+
+/// A listing of `/items` on three pages (`?page=2`, `?page=3` by `Link: rel="next"`, the second
+/// one relative), each a JSON array; `/objects` the same with `{"items": [...]}` pages; each
+/// page carries a `rel="last"` link too, which is not followed.
+async fn listing(foreign: Option<String>) -> Scripted {
+    Scripted::start(move |seen: &Seen| {
+        let page: u32 = seen
+            .query
+            .as_deref()
+            .and_then(|q| q.strip_prefix("page="))
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(1);
+        let items = match page {
+            1 => "[1, 2]",
+            2 => "[3, 4]",
+            _ => "[5]",
+        };
+        let body = if seen.path == "/objects" {
+            format!("{{\"items\": {items}, \"page\": {page}}}")
+        } else {
+            items.to_owned()
+        };
+        let next = match (page, &foreign) {
+            (1, Some(foreign)) => Some(foreign.clone()),
+            // Absolute (on this origin), then relative.
+            (1, None) => Some(format!(
+                "http://{}{}?page=2",
+                seen.header("host").unwrap_or("127.0.0.1"),
+                seen.path
+            )),
+            (2, _) => Some(format!("{}?page=3", seen.path)),
+            _ => None,
+        };
+        let mut reply = Reply::new(if seen.path == "/broken" && page == 2 {
+            404
+        } else {
+            200
+        })
+        .body(body);
+        let mut link = format!("<{}?page=3>; rel=\"last\"", seen.path);
+        if let Some(next) = next {
+            link = format!("<{next}>; rel=\"next\", {link}");
+        }
+        reply = reply.header("link", link);
+        reply
+    })
+    .await
+}
+
+/// A profile `api` with a static bearer token, on `base`.
+async fn token_profile(cli: &Cli, base: &str) {
+    cli.run_async(&[
+        "profile",
+        "add",
+        "api",
+        "--grant",
+        "token",
+        "--base-url",
+        base,
+        "--insecure-storage",
+    ])
+    .await
+    .ok();
+    cli.run_with_stdin_async(&["login", "--with-token"], STATIC_KEY)
+        .await
+        .ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn paginate_merges_array_pages_into_one_array_with_credentials_on_every_page() {
+    let server = listing(None).await;
+    let cli = Cli::new("paginate");
+    token_profile(&cli, &server.url()).await;
+    let run = cli
+        .run_async(&["request", "GET", "items", "--paginate"])
+        .await
+        .ok();
+    assert_eq!(
+        run.json(),
+        serde_json::json!([1, 2, 3, 4, 5]),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        run.stderr, "200 OK (page 1)\n200 OK (page 2)\n200 OK (page 3)\n",
+        "{}",
+        run.stderr
+    );
+    let seen = server.seen();
+    assert_eq!(seen.len(), 3, "the last page's rel=last is not followed");
+    for page in &seen {
+        assert_eq!(
+            page.header("authorization"),
+            Some(format!("Bearer {STATIC_KEY}").as_str()),
+            "{:?}",
+            page.query
+        );
+    }
+    assert_eq!(seen[1].query.as_deref(), Some("page=2"));
+    assert_eq!(seen[2].query.as_deref(), Some("page=3"));
+
+    // Pages that are objects: each one's JSON in turn.
+    let run = cli
+        .run_async(&["request", "GET", "objects", "--paginate"])
+        .await
+        .ok();
+    let pages: Vec<serde_json::Value> = serde_json::Deserializer::from_str(&run.stdout)
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(pages.len(), 3, "{}", run.stdout);
+    assert_eq!(pages[2], serde_json::json!({"items": [5], "page": 3}));
+
+    // --max-pages: two pages, and a warning that more remain.
+    let before = server.seen().len();
+    let run = cli
+        .run_async(&["request", "GET", "items", "--paginate", "--max-pages", "2"])
+        .await
+        .ok();
+    assert_eq!(run.json(), serde_json::json!([1, 2, 3, 4]));
+    assert!(
+        run.stderr
+            .contains("stopped after 2 pages; more remain (--max-pages)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(server.seen().len() - before, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn paginate_stops_at_a_failed_page_a_foreign_next_link_and_refuses_a_post() {
+    let other = listing(None).await;
+    let server = listing(Some(format!("{}items?page=2", other.url()))).await;
+    let cli = Cli::new("paginate-stop");
+    token_profile(&cli, &server.url()).await;
+    // A next link to another origin: not followed; the first page is printed.
+    let run = cli
+        .run_async(&["request", "GET", "items", "--paginate"])
+        .await
+        .expect(1);
+    assert_eq!(run.json(), serde_json::json!([1, 2]));
+    assert!(run.stderr.contains("another origin"), "{}", run.stderr);
+    assert!(other.seen().is_empty(), "nothing went to the other origin");
+
+    // A 404 on page 2 of a listing on one origin: exit 4, page 1 printed.
+    let server = listing(None).await;
+    let cli = Cli::new("paginate-404");
+    token_profile(&cli, &server.url()).await;
+    let run = cli
+        .run_async(&["request", "GET", "broken", "--paginate"])
+        .await
+        .expect(4);
+    assert_eq!(run.json(), serde_json::json!([1, 2]));
+    assert!(run.stderr.contains("page 2:"), "{}", run.stderr);
+    assert!(run.stderr.contains("404"), "{}", run.stderr);
+    assert!(!run.stderr.contains(STATIC_KEY));
+
+    let run = cli
+        .run_async(&["request", "POST", "items", "--paginate"])
+        .await
+        .expect(2);
+    assert!(run.stderr.contains("GET only"), "{}", run.stderr);
+    cli.run_async(&["request", "GET", "items", "--paginate", "--max-pages", "0"])
+        .await
+        .expect(2);
 }
