@@ -17,8 +17,9 @@
 # packages, and nginx with apt-get, themselves: tests/support/limiters.rs), and the CLI's
 # browser login tests (cli/tests/browser.rs) start headless Chromium (installed with
 # `apt-get install chromium` when missing) and drive it with tests/browser/login.mjs (`npm ci
-# --prefix tests/browser`: tests/support/chromium.rs). A component that cannot be had fails
-# its tests, with the fix in the message.
+# --prefix tests/browser`: tests/support/chromium.rs), and its terminal tests (cli/tests/pty.rs)
+# run it under tmux (installed with apt-get when missing: cli/tests/support/pty.rs). A
+# component that cannot be had fails its tests, with the fix in the message.
 #
 # The one way to skip: AUTHED_TEST_SKIP, a comma-separated list of components:
 #
@@ -31,6 +32,8 @@
 #                       apt-get by tests/support/redis.rs when missing)
 #     browser           the tests in `needs_browser` modules (Chromium; they sit inside
 #                       `needs_oidc`, so `oidc` skips them too)
+#     terminal          the tests in `needs_terminal` modules (tmux; the device login's
+#                       terminal test sits in `needs_terminal::needs_oidc`)
 #
 # Their tests are filtered out with libtest's `--skip`, so that cargo's summaries count them
 # as "filtered out" rather than passed, and the last line says how many were skipped.
@@ -46,6 +49,7 @@ declare -A modules=(
   [limiters]=needs_limiters
   [redis]=needs_redis
   [browser]=needs_browser
+  [terminal]=needs_terminal
 )
 
 skip_modules=()
@@ -55,7 +59,7 @@ for component in "${requested[@]}"; do
   [ -n "$component" ] || continue
   if [ -z "${modules[$component]:-}" ]; then
     echo "test.sh: unknown component '$component' in AUTHED_TEST_SKIP" \
-      "(known: oidc, secret-service, kernel-keyring, limiters, redis, browser)" >&2
+      "(known: oidc, secret-service, kernel-keyring, limiters, redis, browser, terminal)" >&2
     exit 2
   fi
   skip_modules+=("${modules[$component]}")

@@ -296,7 +296,6 @@ fn system_opener(url: &str) -> Vec<String> {
         .collect()
 }
 
-
 /// What a failed interactive login (device or browser) tells the user.
 fn login_failed(e: authed::Error) -> CliError {
     match e.oauth_error().map(|o| o.code.as_str()) {

@@ -12,6 +12,7 @@ use std::{
 /// A temporary home for the CLI; removed when dropped.
 pub struct Cli {
     dir: PathBuf,
+    env: Vec<(String, String)>,
 }
 
 impl Cli {
@@ -29,7 +30,14 @@ impl Cli {
                 std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700)).unwrap();
             }
         }
-        Self { dir }
+        Self { dir, env: vec![] }
+    }
+
+    /// Sets `key` in every run's environment (after the private defaults: it may give back
+    /// `DBUS_SESSION_BUS_ADDRESS`, of a private bus).
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
     }
 
     pub fn dir(&self) -> &Path {
@@ -64,6 +72,9 @@ impl Cli {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        for (key, value) in &self.env {
+            command.env(key, value);
+        }
         command
     }
 

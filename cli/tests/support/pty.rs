@@ -17,9 +17,14 @@
 //! fails the test, saying how to install it.
 #![allow(dead_code)]
 
+#[path = "../../../tests/support/apt.rs"]
+mod apt;
+#[path = "../../../tests/support/lock.rs"]
+mod lock;
+
 use std::{
     path::{Path, PathBuf},
-    process::{Command, Output, Stdio},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -31,67 +36,22 @@ pub const ROWS: u16 = 30;
 
 /// A private tmux server, killed when dropped.
 pub struct Tmux {
+    program: PathBuf,
     socket: PathBuf,
     config: PathBuf,
     panes: std::cell::Cell<u32>,
 }
 
-/// Installs tmux with apt-get when it is missing (as root, or with password-less sudo), or
-/// fails the test saying what to do.
-fn ensure_installed() {
-    let works = || {
-        Command::new("tmux")
-            .arg("-V")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if works() {
-        return;
-    }
-    let sudo: &[&str] = if is_root() { &[] } else { &["sudo", "-n"] };
-    let run = |args: &[&str]| {
-        let mut all: Vec<&str> = sudo.to_vec();
-        all.extend_from_slice(args);
-        Command::new(all[0])
-            .args(&all[1..])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdin(Stdio::null())
-            .output()
-    };
-    let update = run(&["apt-get", "update", "-qq"]);
-    let install = run(&[
-        "apt-get",
-        "install",
-        "-y",
-        "-qq",
-        "--no-install-recommends",
-        "tmux",
-    ]);
-    if !works() {
+/// The tmux program: on `PATH` (or `$AUTHED_TMUX`), else installed with apt-get (the shared
+/// tests/support/apt.rs: as root or with password-less sudo, under a lock); else the test fails
+/// saying what to do.
+fn tmux_program() -> PathBuf {
+    apt::program("tmux", "tmux", "AUTHED_TMUX").unwrap_or_else(|e| {
         panic!(
-            "tmux is needed to run authed under a pseudo-terminal and could not be installed \
-             (apt-get update: {}; apt-get install tmux: {}).\nFix: install tmux (`apt-get \
-             install tmux` as root), then run the tests again.",
-            describe(&update),
-            describe(&install)
-        );
-    }
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
-fn describe(output: &std::io::Result<Output>) -> String {
-    match output {
-        Ok(o) => format!("{} {}", o.status, String::from_utf8_lossy(&o.stderr).trim()),
-        Err(e) => e.to_string(),
-    }
+            "tmux is needed to run authed under a pseudo-terminal and could not be had: {e}\n\
+             Fix: install tmux (`apt-get install tmux` as root), or point AUTHED_TMUX at one"
+        )
+    })
 }
 
 /// Quotes `text` for sh.
@@ -102,7 +62,7 @@ fn quote(text: &str) -> String {
 impl Tmux {
     /// A tmux server for `cli`'s tests (its socket in `cli`'s directory).
     pub fn require(cli: &Cli) -> Self {
-        ensure_installed();
+        let program = tmux_program();
         let config = cli.dir().join("tmux.conf");
         // No status line: the pane is the whole terminal. The pane stays when its program
         // ends, with its exit status.
@@ -112,6 +72,7 @@ impl Tmux {
         )
         .unwrap();
         Self {
+            program,
             socket: cli.dir().join("tmux.sock"),
             config,
             panes: std::cell::Cell::new(0),
@@ -119,7 +80,7 @@ impl Tmux {
     }
 
     fn tmux(&self) -> Command {
-        let mut command = Command::new("tmux");
+        let mut command = Command::new(&self.program);
         command
             .arg("-S")
             .arg(&self.socket)
