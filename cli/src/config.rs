@@ -181,6 +181,33 @@ impl Profile {
                 "profile {name:?}: choose --api-key-header or --api-key-query, not both"
             )));
         }
+        // The file holds no secret: a URL may not carry one (never shown in the message).
+        let names = authed::redact::CredentialNames::builtin();
+        for (flag, url) in [
+            ("--issuer", &self.issuer),
+            ("--token-url", &self.token_url),
+            ("--device-url", &self.device_url),
+            ("--revocation-url", &self.revocation_url),
+            ("--authorization-url", &self.authorization_url),
+            ("--base-url", &self.base_url),
+        ] {
+            let Some(url) = url.as_deref().and_then(|u| authed::url::Url::parse(u).ok()) else {
+                continue;
+            };
+            let in_query = url.query_pairs().any(|(k, _)| names.is_query(&k));
+            if !url.username().is_empty() || url.password().is_some() || in_query {
+                return Err(CliError::usage(format!(
+                    "profile {name:?}: the {flag} URL carries a credential ({}); the config \
+                     file holds no secret: give the URL without it, and the credential with \
+                     `authed login --with-token` or `authed secret set`",
+                    if in_query {
+                        "a credential query parameter"
+                    } else {
+                        "user:password@"
+                    }
+                )));
+            }
+        }
         Ok(())
     }
 }

@@ -205,7 +205,7 @@ impl Waits {
         if event.wait < SHOW_WAITS_FROM {
             return;
         }
-        let message = wait_message(event);
+        let message = wait_message(event.reason);
         let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
         // The previous wait's spinner goes first (its line is cleared).
         drop(current.take());
@@ -230,8 +230,8 @@ impl Waits {
 }
 
 /// Why the client waits, in words (no URL: it could be long, and the status line follows).
-pub fn wait_message(event: &WaitEvent) -> String {
-    match event.reason {
+pub fn wait_message(reason: WaitReason) -> String {
+    match reason {
         WaitReason::Retry(RetryReason::Status(status)) => {
             let what = match status.as_u16() {
                 429 => "Rate limited",
@@ -351,5 +351,45 @@ impl Drop for EchoOff {
     fn drop(&mut self) {
         use rustix::termios::{OptionalActions, tcsetattr};
         let _ = tcsetattr(std::io::stdin(), OptionalActions::Now, &self.saved);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use authed::http::StatusCode;
+
+    use super::*;
+
+    #[test]
+    fn the_time_left_is_rounded_up_to_whole_seconds() {
+        assert_eq!(seconds_left(Duration::from_secs(2)), 2);
+        assert_eq!(seconds_left(Duration::from_millis(1999)), 2);
+        assert_eq!(seconds_left(Duration::from_millis(1)), 1);
+        assert_eq!(seconds_left(Duration::ZERO), 0);
+    }
+
+    #[test]
+    fn waits_are_told_in_words() {
+        let message = wait_message;
+        assert_eq!(
+            message(WaitReason::Retry(RetryReason::Status(
+                StatusCode::TOO_MANY_REQUESTS
+            ))),
+            "Rate limited (429 Too Many Requests): retrying"
+        );
+        assert_eq!(
+            message(WaitReason::Retry(RetryReason::Status(
+                StatusCode::SERVICE_UNAVAILABLE
+            ))),
+            "Server unavailable (503 Service Unavailable): retrying"
+        );
+        assert_eq!(
+            message(WaitReason::Retry(RetryReason::Connect)),
+            "Connection failed: retrying"
+        );
+        assert_eq!(
+            message(WaitReason::Pacing),
+            "Waiting for the server's rate limit"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! `authed login` with client credentials and with `--with-token`, `token`, `request` (items,
-//! retries, exit codes, `-v`), and the canary: no secret on stderr, on stdout only from `token`
-//! and `secret get`. Against the in-process demo API (tests/support/demo_api.rs), with the file
-//! store (`--insecure-storage`: this machine's tests have no keyring of their own here).
+//! retries, exit codes, `--paginate`). Against the in-process demo API
+//! (tests/support/demo_api.rs) and scripted listings, with the file store
+//! (`--insecure-storage`). The canary over every command is cli/tests/canary.rs.
 
 #[path = "support/cli.rs"]
 mod cli;
@@ -227,92 +227,6 @@ async fn a_static_api_key_from_stdin_goes_in_its_header() {
     let sent = api.requests().last().unwrap().clone();
     assert_eq!(sent.header("x-api-key"), Some(STATIC_KEY));
     assert!(sent.header("authorization").is_none());
-}
-
-/// Every command, with `-v`: no secret (client secret, access token, API key) on stderr, and on
-/// stdout only from `token` and `secret get`.
-#[tokio::test(flavor = "multi_thread")]
-async fn canary_no_secret_in_any_output_but_token_and_secret_get() {
-    let api = demo().await;
-    let cli = Cli::new("canary");
-    cc_profile(&cli, &api).await;
-    cli.run_with_stdin_async(
-        &["-v", "secret", "set", "k", "--insecure-storage"],
-        STATIC_KEY,
-    )
-    .await
-    .ok();
-
-    let mut runs = vec![];
-    for args in [
-        &["-v", "login"][..],
-        &["-v", "status"],
-        &["-v", "status", "--json"],
-        &["-v", "profile", "show", "api"],
-        &["-v", "profile", "show", "api", "--json"],
-        &["-v", "profile", "list", "--json"],
-        &["-v", "request", "GET", "oauth/me"],
-        &["-v", "request", "GET", "busy/canary"],
-        &["-v", "request", "GET", "status/401"],
-        &[
-            "-v",
-            "request",
-            "GET",
-            "nope",
-            "Authorization:Bearer canary-static-key-5e6f",
-        ],
-    ] {
-        runs.push(cli.run_async(args).await);
-    }
-    let token = cli.run_async(&["-v", "token"]).await.ok();
-    let secret = cli
-        .run_async(&["-v", "secret", "get", "k", "--insecure-storage"])
-        .await
-        .ok();
-    assert_eq!(secret.stdout.trim_end(), STATIC_KEY);
-    let verbose = runs.iter().find(|r| r.args.contains("oauth/me")).unwrap();
-    assert!(
-        verbose.stderr.contains("< content-type: application/json"),
-        "-v shows headers: {}",
-        verbose.stderr
-    );
-    assert!(
-        verbose.stderr.contains("> GET http://127.0.0.1"),
-        "{}",
-        verbose.stderr
-    );
-    let hand_set = runs.iter().find(|r| r.args.contains("nope")).unwrap();
-    assert!(
-        hand_set.stderr.contains("> Authorization: [redacted]"),
-        "{}",
-        hand_set.stderr
-    );
-
-    let mut secrets: Vec<String> = api.issued_tokens();
-    assert!(!secrets.is_empty());
-    secrets.push(CLIENT_SECRET.into());
-    secrets.push(STATIC_KEY.into());
-    for run in runs.iter().chain([&token, &secret]) {
-        for s in &secrets {
-            assert!(
-                !run.stderr.contains(s.as_str()),
-                "`authed {}` wrote a secret on stderr:\n{}",
-                run.args,
-                run.stderr
-            );
-        }
-    }
-    for run in &runs {
-        for s in &secrets {
-            assert!(
-                !run.stdout.contains(s.as_str()),
-                "`authed {}` wrote a secret on stdout:\n{}",
-                run.args,
-                run.stdout
-            );
-        }
-    }
-    assert!(!secret.stdout.contains(CLIENT_SECRET) && !token.stdout.contains(STATIC_KEY));
 }
 
 /// A listing of `/items` on three pages (`?page=2`, `?page=3` by `Link: rel="next"`, the second

@@ -108,6 +108,17 @@ pub async fn request(g: &Global, args: &RequestArgs) -> Result<i32> {
         ));
     }
     let absolute = authed::url::Url::parse(target).ok();
+    if absolute
+        .as_ref()
+        .is_some_and(|u| !u.username().is_empty() || u.password().is_some())
+    {
+        // Not repeated: the URL carries a password.
+        return Err(CliError::usage(
+            "the URL carries a user name or password (user:password@): authed sends no \
+             credentials in URLs (they end up in logs and shell history); give the URL without \
+             them, and the credential through a profile (`authed login --with-token`)",
+        ));
+    }
 
     let loaded = Loaded::load()?;
     let no_auth = args.no_auth;
