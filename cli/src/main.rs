@@ -58,7 +58,8 @@ enum Command {
     Logout,
     /// Call the profile's API: `authed request GET items/42 q==rust X-Trace:1 name=ada n:=3`.
     Request(RequestArgs),
-    /// Keep API keys in the keyring: `set` reads stdin, `get` prints to stdout.
+    /// Keep API keys in the keyring: `set` prompts at a terminal (without echo) or reads stdin,
+    /// `get` prints to stdout.
     #[command(subcommand)]
     Secret(SecretCommand),
     /// Print a shell completion script: `authed completions bash > ~/.local/share/bash-completion/completions/authed`.
@@ -194,7 +195,7 @@ struct RequestArgs {
 
 #[derive(Debug, Subcommand)]
 enum SecretCommand {
-    /// Store a secret read from stdin.
+    /// Store a secret: typed at the prompt (not echoed), or read from stdin.
     Set(SecretArgs),
     /// Print a secret on stdout.
     Get(SecretArgs),
