@@ -241,7 +241,10 @@ async fn run(cli: Cli) -> i32 {
     loop {
         tokio::select! {
             biased;
-            code = command.as_mut() => return code,
+            code = command.as_mut() => {
+                ui::Waits::global().clear();
+                return code;
+            }
             signal = tokio::signal::ctrl_c() => {
                 if signal.is_err() {
                     // No handler could be installed: Ctrl-C keeps its default (the process ends).
@@ -254,6 +257,8 @@ async fn run(cli: Cli) -> i32 {
         }
     }
     drop(command);
+    // The spinner of a wait is the process's, not the command's.
+    ui::Waits::global().clear();
     eprintln!("{} {cancelled}", ui::Style::stderr().yellow("!"));
     exit::INTERRUPTED
 }

@@ -1,7 +1,8 @@
 //! `authed` at a real terminal (a pseudo-terminal of a private tmux server, see
 //! support/pty.rs), read back as a person sees it: the device login's code and spinner, and
 //! Ctrl-C (exit 130, a clean message, nothing stored, the cursor shown again); the spinner of a
-//! rate-limit wait in `request` (and, on a pipe, no spinner at all); `secret set` typed without
+//! rate-limit wait in `request`, and Ctrl-C during one (and, on a pipe, no spinner at all);
+//! `secret set` typed without
 //! echo, and Ctrl-C at its prompt giving the terminal its echo back. The device login runs
 //! against node-oidc-provider (tests/support/oidc.rs) in `needs_oidc`.
 
@@ -36,14 +37,17 @@ fn spinner(screen: &str, message: &str) -> Option<(char, String, u64)> {
     Some((frame, line.to_owned(), seconds))
 }
 
-/// A server whose every path answers its first request 429 with `Retry-After: 2`, then 200.
+/// A server whose every path answers its first request 429 with `Retry-After: 2`, then 200;
+/// but `/slow` always asks for 30 s.
 async fn busy_server() -> Scripted {
     let counts: Mutex<HashMap<String, usize>> = Mutex::default();
     Scripted::start(move |seen: &Seen| {
         let mut counts = counts.lock().unwrap();
         let n = counts.entry(seen.path.clone()).or_default();
         *n += 1;
-        if *n == 1 {
+        if seen.path == "/slow" {
+            Reply::new(429).header("retry-after", "30")
+        } else if *n == 1 {
             Reply::new(429)
                 .header("retry-after", "2")
                 .body("{\"error\":\"slow down\"}")
@@ -136,6 +140,37 @@ mod needs_terminal {
             !plain.contains("\x1b[3"),
             "no colour with NO_COLOR: {plain:?}"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn ctrl_c_during_a_rate_limit_wait_exits_130_and_leaves_the_terminal_clean() {
+        let server = busy_server().await;
+        let cli = Cli::new("pty-slow");
+        let tmux = pty::Tmux::require(&cli);
+        let url = format!("{}slow", server.url());
+        let pane = tmux.run(&cli, &["request", "--no-auth", "GET", &url], &[]);
+        let waiting = pane.wait_for("the wait's spinner", |s| spinner(s, WAIT_LINE).is_some());
+        let (_, line, left) = spinner(&waiting, WAIT_LINE).unwrap();
+        assert!((28..=30).contains(&left), "{line}");
+        pane.keys(&["C-c"]);
+        let sent = Instant::now();
+        assert_eq!(pane.wait_exit(Duration::from_secs(5)), 130);
+        assert!(
+            sent.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            sent.elapsed()
+        );
+        let last = pane.screen();
+        assert!(
+            last.contains("! interrupted (the request may have reached the server)"),
+            "{last}"
+        );
+        assert!(
+            !last.contains(WAIT_LINE),
+            "the spinner's line is cleared:\n{last}"
+        );
+        assert!(pane.cursor_shown(), "the cursor is shown again");
+        assert_eq!(server.seen().len(), 1, "no retry after Ctrl-C");
     }
 
     #[tokio::test(flavor = "multi_thread")]
