@@ -19,6 +19,13 @@
 //! Connections are made on first use (building a fleet never blocks or fails because Redis
 //! is down) and kept by redis's `ConnectionManager`, which reconnects after a restart.
 
+#[cfg(feature = "oauth2")]
+mod token_store;
+
+#[cfg(feature = "oauth2")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oauth2")))]
+pub use token_store::{DEFAULT_LOCK_TTL, LOCK_POLL, MAX_LOCK_HOLD, MIN_LOCK_TTL, RedisTokenStore};
+
 use std::{
     fmt,
     future::Future,
