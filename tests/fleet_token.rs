@@ -491,9 +491,9 @@ mod needs_redis {
             for other in &others {
                 other.printed("child started").await;
             }
-            // Longer than the lock's TTL: the holder's watchdog keeps it, so nobody else
-            // may have fetched a token meanwhile.
-            tokio::time::sleep(ttl + Duration::from_millis(500)).await;
+            // Twice the lock's TTL: the holder's watchdog keeps it, so nobody else may have
+            // fetched a token meanwhile.
+            tokio::time::sleep(ttl * 2).await;
             assert_eq!(
                 api.token_requests(),
                 1,
