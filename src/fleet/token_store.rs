@@ -1,107 +1,7 @@
 //! [`RedisTokenStore`]: one OAuth token set shared by a fleet of processes through Redis,
-//! encrypted at rest, with a refresh lock that outlives no dead holder.
-//!
-//! # How the fleet shares one token
-//!
-//! [`TokenAuth`](crate::oauth2::TokenAuth) already does, for any store, what one process
-//! needs: it takes the store's lock, re-reads the store, fetches only if the stored token is
-//! still not fresh, writes the new one before using it, and releases the lock. This store
-//! gives it a lock that every process of the fleet sees, so that when a token comes due
-//! every process asks, one of them fetches, and the others, taking the lock after it, read
-//! what it wrote: **one token request per expiry across the fleet**, and a rotated refresh
-//! token is presented once (the holder re-reads the newest one under the lock).
-//!
-//! # Keys
-//!
-//! Three keys per token set, `{prefix}:{<name>}:<kind>` ([`Fleet`]'s scheme: one hash tag,
-//! so the scripts run on Redis Cluster):
-//!
-//! | key | type | holds | expires |
-//! | --- | --- | --- | --- |
-//! | `…:token` | hash | `fence` (decimal), `record` (bytes, below) | at the access token's expiry when the set has no refresh token; never otherwise |
-//! | `…:lock` | string | the fence of the process that holds the refresh lock | after the lock TTL ([`DEFAULT_LOCK_TTL`]) unless its holder renews it |
-//! | `…:fence` | string | the last fence handed out (a counter) | never |
-//!
-//! # The refresh lock and its fence
-//!
-//! [`TokenStore::lock`] runs one script: if nobody holds `…:lock`, it takes the next fence
-//! (`INCR …:fence`, raised to Redis's clock in microseconds if that is larger, so that fences
-//! keep growing across a restart of a Redis that lost the counter) and sets
-//! `…:lock = fence` with `PX <ttl>`. Otherwise the process polls every [`LOCK_POLL`] (short
-//! polling rather than pub/sub: no second connection, and a holder that dies without
-//! publishing costs nothing more than its TTL).
-//!
-//! - A **live holder** renews its lock every third of the TTL (a watchdog task, as
-//!   Redisson's), for at most [`MAX_LOCK_HOLD`]: a slow token endpoint does not let a second
-//!   process in, yet the TTL can stay short.
-//! - A **dead holder** (killed, partitioned) stops renewing: its lock expires within the TTL
-//!   and the next process takes over. No fleet-wide stall beyond the TTL.
-//! - Dropping the returned [`TokenStoreLock`] releases the lock with a compare-and-delete
-//!   script (spawned: `Drop` cannot wait).
-//! - **Fencing**: [`TokenStore::save`] by a holder writes only if the lock still holds its
-//!   fence, or the stored record's fence is older than its own. A holder whose lock expired
-//!   while it waited on the token endpoint cannot overwrite the newer token of the process
-//!   that took over; its own token is kept in memory for this process (it is valid) and the
-//!   write is skipped. A save outside the lock ([`TokenAuth::set_token`], a login) takes a
-//!   new fence and writes.
-//!
-//! A holder that dies *after* the token endpoint answered but before it wrote loses that
-//! answer: with a server that rotates refresh tokens, the refresh token it presented is
-//! spent and the next holder's refresh fails with `invalid_grant` unless the server allows
-//! a grace period for reuse. No lock can prevent that; the lock keeps live processes from
-//! ever presenting a spent refresh token.
-//!
-//! # Encryption at rest
-//!
-//! The `record` field is one version byte, then:
-//!
-//! - `0x01`: ChaCha20-Poly1305 (RFC 8439) under the caller's 256-bit key: a fresh random
-//!   96-bit nonce per write (from the OS, `getrandom`), then the ciphertext of the
-//!   [`CredentialTokenStore`](crate::store::CredentialTokenStore) record (JSON: access,
-//!   refresh and ID token, scope, times, DPoP key) with its 16-byte tag. The associated data
-//!   is `authed token v1`, a zero byte and the full Redis key of the record, so a record
-//!   copied to another name or prefix does not decrypt. Random nonces are safe for far more
-//!   writes than a token set ever sees (2^32 under one key keeps the collision chance below
-//!   2^-32).
-//! - `0x00`: the same record in clear, written only by a store built with
-//!   [`RedisTokenStore::insecure_plaintext`].
-//!
-//! An encrypting store refuses a record in clear (someone with write access to Redis could
-//! otherwise plant a token of theirs), and a plaintext store refuses an encrypted one.
-//!
-//! ChaCha20-Poly1305 rather than AES-GCM: the RustCrypto implementation is constant-time
-//! everywhere, while AES-GCM's software fallback (no AES instructions: some ARM and older
-//! machines) is slow or relies on bitslicing; both are fine AEADs with the same nonce size.
-//!
-//! # When Redis fails
-//!
-//! Every Redis call goes through [`Fleet`]'s bounded calls: unreachable, slow or restarted
-//! Redis degrades the fleet with one warning and the store works alone, never failing the
-//! API call:
-//!
-//! - `load` returns the last token set this process read or wrote (kept in memory);
-//! - `save` keeps the token set in memory and returns `Ok`;
-//! - `lock` returns `Ok(None)`: the process refreshes alone;
-//! - `clear` forgets the token set in memory and returns `Ok`.
-//!
-//! While degraded, each process fetches its own tokens (as without a fleet). When Redis is
-//! back, even empty after a restart, the next refresh takes the lock again and writes, and
-//! the fleet shares one token from then on. With a rotating refresh token, an outage that
-//! outlasts the access token makes every process refresh alone, and all but one of them
-//! present a refresh token another one already spent: keep Redis highly available if your
-//! server rotates refresh tokens, or give each process its own session.
-//!
-//! # Wrong key, tampered record
-//!
-//! A record that does not decrypt (another key, a changed byte, a copied record) makes
-//! `load` fail with [`StoreErrorKind::Corrupted`], saying why but never showing the key or
-//! the record. [`TokenAuth`](crate::oauth2::TokenAuth) treats that like a missing token: it
-//! warns, fetches a new token and overwrites the record. It is not a Redis outage (Redis
-//! answered), and failing the API call would turn a misconfigured replica or a vandalised
-//! key into a fleet-wide outage; a new token from the authorization server is always a
-//! safe answer. The warning repeats at every refresh until the keys agree.
-//!
-//! [`TokenAuth::set_token`]: crate::oauth2::TokenAuth::set_token
+//! encrypted at rest, with a refresh lock that outlives no dead holder. Its docs (on the
+//! type: this module is private) say which keys it keeps, the lock and its TTLs, the record
+//! format and what happens when Redis fails.
 
 use std::{
     fmt,
@@ -241,8 +141,7 @@ return redis.call('DEL', KEYS[1])
 
 /// A [`TokenStore`] in Redis that a fleet of processes shares: one token request per expiry
 /// across the fleet, the others wait for it and read it; token sets encrypted at rest; a
-/// refresh lock that expires if its holder dies; Redis trouble never fails an API call (see
-/// [the module docs](self) for the keys, the lock, the format and the failure rules).
+/// refresh lock that expires if its holder dies; Redis trouble never fails an API call.
 ///
 /// ```no_run
 /// use authed::{Client, Secret, fleet::{Fleet, RedisTokenStore}, oauth2::ClientCredentials};
@@ -252,15 +151,126 @@ return redis.call('DEL', KEYS[1])
 /// // 32 random bytes, base64 (`openssl rand -base64 32`) or hex; the same in every replica.
 /// let key = Secret::from_env("TOKEN_STORE_KEY")?;
 /// let auth = ClientCredentials::new(
-///     "https://auth.example.com/token",
-///     "billing-sync",
-///     Secret::from_env("CLIENT_SECRET")?,
+///    "https://auth.example.com/token",
+///    "billing-sync",
+///    Secret::from_env("CLIENT_SECRET")?,
 /// )
 /// .into_auth()
 /// .store(RedisTokenStore::new(&fleet, "billing-sync", key)?);
 /// let api = Client::builder("https://api.example.com/").auth(auth).build()?;
 /// # let _ = api; Ok(()) }
 /// ```
+///
+/// # How the fleet shares one token
+///
+/// [`TokenAuth`](crate::oauth2::TokenAuth) already does, for any store, what one process
+/// needs: it takes the store's lock, re-reads the store, fetches only if the stored token is
+/// still not fresh, writes the new one before using it, and releases the lock. This store
+/// gives it a lock that every process of the fleet sees, so that when a token comes due
+/// every process asks, one of them fetches, and the others, taking the lock after it, read
+/// what it wrote: **one token request per expiry across the fleet**, and a rotated refresh
+/// token is presented once (the holder re-reads the newest one under the lock).
+///
+/// # Keys
+///
+/// Three keys per token set, `{prefix}:{<name>}:<kind>` ([`Fleet`]'s scheme: one hash tag,
+/// so the scripts run on Redis Cluster):
+///
+/// | key | type | holds | expires |
+/// | --- | --- | --- | --- |
+/// | `…:token` | hash | `fence` (decimal), `record` (bytes, below) | at the access token's expiry when the set has no refresh token; never otherwise |
+/// | `…:lock` | string | the fence of the process that holds the refresh lock | after the lock TTL ([`DEFAULT_LOCK_TTL`]) unless its holder renews it |
+/// | `…:fence` | string | the last fence handed out (a counter) | never |
+///
+/// # The refresh lock and its fence
+///
+/// [`TokenStore::lock`] runs one script: if nobody holds `…:lock`, it takes the next fence
+/// (`INCR …:fence`, raised to Redis's clock in microseconds if that is larger, so that fences
+/// keep growing across a restart of a Redis that lost the counter) and sets
+/// `…:lock = fence` with `PX <ttl>`. Otherwise the process polls every [`LOCK_POLL`] (short
+/// polling rather than pub/sub: no second connection, and a holder that dies without
+/// publishing costs nothing more than its TTL).
+///
+/// - A **live holder** renews its lock every third of the TTL (a watchdog task, as
+///   Redisson's), for at most [`MAX_LOCK_HOLD`]: a slow token endpoint does not let a second
+///   process in, yet the TTL can stay short.
+/// - A **dead holder** (killed, partitioned) stops renewing: its lock expires within the TTL
+///   and the next process takes over. No fleet-wide stall beyond the TTL.
+/// - Dropping the returned [`TokenStoreLock`] releases the lock with a compare-and-delete
+///   script (spawned: `Drop` cannot wait).
+/// - **Fencing**: [`TokenStore::save`] by a holder writes only if the lock still holds its
+///   fence, or the stored record's fence is older than its own. A holder whose lock expired
+///   while it waited on the token endpoint cannot overwrite the newer token of the process
+///   that took over; its own token is kept in memory for this process (it is valid) and the
+///   write is skipped. A save outside the lock ([`TokenAuth::set_token`], a login) takes a
+///   new fence and writes.
+///
+/// A holder that dies *after* the token endpoint answered but before it wrote loses that
+/// answer: with a server that rotates refresh tokens, the refresh token it presented is
+/// spent and the next holder's refresh fails with `invalid_grant` unless the server allows
+/// a grace period for reuse. No lock can prevent that; the lock keeps live processes (whose
+/// lock holds) from ever presenting a spent refresh token.
+///
+/// # Encryption at rest
+///
+/// The `record` field is one version byte, then:
+///
+/// - `0x01`: ChaCha20-Poly1305 (RFC 8439) under the caller's 256-bit key: a fresh random
+///   96-bit nonce per write (from the OS, `getrandom`), then the ciphertext of the
+///   [`CredentialTokenStore`](crate::store::CredentialTokenStore) record (JSON: access,
+///   refresh and ID token, scope, times, DPoP key) with its 16-byte tag. The associated data
+///   is `authed token v1`, a zero byte and the full Redis key of the record, so a record
+///   copied to another name or prefix does not decrypt. Random nonces are safe for far more
+///   writes than a token set ever sees (2^32 under one key keeps the collision chance below
+///   2^-32).
+/// - `0x00`: the same record in clear, written only by a store built with
+///   [`RedisTokenStore::insecure_plaintext`].
+///
+/// An encrypting store refuses a record in clear (someone with write access to Redis could
+/// otherwise plant a token of theirs), and a plaintext store refuses an encrypted one.
+///
+/// ChaCha20-Poly1305 rather than AES-GCM: equally standard (RFC 8439, TLS 1.3) with the same
+/// nonce size, and fast and constant-time in software on every CPU, where AES-GCM is fast
+/// only with AES and carry-less multiply instructions and falls back to a slower bitsliced
+/// implementation without them.
+///
+/// # When Redis fails
+///
+/// Every Redis call goes through [`Fleet`]'s bounded calls: unreachable, slow or restarted
+/// Redis degrades the fleet with one warning and the store works alone, never failing the
+/// API call:
+///
+/// - `load` returns the last token set this process read or wrote (kept in memory);
+/// - `save` keeps the token set in memory and returns `Ok`;
+/// - `lock` returns `Ok(None)`: the process refreshes alone;
+/// - `clear` forgets the token set in memory and returns `Ok`.
+///
+/// While degraded, each process fetches its own tokens (as without a fleet). When Redis is
+/// back, even empty after a restart, the next refresh takes the lock again and writes, and
+/// the fleet shares one token from then on. With a rotating refresh token, an outage that
+/// outlasts the access token makes every process refresh alone, and all but one of them
+/// present a refresh token another one already spent: keep Redis highly available if your
+/// server rotates refresh tokens, or give each process its own session.
+///
+/// # Wrong key, tampered record
+///
+/// A record that does not decrypt (another key, a changed byte, a copied record) makes
+/// `load` fail with [`StoreErrorKind::Corrupted`], saying why but never showing the key or
+/// the record. [`TokenAuth`](crate::oauth2::TokenAuth) treats that like a missing token: it
+/// warns, fetches a new token and overwrites the record. It is not a Redis outage (Redis
+/// answered), and failing the API call would turn a misconfigured replica or a vandalised
+/// key into a fleet-wide outage; a new token from the authorization server is always a
+/// safe answer. The warning repeats at every refresh until the keys agree.
+///
+/// # Logging out, Redis users
+///
+/// [`TokenAuth::forget`] (and `logout`) deletes the shared record: it ends the session of
+/// every process, not only this one. A Redis ACL user for the fleet needs its keys
+/// (`~<prefix>:*`) and the commands `hget`, `eval` and `evalsha`; the scripts call `exists`,
+/// `incr`, `time`, `get`, `set`, `pexpire`, `del`, `hget`, `hset`, `pexpireat` and `persist`.
+///
+/// [`TokenAuth::set_token`]: crate::oauth2::TokenAuth::set_token
+/// [`TokenAuth::forget`]: crate::oauth2::TokenAuth::forget
 #[derive(Clone)]
 pub struct RedisTokenStore {
     fleet: Fleet,
