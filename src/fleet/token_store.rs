@@ -266,7 +266,7 @@ return redis.call('DEL', KEYS[1])
 ///
 /// [`TokenAuth::forget`] (and `logout`) deletes the shared record: it ends the session of
 /// every process, not only this one. A Redis ACL user for the fleet needs its keys
-/// (`~<prefix>:*`) and the commands `hget`, `eval` and `evalsha`; the scripts call `exists`,
+/// (`~<prefix>:*`) and the commands `hget`, `evalsha` and `script|load`; the scripts call `exists`,
 /// `incr`, `time`, `get`, `set`, `pexpire`, `del`, `hget`, `hset`, `pexpireat` and `persist`.
 ///
 /// [`TokenAuth::set_token`]: crate::oauth2::TokenAuth::set_token
