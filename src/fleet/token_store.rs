@@ -265,9 +265,10 @@ return redis.call('DEL', KEYS[1])
 /// # Logging out, Redis users
 ///
 /// [`TokenAuth::forget`] (and `logout`) deletes the shared record: it ends the session of
-/// every process, not only this one. A Redis ACL user for the fleet needs its keys
-/// (`~<prefix>:*`) and the commands `hget`, `evalsha` and `script|load`; the scripts call `exists`,
-/// `incr`, `time`, `get`, `set`, `pexpire`, `del`, `hget`, `hset`, `pexpireat` and `persist`.
+/// every process, not only this one. The scripts need Redis 5 or later (or Valkey), for
+/// `TIME` before a write. A Redis ACL user for the fleet needs its keys (`~<prefix>:*`) and
+/// the commands `hget`, `evalsha` and `script|load`; the scripts call `exists`, `incr`,
+/// `time`, `get`, `set`, `pexpire`, `del`, `hget`, `hset`, `pexpireat` and `persist`.
 ///
 /// [`TokenAuth::set_token`]: crate::oauth2::TokenAuth::set_token
 /// [`TokenAuth::forget`]: crate::oauth2::TokenAuth::forget
