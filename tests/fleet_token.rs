@@ -7,8 +7,9 @@
 //!   expiry across 3 expiries (every process uses every token);
 //! - a lock holder killed (SIGKILL) in the middle of its token request: the others take over
 //!   within the lock's TTL and make exactly one more request;
-//! - Redis killed in the middle of a run and restarted (empty): every call completes, one
-//!   warning, and the process writes the token back;
+//! - Redis killed in the middle of a run and restarted (empty): every call of 4 processes
+//!   completes, each warns once, and once they rejoin they share one token again; in one
+//!   process, the token written back to the restarted Redis is the one in use;
 //! - what Redis holds is ciphertext; a wrong key is a typed error and a new token, not a
 //!   failed call; fencing keeps a late lock holder from overwriting a newer token.
 //!
@@ -31,7 +32,7 @@ mod token_server {
         net::SocketAddr,
         sync::{
             Arc, Mutex,
-            atomic::{AtomicU64, Ordering},
+            atomic::{AtomicBool, AtomicU64, Ordering},
         },
         time::{Duration, SystemTime},
     };
@@ -69,6 +70,8 @@ mod token_server {
         token_requests: AtomicU64,
         rejected: AtomicU64,
         issued: Mutex<Issued>,
+        /// The API says stop to every token from now on.
+        stop: AtomicBool,
     }
 
     pub struct TokenServer {
@@ -92,6 +95,7 @@ mod token_server {
                 token_requests: AtomicU64::new(0),
                 rejected: AtomicU64::new(0),
                 issued: Mutex::default(),
+                stop: AtomicBool::new(false),
             });
             let shared = Arc::clone(&state);
             let task = tokio::spawn(async move {
@@ -125,6 +129,11 @@ mod token_server {
         /// API calls refused (unknown or expired token).
         pub fn rejected(&self) -> u64 {
             self.state.rejected.load(Ordering::SeqCst)
+        }
+
+        /// From now on the API answers `"stop": true`.
+        pub fn stop(&self) {
+            self.state.stop.store(true, Ordering::SeqCst);
         }
 
         /// (access token, refresh token) of every generation issued.
@@ -194,7 +203,11 @@ mod token_server {
                 match found {
                     Some((generation, expiry)) if SystemTime::now() < expiry => json_response(
                         StatusCode::OK,
-                        json!({"gen": generation, "stop": generation >= state.config.stop_at}),
+                        json!({
+                            "gen": generation,
+                            "stop": generation >= state.config.stop_at
+                                || state.stop.load(Ordering::SeqCst),
+                        }),
                     ),
                     _ => {
                         state.rejected.fetch_add(1, Ordering::SeqCst);
@@ -277,8 +290,11 @@ mod needs_redis {
     }
 
     /// The child's side: calls the API every 50 ms until it says stop, then prints which
-    /// token generations it used. Its settings come from the parent's environment.
+    /// token generations it used and how many fleet warnings it logged. It prints `rejoined`
+    /// once the fleet said Redis is back. Its settings come from the parent's environment.
     fn child_calls() {
+        let capture = Capture::default();
+        let _guard = tracing::subscriber::set_default(capture.subscriber(tracing::Level::INFO));
         child::block_on(async {
             let var = |name: &str| std::env::var(name).unwrap();
             let api = var("FLEET_API");
@@ -292,6 +308,7 @@ mod needs_redis {
             println!("child started");
             let deadline = tokio::time::Instant::now() + CHILD_DEADLINE;
             let mut seen = BTreeSet::new();
+            let mut rejoined = false;
             loop {
                 let answer = call(&client).await;
                 if seen.is_empty() {
@@ -300,6 +317,10 @@ mod needs_redis {
                 seen.insert(answer.generation);
                 if answer.stop {
                     break;
+                }
+                if !rejoined && capture.text().contains("Redis is back") {
+                    rejoined = true;
+                    println!("rejoined");
                 }
                 assert!(
                     tokio::time::Instant::now() < deadline,
@@ -310,6 +331,9 @@ mod needs_redis {
             let seen: Vec<String> = seen.iter().map(u64::to_string).collect();
             println!("generations={}", seen.join(","));
         });
+        let text = capture.text();
+        println!("warnings={}", text.matches("Redis failed").count());
+        println!("back={}", text.matches("Redis is back").count());
     }
 
     /// A child process running `test` in the child role, its output collected as it comes.
@@ -522,6 +546,75 @@ mod needs_redis {
                 api.token_requests(),
                 2,
                 "the dead holder's request, then exactly one more"
+            );
+        });
+    }
+
+    #[test]
+    fn four_processes_through_a_redis_restart_fail_no_call_warn_once_each_and_share_again() {
+        const TEST: &str = "needs_redis::four_processes_through_a_redis_restart_fail_no_call_warn_once_each_and_share_again";
+        if child::is_child(TEST) {
+            return child_calls();
+        }
+        child::block_on(async {
+            let mut redis = RedisServer::start("fleet-token-restart4").await;
+            // Tokens live 2 s, renewed every second or so.
+            let api = TokenServer::start(Config {
+                expires_in: 2,
+                stop_at: u64::MAX,
+                hang_first: false,
+            })
+            .await;
+            let ttl = Duration::from_secs(2);
+            let children: Vec<Running> = (0..4)
+                .map(|_| Running::spawn(TEST, &api, &redis, "restart4", ttl))
+                .collect();
+            for child in &children {
+                child.printed("child started").await;
+            }
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            // Away for longer than a token lives: every process renews alone meanwhile
+            // (each child fails if any of its calls does).
+            redis.kill();
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+            redis.restart().await;
+            for child in &children {
+                child.printed("rejoined").await;
+            }
+            // Once all have rejoined, the next tokens are shared again: every process uses
+            // the second and third generation after this point (the first may still have
+            // been fetched by a process that had not yet taken the lock).
+            let rejoined_at = api.issued().len() as u64;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            while (api.issued().len() as u64) < rejoined_at + 4 {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "no new tokens after Redis came back"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            api.stop();
+            for child in children {
+                let stdout = child.finish().await;
+                assert_eq!(printed_value(&stdout, "warnings"), "1", "{stdout}");
+                assert_eq!(printed_value(&stdout, "back"), "1", "{stdout}");
+                let used: BTreeSet<u64> = printed_value(&stdout, "generations")
+                    .split(',')
+                    .map(|g| g.parse().unwrap())
+                    .collect();
+                for shared in [rejoined_at + 2, rejoined_at + 3] {
+                    assert!(
+                        used.contains(&shared),
+                        "token {shared} was not shared by every process after Redis came back:\n{stdout}"
+                    );
+                }
+            }
+            assert_eq!(api.rejected(), 0, "no call carried an expired token");
+            assert!(
+                redis
+                    .command(&["EXISTS", "authed:{restart4}:token"])
+                    .starts_with(b":1\r\n"),
+                "the restarted Redis holds the token set again"
             );
         });
     }
