@@ -10,6 +10,7 @@
 //! - Redis killed in the middle of a run and restarted (empty): every call of 4 processes
 //!   completes, each warns once, and once they rejoin they share one token again; in one
 //!   process, the token written back to the restarted Redis is the one in use;
+//! - a slow Redis (paused) costs a call at most the fleet's timeout, with one warning;
 //! - what Redis holds is ciphertext; a wrong key is a typed error and a new token, not a
 //!   failed call; fencing keeps a late lock holder from overwriting a newer token.
 //!
@@ -617,6 +618,56 @@ mod needs_redis {
                 "the restarted Redis holds the token set again"
             );
         });
+    }
+
+    #[tokio::test]
+    async fn a_slow_redis_costs_a_call_at_most_the_fleet_timeout_and_warns_once() {
+        let redis = RedisServer::start("fleet-token-slow").await;
+        let api = TokenServer::start(Config {
+            expires_in: 2,
+            stop_at: u64::MAX,
+            hang_first: false,
+        })
+        .await;
+        let timeout = Duration::from_millis(200);
+        let fleet = Fleet::new(redis.url()).unwrap().timeout(timeout);
+        let client = client(
+            &api.url(),
+            RedisTokenStore::new(&fleet, "slow", KEY).unwrap(),
+        );
+        call(&client).await;
+
+        let capture = Capture::default();
+        let _guard = tracing::subscriber::set_default(capture.subscriber(tracing::Level::INFO));
+        // Redis stops answering anyone for 4 s (connections stay open: slow, not down). Not
+        // through `redis.command`, whose QUIT would wait out the pause.
+        let mut pauser = std::net::TcpStream::connect(("127.0.0.1", redis.port())).unwrap();
+        std::io::Write::write_all(&mut pauser, b"CLIENT PAUSE 4000 ALL\r\n").unwrap();
+        let mut ok = [0u8; 5];
+        std::io::Read::read_exact(&mut pauser, &mut ok).unwrap();
+        assert_eq!(&ok, b"+OK\r\n");
+        let before = api.token_requests();
+        let mut slowest = Duration::ZERO;
+        let until = tokio::time::Instant::now() + Duration::from_millis(2500);
+        while tokio::time::Instant::now() < until {
+            let started = tokio::time::Instant::now();
+            call(&client).await;
+            slowest = slowest.max(started.elapsed());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            api.token_requests() > before,
+            "the token was renewed while Redis was paused"
+        );
+        // One Redis call (the lock) waited for the timeout, then the fleet worked alone:
+        // far from the 4 s pause.
+        assert!(
+            slowest < timeout * 4,
+            "a call took {slowest:?} with a fleet timeout of {timeout:?}"
+        );
+        let text = capture.text();
+        assert_eq!(text.matches("Redis failed").count(), 1, "{text}");
+        assert!(text.contains("timed out"), "{text}");
     }
 
     #[tokio::test]
