@@ -5,6 +5,8 @@
 //!
 //! - 8 processes on a cold shared token make exactly 1 token request, and exactly 1 per
 //!   expiry across 3 expiries (every process uses every token);
+//! - 4 processes sharing a session with a rotating refresh token present each refresh
+//!   token once;
 //! - a lock holder killed (SIGKILL) in the middle of its token request: the others take over
 //!   within the lock's TTL and make exactly one more request;
 //! - Redis killed in the middle of a run and restarted (empty): every call of 4 processes
@@ -64,6 +66,10 @@ mod token_server {
         live: HashMap<String, (u64, SystemTime)>,
         /// (access token, refresh token) of each generation, in order.
         all: Vec<(String, String)>,
+        /// The one refresh token the refresh grant accepts now (rotated at every answer).
+        latest_refresh: Option<String>,
+        /// Refresh tokens presented that were not the latest (spent or unknown).
+        reused: u64,
     }
 
     struct State {
@@ -137,6 +143,18 @@ mod token_server {
             self.state.stop.store(true, Ordering::SeqCst);
         }
 
+        /// A refresh token the refresh grant accepts (once), as if from an earlier login.
+        pub fn seed_refresh_token(&self) -> String {
+            let refresh = format!("rt-0-{}", uuid::Uuid::new_v4().simple());
+            self.state.issued.lock().unwrap().latest_refresh = Some(refresh.clone());
+            refresh
+        }
+
+        /// Refresh tokens presented that were spent or unknown.
+        pub fn reused(&self) -> u64 {
+            self.state.issued.lock().unwrap().reused
+        }
+
         /// (access token, refresh token) of every generation issued.
         pub fn issued(&self) -> Vec<(String, String)> {
             self.state.issued.lock().unwrap().all.clone()
@@ -170,19 +188,33 @@ mod token_server {
                 }
                 let form: HashMap<String, String> =
                     url::form_urlencoded::parse(&body).into_owned().collect();
-                if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
-                    return json_response(
-                        StatusCode::BAD_REQUEST,
-                        json!({"error": "unsupported_grant_type"}),
-                    );
-                }
                 let mut issued = state.issued.lock().unwrap();
+                match form.get("grant_type").map(String::as_str) {
+                    Some("client_credentials") => {}
+                    // Rotation: only the latest refresh token is accepted, once.
+                    Some("refresh_token") => {
+                        if form.get("refresh_token") != issued.latest_refresh.as_ref() {
+                            issued.reused += 1;
+                            return json_response(
+                                StatusCode::BAD_REQUEST,
+                                json!({"error": "invalid_grant"}),
+                            );
+                        }
+                    }
+                    _ => {
+                        return json_response(
+                            StatusCode::BAD_REQUEST,
+                            json!({"error": "unsupported_grant_type"}),
+                        );
+                    }
+                }
                 let generation = issued.all.len() as u64 + 1;
                 let access = format!("at-{generation}-{}", uuid::Uuid::new_v4().simple());
                 let refresh = format!("rt-{generation}-{}", uuid::Uuid::new_v4().simple());
                 let expiry = SystemTime::now() + Duration::from_secs(state.config.expires_in);
                 issued.live.insert(access.clone(), (generation, expiry));
                 issued.all.push((access.clone(), refresh.clone()));
+                issued.latest_refresh = Some(refresh.clone());
                 json_response(
                     StatusCode::OK,
                     json!({
@@ -242,7 +274,7 @@ mod needs_redis {
     use authed::{
         Client, Error, ExposeSecret, Secret,
         fleet::{Fleet, RedisTokenStore},
-        oauth2::{ClientCredentials, Token, TokenStore},
+        oauth2::{ClientCredentials, OAuthClient, RefreshToken, Token, TokenStore},
         store::StoreErrorKind,
     };
     use base64::Engine as _;
@@ -292,8 +324,10 @@ mod needs_redis {
 
     /// The child's side: calls the API every 50 ms until it says stop, then prints which
     /// token generations it used and how many fleet warnings it logged. It prints `rejoined`
-    /// once the fleet said Redis is back. Its settings come from the parent's environment.
-    fn child_calls() {
+    /// once the fleet said Redis is back. Its settings come from the parent's environment;
+    /// with `refresh_grant`, its client refreshes the session stored in Redis (refresh token
+    /// grant) instead of using client credentials.
+    fn child_calls(refresh_grant: bool) {
         let capture = Capture::default();
         let _guard = tracing::subscriber::set_default(capture.subscriber(tracing::Level::INFO));
         child::block_on(async {
@@ -305,7 +339,14 @@ mod needs_redis {
                 RedisTokenStore::new(&fleet, var("FLEET_NAME"), Secret::new(var("FLEET_KEY")))
                     .unwrap()
                     .lock_ttl(ttl);
-            let client = client(&api, store);
+            let client = if refresh_grant {
+                let oauth =
+                    OAuthClient::new(format!("{api}token"), CLIENT_ID).secret(CLIENT_SECRET);
+                let auth = RefreshToken::new(oauth).into_auth().store(store);
+                Client::builder(&api).auth(auth).build().unwrap()
+            } else {
+                client(&api, store)
+            };
             println!("child started");
             let deadline = tokio::time::Instant::now() + CHILD_DEADLINE;
             let mut seen = BTreeSet::new();
@@ -447,7 +488,7 @@ mod needs_redis {
         const TEST: &str =
             "needs_redis::eight_processes_make_one_token_request_cold_and_one_per_expiry";
         if child::is_child(TEST) {
-            return child_calls();
+            return child_calls(false);
         }
         child::block_on(async {
             let redis = RedisServer::start("fleet-token-eight").await;
@@ -483,11 +524,54 @@ mod needs_redis {
     }
 
     #[test]
+    fn four_processes_present_each_rotated_refresh_token_once() {
+        const TEST: &str = "needs_redis::four_processes_present_each_rotated_refresh_token_once";
+        if child::is_child(TEST) {
+            return child_calls(true);
+        }
+        child::block_on(async {
+            let redis = RedisServer::start("fleet-token-rotate").await;
+            // Every answer rotates the refresh token; a spent one is refused (invalid_grant,
+            // which would end the child's session and fail its calls).
+            let api = TokenServer::start(Config {
+                expires_in: 4,
+                stop_at: 4,
+                hang_first: false,
+            })
+            .await;
+            // The session of an earlier login: an expired access token and a refresh token.
+            let fleet = Fleet::new(redis.url()).unwrap();
+            RedisTokenStore::new(&fleet, "rotate", KEY)
+                .unwrap()
+                .save(
+                    &Token::bearer("at-0-expired")
+                        .with_expires_at(SystemTime::now() - Duration::from_secs(1))
+                        .with_refresh_token(api.seed_refresh_token()),
+                )
+                .await
+                .unwrap();
+            let children: Vec<Running> = (0..4)
+                .map(|_| Running::spawn(TEST, &api, &redis, "rotate", Duration::from_secs(5)))
+                .collect();
+            for child in children {
+                let stdout = child.finish().await;
+                assert_eq!(printed_value(&stdout, "generations"), "1,2,3,4", "{stdout}");
+            }
+            assert_eq!(api.reused(), 0, "no refresh token was presented twice");
+            assert_eq!(
+                api.token_requests(),
+                4,
+                "one refresh cold and one per expiry"
+            );
+        });
+    }
+
+    #[test]
     fn a_lock_holder_killed_mid_refresh_is_replaced_within_the_lock_ttl() {
         const TEST: &str =
             "needs_redis::a_lock_holder_killed_mid_refresh_is_replaced_within_the_lock_ttl";
         if child::is_child(TEST) {
-            return child_calls();
+            return child_calls(false);
         }
         child::block_on(async {
             let redis = RedisServer::start("fleet-token-killed").await;
@@ -555,7 +639,7 @@ mod needs_redis {
     fn four_processes_through_a_redis_restart_fail_no_call_warn_once_each_and_share_again() {
         const TEST: &str = "needs_redis::four_processes_through_a_redis_restart_fail_no_call_warn_once_each_and_share_again";
         if child::is_child(TEST) {
-            return child_calls();
+            return child_calls(false);
         }
         child::block_on(async {
             let mut redis = RedisServer::start("fleet-token-restart4").await;
