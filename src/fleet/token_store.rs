@@ -195,7 +195,10 @@ return redis.call('DEL', KEYS[1])
 ///   Redisson's), for at most [`MAX_LOCK_HOLD`]: a slow token endpoint does not let a second
 ///   process in, yet the TTL can stay short.
 /// - A **dead holder** (killed, partitioned) stops renewing: its lock expires within the TTL
-///   and the next process takes over. No fleet-wide stall beyond the TTL.
+///   and the next process takes over. No fleet-wide stall beyond the TTL: the requests of
+///   the processes whose token came due wait that long at most (as they wait for any
+///   refresh; [`TokenAuth`](crate::oauth2::TokenAuth) does not yet serve a still-valid token
+///   while it refreshes ahead of expiry), which is why the default TTL is short.
 /// - Dropping the returned [`TokenStoreLock`] releases the lock with a compare-and-delete
 ///   script (spawned: `Drop` cannot wait).
 /// - **Fencing**: [`TokenStore::save`] by a holder writes only if the lock still holds its
