@@ -169,7 +169,9 @@ return redis.call('DEL', KEYS[1])
 /// gives it a lock that every process of the fleet sees, so that when a token comes due
 /// every process asks, one of them fetches, and the others, taking the lock after it, read
 /// what it wrote: **one token request per expiry across the fleet**, and a rotated refresh
-/// token is presented once (the holder re-reads the newest one under the lock).
+/// token is presented once (the holder re-reads the newest one under the lock). Expiry is
+/// kept as wall-clock time of the process that fetched the token: the fleet's clocks should
+/// agree (NTP), or the process whose clock runs ahead refreshes early.
 ///
 /// # Keys
 ///
@@ -859,6 +861,50 @@ mod tests {
         assert!(err.to_string().contains("stored in clear"), "{err}");
         let err = plain.open(&sealed.seal(&token()).unwrap()).unwrap_err();
         assert!(err.to_string().contains("no key"), "{err}");
+    }
+
+    mod untrusted {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig {
+                cases: 256,
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            })]
+
+            /// What Redis hands back is untrusted: any bytes give a token or an error, never
+            /// a panic, for either kind of store.
+            #[test]
+            fn any_record_bytes_open_or_fail_without_panic(
+                bytes in proptest::collection::vec(any::<u8>(), 0..300),
+                version in 0u8..3,
+            ) {
+                let sealed = RedisTokenStore::new(&fleet(), "t", KEY_B64).unwrap();
+                let plain = RedisTokenStore::insecure_plaintext(&fleet(), "t");
+                let mut record = vec![version];
+                record.extend_from_slice(&bytes);
+                let _ = sealed.open(&record);
+                let _ = plain.open(&record);
+                let _ = sealed.open(&bytes);
+                let _ = plain.open(&bytes);
+            }
+
+            /// Any change to one byte of a sealed record is detected.
+            #[test]
+            fn a_sealed_record_with_any_byte_changed_does_not_open(
+                at in any::<prop::sample::Index>(),
+                flip in 1u8..=255,
+            ) {
+                let store = RedisTokenStore::new(&fleet(), "t", KEY_B64).unwrap();
+                let mut record = store.seal(&token()).unwrap();
+                let i = at.index(record.len());
+                record[i] ^= flip;
+                prop_assert!(store.open(&record).is_err());
+            }
+        }
     }
 
     #[test]
