@@ -206,6 +206,17 @@ impl Fleet {
         if !self.may_try() {
             return None;
         }
+        self.call_anyway(what, call).await
+    }
+
+    /// [`Fleet::call`] even while degraded: for a clean-up nobody waits for (releasing a
+    /// lock), which should reach Redis whenever Redis is there, not only at the next retry
+    /// time. Its failure and success count like any call's.
+    pub(crate) async fn call_anyway<T, F, Fut>(&self, what: &'static str, call: F) -> Option<T>
+    where
+        F: FnOnce(redis::aio::ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
         let deadline = Instant::now() + self.inner.timeout;
         let conn = match tokio::time::timeout_at(deadline, self.connection()).await {
             Ok(Ok(conn)) => conn,

@@ -731,9 +731,11 @@ impl Drop for LockGuard {
             return;
         };
         let (fleet, keys, fence) = (self.fleet.clone(), Arc::clone(&self.keys), self.fence);
+        // Even while the fleet is degraded: a lock left behind makes the other processes
+        // wait for its TTL, and nobody waits for this call.
         runtime.spawn(async move {
             fleet
-                .call("token unlock", |mut conn| async move {
+                .call_anyway("token unlock", |mut conn| async move {
                     RELEASE
                         .key(&keys.lock)
                         .arg(fence)
