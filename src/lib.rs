@@ -180,6 +180,8 @@
 //!
 //! Two runs sharing the session (a CLI in two terminals) refresh it once between them: the
 //! store takes a lock per session across processes (see [`store::CredentialTokenStore`]).
+//! The replicas of a service on many machines share one token set through Redis, encrypted,
+//! with `fleet::RedisTokenStore` (feature `redis`).
 //! [`TokenAuth::logout`](oauth2::TokenAuth::logout) revokes the tokens and deletes the entry.
 //!
 // Built without a feature, the links to its items lead to the table of features.
