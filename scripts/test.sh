@@ -14,8 +14,12 @@
 # node-oidc-provider (tests/support/oidc.rs), the keyring tests start a private Secret
 # Service (tests/support/secret_service.rs, via scripts/secret-service.sh), the pacing tests
 # of tests/limiters.rs start express-rate-limit, Flask-Limiter and nginx (installing their
-# packages, and nginx with apt-get, themselves: tests/support/limiters.rs). A component that
-# cannot be had fails its tests, with the fix in the message.
+# packages, and nginx with apt-get, themselves: tests/support/limiters.rs), and the CLI's
+# browser login tests (cli/tests/browser.rs) start headless Chromium (installed with
+# `apt-get install chromium` when missing) and drive it with tests/browser/login.mjs (`npm ci
+# --prefix tests/browser`: tests/support/chromium.rs), and its terminal tests (cli/tests/pty.rs)
+# run it under tmux (installed with apt-get when missing: cli/tests/support/pty.rs). A
+# component that cannot be had fails its tests, with the fix in the message.
 #
 # The one way to skip: AUTHED_TEST_SKIP, a comma-separated list of components:
 #
@@ -26,6 +30,10 @@
 #                       venv and pip, nginx)
 #     redis             the tests in `needs_redis` modules (redis-server, installed with
 #                       apt-get by tests/support/redis.rs when missing)
+#     browser           the tests in `needs_browser` modules (Chromium; they sit inside
+#                       `needs_oidc`, so `oidc` skips them too)
+#     terminal          the tests in `needs_terminal` modules (tmux; the device login's
+#                       terminal test sits in `needs_terminal::needs_oidc`)
 #
 # Their tests are filtered out with libtest's `--skip`, so that cargo's summaries count them
 # as "filtered out" rather than passed, and the last line says how many were skipped.
@@ -40,6 +48,8 @@ declare -A modules=(
   [kernel-keyring]=needs_kernel_keyring
   [limiters]=needs_limiters
   [redis]=needs_redis
+  [browser]=needs_browser
+  [terminal]=needs_terminal
 )
 
 skip_modules=()
@@ -49,7 +59,7 @@ for component in "${requested[@]}"; do
   [ -n "$component" ] || continue
   if [ -z "${modules[$component]:-}" ]; then
     echo "test.sh: unknown component '$component' in AUTHED_TEST_SKIP" \
-      "(known: oidc, secret-service, kernel-keyring, limiters, redis)" >&2
+      "(known: oidc, secret-service, kernel-keyring, limiters, redis, browser, terminal)" >&2
     exit 2
   fi
   skip_modules+=("${modules[$component]}")
@@ -101,8 +111,9 @@ if ((${#skip_modules[@]})); then
   for module in "${skip_modules[@]}"; do
     skip_args+=(--skip "$module::")
   done
-  # How many tests the filters take out: those that would run without them.
-  pattern="^($(IFS='|' && echo "${skip_modules[*]}"))::.*: test$"
+  # How many tests the filters take out: those that would run without them (a module may sit
+  # inside another: needs_oidc::needs_browser).
+  pattern="(^|::)($(IFS='|' && echo "${skip_modules[*]}"))::.*: test$"
   for package in "${packages[@]}"; do
     n="$(cargo_test "$package" "${cargo_args[@]}" -- --list "${test_args[@]}" 2>/dev/null |
       grep -cE "$pattern" || true)"

@@ -1,4 +1,4 @@
-//! The audit trail: one structured record per finished request.
+//! The audit trail: one structured record per finished request, and a note before each wait.
 //!
 //! Every request, whatever its outcome, ends with one `tracing` event at `INFO` on the target
 //! `authed::audit`, and, when one is set with [`crate::ClientBuilder::on_audit`], a call to the
@@ -36,6 +36,37 @@
 //!     Ok(())
 //! }
 //! ```
+//!
+//! # Waits
+//!
+//! A request may wait before it goes out: before a retry (the server's `Retry-After`, or the
+//! backoff), at its origin's pacing gate (the rate limit the server announced, or that a 429
+//! set), or before following a redirect that asked for a delay. A hook given to
+//! [`crate::ClientBuilder::on_wait`] is called with a [`WaitEvent`] just before each such
+//! wait, so that an interactive program can say why it is waiting and for how long (a
+//! progress line, a spinner with the time left) instead of looking stuck:
+//!
+//! ```no_run
+//! use authed::{Client, audit::WaitReason};
+//!
+//! # fn run() -> authed::Result<()> {
+//! let api = Client::builder("https://api.example.com/")
+//!     .on_wait(|wait| {
+//!         if wait.wait.as_secs() >= 1 {
+//!             let why = match wait.reason {
+//!                 WaitReason::Retry(reason) => format!("retrying after {reason}"),
+//!                 WaitReason::Pacing => "pacing for the rate limit".to_owned(),
+//!                 _ => "waiting".to_owned(),
+//!             };
+//!             eprintln!("{why}: {} s ({} {})", wait.wait.as_secs(), wait.method, wait.url);
+//!         }
+//!     })
+//!     .build()?;
+//! # let _ = api; Ok(()) }
+//! ```
+//!
+//! Nothing is built for a wait when no hook is set. The same waits are also `tracing`
+//! events (`authed::retry` at `INFO`, `authed::ratelimit` at `DEBUG`), for logs.
 
 use std::{
     fmt,
@@ -44,6 +75,8 @@ use std::{
 };
 
 use http::{Method, StatusCode};
+
+use crate::retry::RetryReason;
 
 /// The `tracing` target of audit events.
 pub const TARGET: &str = "authed::audit";
@@ -127,5 +160,61 @@ pub(crate) fn emit(event: &AuditEvent, hook: Option<&AuditHook>) {
     );
     if let Some(hook) = hook {
         (hook.0)(event);
+    }
+}
+
+/// Why a request is about to wait ([`WaitEvent::reason`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WaitReason {
+    /// Before the next attempt: the last one got a throttled answer (429, 503), an error
+    /// worth retrying, or no answer. The wait is the server's delay (`Retry-After` and its
+    /// kin) or the backoff, whichever is longer.
+    Retry(RetryReason),
+    /// Before sending: the origin's pacing gate holds the request so that it fits the rate
+    /// limit the server announced, or the delay a 429 or 503 set for every request to it
+    /// (see [`crate::ratelimit`]).
+    Pacing,
+    /// Before following a redirect whose answer asked for a delay (`Retry-After` on a 3xx).
+    Redirect,
+}
+
+impl WaitReason {
+    /// A short lowercase name: `"retry"`, `"pacing"`, `"redirect"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Retry(_) => "retry",
+            Self::Pacing => "pacing",
+            Self::Redirect => "redirect",
+        }
+    }
+}
+
+/// A wait a request is about to make, given to the hook of
+/// [`crate::ClientBuilder::on_wait`] before the wait starts. Holds no secret: the URL is
+/// redacted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WaitEvent {
+    /// The request's method.
+    pub method: Method,
+    /// The redacted URL it will be sent to.
+    pub url: String,
+    /// How long it will wait (never zero: no event is made for no wait). A pacing wait may
+    /// be followed by another if the server refused a request meanwhile.
+    pub wait: Duration,
+    /// Why.
+    pub reason: WaitReason,
+    /// How many times the request went out so far (0 before the first attempt).
+    pub attempts: u32,
+}
+
+/// The user's wait callback.
+#[derive(Clone)]
+pub(crate) struct WaitHook(pub(crate) Arc<dyn Fn(&WaitEvent) + Send + Sync>);
+
+impl fmt::Debug for WaitHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WaitHook")
     }
 }

@@ -180,6 +180,8 @@
 //!
 //! Two runs sharing the session (a CLI in two terminals) refresh it once between them: the
 //! store takes a lock per session across processes (see [`store::CredentialTokenStore`]).
+//! The replicas of a service on many machines share one token set through Redis, encrypted,
+//! with `fleet::RedisTokenStore` (feature `redis`).
 //! [`TokenAuth::logout`](oauth2::TokenAuth::logout) revokes the tokens and deletes the entry.
 //!
 // Built without a feature, the links to its items lead to the table of features.
@@ -211,7 +213,7 @@ pub mod retry;
 mod secret;
 pub mod store;
 
-pub use audit::AuditEvent;
+pub use audit::{AuditEvent, WaitEvent};
 pub use client::{Client, ClientBuilder, Endpoint, Pages, RequestBuilder, Response};
 /// Redirect policies ([`redirect::Policy`]), in the shape of `reqwest::redirect`.
 pub mod redirect {

@@ -309,7 +309,7 @@ impl Middleware for ThrottleMiddleware {
         loop {
             let ticket = self
                 .throttle
-                .pace(&origin, &method, request.url(), max_wait, &mut waited)
+                .pace(&origin, &method, request.url(), max_wait, &mut waited, None)
                 .await
                 .map_err(|too_long| {
                     mw(Error::RateLimited(Box::new(RateLimitedError {

@@ -4,6 +4,11 @@
 //! auth values, responses, request builders and errors; the text `tracing` captured at TRACE
 //! (with `log` records bridged in, so reqwest's and hyper's logs count too); and what the
 //! other origin received.
+//!
+//! With `redis` and `oauth2`, the fleet path too (`needs_redis`): the password of a Redis
+//! ACL user in the fleet's URL, the OAuth client secret, the token values and the key that
+//! encrypts them in Redis, through a shared token's fetch, refresh, lock, a wrong key, a bad
+//! key, a bad URL and a Redis killed and restarted.
 
 #[path = "support/capture.rs"]
 mod capture;
@@ -39,6 +44,13 @@ fn quick_retries() -> authed::RetryPolicy {
     authed::RetryPolicy::default().initial_backoff(std::time::Duration::from_millis(1))
 }
 
+/// The process's one global TRACE capture (with `log` bridged), shared by the tests of this
+/// binary: each looks for its own canaries in all of it.
+fn global_capture() -> &'static Capture {
+    static CAPTURE: std::sync::OnceLock<Capture> = std::sync::OnceLock::new();
+    CAPTURE.get_or_init(Capture::install_global_trace)
+}
+
 #[derive(Debug, serde::Deserialize)]
 #[allow(dead_code)]
 struct QueryAsNumber {
@@ -47,7 +59,7 @@ struct QueryAsNumber {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_canary_never_escapes() {
-    let capture = Capture::install_global_trace();
+    let capture = global_capture();
 
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -187,4 +199,157 @@ async fn the_canary_never_escapes() {
     assert!(traced.contains("TRACE") || traced.contains("DEBUG"));
     assert!(traced.contains("retrying"), "retries were traced too");
     assert_clean("tracing output", &traced, &forbidden);
+}
+
+#[cfg(all(feature = "redis", feature = "oauth2"))]
+#[path = "support/redis.rs"]
+mod redis_server;
+
+#[cfg(all(feature = "redis", feature = "oauth2"))]
+mod needs_redis {
+    use std::time::Duration;
+
+    use authed::{
+        Client, Secret,
+        fleet::{Fleet, RedisTokenStore},
+        oauth2::{ClientCredentials, TokenStore},
+    };
+    use base64::Engine as _;
+
+    use super::{
+        assert_clean,
+        demo_api::{DemoApi, DemoConfig, OAUTH_CLIENT_ID, TOKEN_LIFETIME},
+        global_capture,
+        redis_server::RedisServer,
+    };
+
+    /// A canary and its encodings (form, base64 in both alphabets).
+    fn forms(canary: &str) -> Vec<String> {
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        let mut forms = super::forms(canary);
+        forms.push(STANDARD.encode(canary));
+        forms.push(URL_SAFE_NO_PAD.encode(canary));
+        forms
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_fleet_path_shows_no_redis_password_token_or_key() {
+        let capture = global_capture();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let redis_password = format!("rEdIsCaNaRy{nanos}");
+        let client_secret = format!("cLiEnTcAnArY-{nanos}");
+        let mut key_bytes = [0u8; 32];
+        getrandom::fill(&mut key_bytes).unwrap();
+        let key = base64::engine::general_purpose::STANDARD.encode(key_bytes);
+
+        let mut redis = RedisServer::with_acl_user("canary", "worker", &redis_password).await;
+        let demo = DemoApi::start(DemoConfig {
+            api_key: client_secret.clone(),
+            ..DemoConfig::default()
+        })
+        .await
+        .unwrap();
+        let fleet = Fleet::new(Secret::new(redis.url()))
+            .unwrap()
+            .timeout(Duration::from_millis(300));
+        let store = RedisTokenStore::new(&fleet, "canary", key.as_str()).unwrap();
+        let auth = ClientCredentials::new(
+            format!("{}oauth/token", demo.url()),
+            OAUTH_CLIENT_ID,
+            client_secret.as_str(),
+        )
+        .into_auth()
+        .store(store.clone());
+        let client = Client::builder(demo.url())
+            .auth(auth.clone())
+            .build()
+            .unwrap();
+
+        let mut shown = String::new();
+        let me = |client: Client| async move {
+            let response = client
+                .get("oauth/me")
+                .send()
+                .await
+                .expect("the call succeeds");
+            let text = format!("{response:?}");
+            response.bytes().await.unwrap();
+            text
+        };
+        // A fetch, then a refresh under the fleet's lock once the token is due.
+        shown.push_str(&me(client.clone()).await);
+        tokio::time::sleep(TOKEN_LIFETIME / 2 + Duration::from_millis(200)).await;
+        shown.push_str(&me(client.clone()).await);
+        assert!(
+            demo.tokens_issued().client_credentials >= 2,
+            "a refresh happened"
+        );
+        for value in [
+            format!("{fleet:?}"),
+            format!("{fleet:#?}"),
+            format!("{store:?}"),
+            format!("{store:#?}"),
+            format!("{auth:?}"),
+            format!("{client:?}"),
+            format!("{:?}", store.load().await),
+        ] {
+            shown.push_str(&value);
+            shown.push('\n');
+        }
+
+        // A wrong key: a typed error from the store, a new token for the client.
+        let other_key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        let wrong = RedisTokenStore::new(&fleet, "canary", other_key.as_str()).unwrap();
+        let err = wrong.load().await.unwrap_err();
+        shown.push_str(&format!("{err}\n{err:?}\n"));
+        let rekeyed = ClientCredentials::new(
+            format!("{}oauth/token", demo.url()),
+            OAUTH_CLIENT_ID,
+            client_secret.as_str(),
+        )
+        .into_auth()
+        .store(wrong);
+        shown.push_str(&me(Client::builder(demo.url()).auth(rekeyed).build().unwrap()).await);
+
+        // A key that is not one, and a URL that is not a Redis URL: errors that do not echo.
+        for bad_key in [format!("{key}!"), key[..20].to_owned()] {
+            let err = RedisTokenStore::new(&fleet, "canary", bad_key.as_str()).unwrap_err();
+            shown.push_str(&format!("{err}\n{err:?}\n"));
+        }
+        let err = Fleet::new(redis.url().replace("redis://", "http://")).unwrap_err();
+        shown.push_str(&format!("{err}\n{err:?}\n"));
+
+        // Redis killed mid-run (the warning names the Redis), then back.
+        redis.kill();
+        tokio::time::sleep(TOKEN_LIFETIME / 2).await;
+        shown.push_str(&me(client.clone()).await);
+        redis.restart().await;
+        tokio::time::sleep(authed::fleet::RETRY_INTERVAL + TOKEN_LIFETIME / 2).await;
+        shown.push_str(&me(client.clone()).await);
+        shown.push_str(&format!("{fleet:?}\n"));
+
+        let mut forbidden = forms(&redis_password);
+        forbidden.extend(forms(&client_secret));
+        forbidden.extend(forms(&key));
+        forbidden.extend(forms(&other_key));
+        for token in demo.issued_tokens() {
+            forbidden.extend(forms(&token));
+        }
+        assert!(shown.contains("[redacted]"), "{shown}");
+        assert_clean("Debug/Display output of the fleet path", &shown, &forbidden);
+        let traced = capture.text();
+        assert!(traced.contains("Redis failed"), "the outage was traced");
+        assert!(
+            traced.contains("does not decrypt"),
+            "the wrong key was traced"
+        );
+        assert!(
+            traced.contains("token refresh"),
+            "token requests were traced"
+        );
+        assert_clean("tracing output of the fleet path", &traced, &forbidden);
+    }
 }

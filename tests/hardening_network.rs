@@ -1,7 +1,7 @@
 //! Issue 10, network edges: loopback by address only (11), no body replayed to another origin
 //! on 307/308 (12), ASCII-only header credentials (13), what is retried around a response (7),
-//! and the loopback login listener under idle connections (10). Every server listens on
-//! 127.0.0.1 and every wait is bounded.
+//! and the loopback login listener under idle connections (10) and what its pages show. Every
+//! server listens on 127.0.0.1 and every wait is bounded.
 
 #[path = "support/scripted.rs"]
 mod scripted;
@@ -436,4 +436,156 @@ async fn the_loopback_listener_completes_the_login_with_idle_and_stray_connectio
         ]
     );
     assert_eq!(token_server.seen().len(), 1, "one code exchange");
+}
+
+// ---- 10: what the loopback listener's pages show -----------------------------------------
+
+/// What [`loopback_page`] saw.
+#[cfg(feature = "oauth2")]
+struct PageSeen {
+    /// The login's outcome.
+    result: authed::Result<authed::oauth2::Token>,
+    /// The whole answer the browser got: head and page.
+    answer: String,
+    /// Requests that reached the token endpoint.
+    exchanges: usize,
+    /// The login's `state`.
+    state: String,
+}
+
+/// A loopback login whose "browser" sends `GET /callback?{query(state)}`.
+#[cfg(feature = "oauth2")]
+async fn loopback_page(query: impl FnOnce(&str) -> String + Send + 'static) -> PageSeen {
+    use authed::oauth2::LoopbackPages;
+    let token_server = Scripted::start(|seen| {
+        let body = String::from_utf8_lossy(&seen.body).into_owned();
+        if seen.path == "/token" && body.contains("code=the-code") {
+            Reply::ok().body(r#"{"access_token":"the-access-token","token_type":"Bearer"}"#)
+        } else {
+            Reply::new(400).body(r#"{"error":"invalid_grant"}"#)
+        }
+    })
+    .await;
+    let client = OAuthClient::new(format!("{}token", token_server.url()), "native-app");
+    let flow = authed::oauth2::AuthorizationCode::new(client, "https://idp.example.com/authorize")
+        .loopback_pages(
+            LoopbackPages::default()
+                .success_hint("Return to <the> terminal & close this tab.")
+                .failure_hint("The terminal says what to do."),
+        );
+    let (report, answer) = tokio::sync::oneshot::channel::<(String, String)>();
+    let login = flow.login_loopback(0, Duration::from_secs(20), move |url| {
+        let pairs: std::collections::HashMap<String, String> =
+            url.query_pairs().into_owned().collect();
+        let port = authed::url::Url::parse(&pairs["redirect_uri"])
+            .unwrap()
+            .port()
+            .unwrap();
+        let state = pairs["state"].clone();
+        let request = format!(
+            "GET /callback?{} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+            query(&state)
+        );
+        tokio::spawn(async move {
+            let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+            stream.write_all(request.as_bytes()).await.unwrap();
+            let mut answer = Vec::new();
+            let _ = stream.read_to_end(&mut answer).await;
+            let _ = report.send((String::from_utf8_lossy(&answer).into_owned(), state));
+        });
+    });
+    let result = tokio::time::timeout(Duration::from_secs(15), login)
+        .await
+        .expect("the login ends");
+    let (answer, state) = tokio::time::timeout(Duration::from_secs(5), answer)
+        .await
+        .expect("the browser got an answer")
+        .unwrap();
+    PageSeen {
+        result,
+        answer,
+        exchanges: token_server.seen().len(),
+        state,
+    }
+}
+
+#[cfg(feature = "oauth2")]
+#[tokio::test]
+async fn the_success_page_comes_after_the_exchange_and_shows_no_code_state_or_token() {
+    let PageSeen {
+        result,
+        answer,
+        exchanges,
+        state,
+    } = loopback_page(|state| format!("code=the-code&state={state}")).await;
+    result.expect("the login succeeded");
+    assert_eq!(exchanges, 1);
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(
+        answer.contains("content-security-policy: default-src 'none'"),
+        "{answer}"
+    );
+    assert!(answer.contains("<h1>Signed in</h1>"), "{answer}");
+    assert!(answer.contains("The login succeeded."), "{answer}");
+    assert!(
+        answer.contains("Return to &lt;the&gt; terminal &amp; close this tab."),
+        "the hint, escaped: {answer}"
+    );
+    for secret in ["the-code", state.as_str(), "the-access-token"] {
+        assert!(!answer.contains(secret), "{secret:?} on the page: {answer}");
+    }
+}
+
+#[cfg(feature = "oauth2")]
+#[tokio::test]
+async fn an_error_redirect_shows_the_servers_error_escaped() {
+    let PageSeen {
+        result,
+        answer,
+        exchanges,
+        ..
+    } = loopback_page(|state| {
+        format!(
+            "error=access_denied&error_description=%3Cscript%3Ealert(%27x%27)%3C%2Fscript%3E%20%22no%22&state={state}"
+        )
+    })
+    .await;
+    let err = result.expect_err("the login failed");
+    assert_eq!(
+        err.oauth_error().map(|e| e.code.as_str()),
+        Some("access_denied")
+    );
+    assert_eq!(exchanges, 0);
+    assert!(answer.contains("<h1>Sign-in failed</h1>"), "{answer}");
+    assert!(
+        answer.contains(
+            "The authorization server refused the login (access_denied: \
+             &lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &quot;no&quot;)."
+        ),
+        "{answer}"
+    );
+    assert!(answer.contains("The terminal says what to do."), "{answer}");
+    assert!(!answer.contains("<script"), "{answer}");
+}
+
+#[cfg(feature = "oauth2")]
+#[tokio::test]
+async fn a_forged_redirect_gets_the_failure_page_not_the_success_page() {
+    let PageSeen {
+        result,
+        answer,
+        exchanges,
+        ..
+    } = loopback_page(|_| "code=the-code&state=forged".to_owned()).await;
+    let err = result.expect_err("a wrong state fails the login");
+    assert!(matches!(err, Error::Authorization { .. }), "{err}");
+    assert_eq!(exchanges, 0, "no exchange with a wrong state");
+    assert!(answer.contains("<h1>Sign-in failed</h1>"), "{answer}");
+    assert!(
+        answer.contains("does not match this login attempt"),
+        "{answer}"
+    );
+    assert!(!answer.contains("Signed in"), "{answer}");
 }

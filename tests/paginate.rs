@@ -175,3 +175,38 @@ async fn a_page_that_does_not_decode_is_the_last_item() {
         "no next page after an error"
     );
 }
+
+#[tokio::test]
+async fn response_next_link_reads_the_page_by_page_listing() {
+    let api = MockServer::start().await;
+    // Objects, not arrays: read page by page with `Response::next_link`.
+    Mock::given(method("GET"))
+        .and(path("/search"))
+        .and(query_param_is_missing("page"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string("{\"items\":[1]}")
+                .insert_header("link", "</search?page=2>; rel=\"next\""),
+        )
+        .mount(&api)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/search"))
+        .and(query_param("page", "2"))
+        .and(header("authorization", "Bearer page-token"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string("{\"items\":[2]}")
+                .insert_header("link", "</search?page=1>; rel=\"prev\""),
+        )
+        .mount(&api)
+        .await;
+    let client = client(&api);
+    let first = client.get("search").send().await.unwrap();
+    let next = first.next_link().expect("a next link");
+    assert_eq!(next.as_str(), format!("{}/search?page=2", api.uri()));
+    let second = client.get(next.as_str()).send().await.unwrap();
+    assert_eq!(second.next_link(), None, "prev is not next");
+    let body: serde_json::Value = second.json().await.unwrap();
+    assert_eq!(body["items"][0], 2);
+}

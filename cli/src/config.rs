@@ -40,6 +40,9 @@ pub enum Grant {
     /// The device authorization grant (RFC 8628): a code to enter in a browser anywhere.
     #[default]
     Device,
+    /// The authorization code grant with PKCE in this machine's browser, which comes back to a
+    /// listener on 127.0.0.1 (RFC 8252).
+    Browser,
     /// The client credentials grant: the client's own identity, no user.
     ClientCredentials,
     /// A static token or API key given to `authed login --with-token` on stdin.
@@ -95,6 +98,9 @@ pub struct Profile {
     /// The device authorization endpoint (overrides discovery's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_url: Option<String>,
+    /// The authorization endpoint of the browser login (overrides discovery's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_url: Option<String>,
     /// The revocation endpoint (overrides discovery's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revocation_url: Option<String>,
@@ -161,6 +167,10 @@ impl Profile {
         if self.grant == Grant::Device && self.issuer.is_none() && self.device_url.is_none() {
             return Err(missing("--issuer (discovery) or --device-url"));
         }
+        if self.grant == Grant::Browser && self.issuer.is_none() && self.authorization_url.is_none()
+        {
+            return Err(missing("--issuer (discovery) or --authorization-url"));
+        }
         if self.client_auth == ClientAuthKind::PrivateKeyJwt && self.private_key_file.is_none() {
             return Err(CliError::usage(format!(
                 "profile {name:?}: private-key-jwt needs --private-key-file"
@@ -171,6 +181,33 @@ impl Profile {
                 "profile {name:?}: choose --api-key-header or --api-key-query, not both"
             )));
         }
+        // The file holds no secret: a URL may not carry one (never shown in the message).
+        let names = authed::redact::CredentialNames::builtin();
+        for (flag, url) in [
+            ("--issuer", &self.issuer),
+            ("--token-url", &self.token_url),
+            ("--device-url", &self.device_url),
+            ("--revocation-url", &self.revocation_url),
+            ("--authorization-url", &self.authorization_url),
+            ("--base-url", &self.base_url),
+        ] {
+            let Some(url) = url.as_deref().and_then(|u| authed::url::Url::parse(u).ok()) else {
+                continue;
+            };
+            let in_query = url.query_pairs().any(|(k, _)| names.is_query(&k));
+            if !url.username().is_empty() || url.password().is_some() || in_query {
+                return Err(CliError::usage(format!(
+                    "profile {name:?}: the {flag} URL carries a credential ({}); the config \
+                     file holds no secret: give the URL without it, and the credential with \
+                     `authed login --with-token` or `authed secret set`",
+                    if in_query {
+                        "a credential query parameter"
+                    } else {
+                        "user:password@"
+                    }
+                )));
+            }
+        }
         Ok(())
     }
 }
@@ -179,6 +216,7 @@ impl Profile {
 pub fn grant_name(grant: Grant) -> &'static str {
     match grant {
         Grant::Device => "device",
+        Grant::Browser => "browser",
         Grant::ClientCredentials => "client-credentials",
         Grant::Token => "token",
     }

@@ -47,7 +47,8 @@ enum Command {
     /// Manage profiles (server, client, grant, API, store).
     #[command(subcommand)]
     Profile(ProfileCommand),
-    /// Log in: device flow, client credentials, or a token on stdin (--with-token).
+    /// Log in: in a browser, by device flow, by client credentials, or a token on stdin
+    /// (--with-token).
     Login(LoginArgs),
     /// Print a valid access token on stdout (refreshed first when needed), nothing else.
     Token,
@@ -57,7 +58,8 @@ enum Command {
     Logout,
     /// Call the profile's API: `authed request GET items/42 q==rust X-Trace:1 name=ada n:=3`.
     Request(RequestArgs),
-    /// Keep API keys in the keyring: `set` reads stdin, `get` prints to stdout.
+    /// Keep API keys in the keyring: `set` prompts at a terminal (without echo) or reads stdin,
+    /// `get` prints to stdout.
     #[command(subcommand)]
     Secret(SecretCommand),
     /// Print a shell completion script: `authed completions bash > ~/.local/share/bash-completion/completions/authed`.
@@ -98,6 +100,9 @@ struct ProfileAddArgs {
     /// The device authorization endpoint.
     #[arg(long, value_name = "URL")]
     device_url: Option<String>,
+    /// The authorization endpoint (browser login).
+    #[arg(long, value_name = "URL")]
+    authorization_url: Option<String>,
     /// The revocation endpoint.
     #[arg(long, value_name = "URL")]
     revocation_url: Option<String>,
@@ -151,8 +156,15 @@ struct ProfileAddArgs {
 #[derive(Debug, Args)]
 struct LoginArgs {
     /// Read a static token or API key from stdin (never from an argument: shell history).
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["browser", "no_browser"])]
     with_token: bool,
+    /// Log in in a browser (authorization code + PKCE, the redirect to a listener on
+    /// 127.0.0.1), whatever the profile's grant; the default for `--grant browser` profiles.
+    #[arg(long)]
+    browser: bool,
+    /// Do not open a browser: only print the URL to open (for a browser login).
+    #[arg(long)]
+    no_browser: bool,
     /// Keep the session in a plain-text file beside the config instead of the keyring (the
     /// profile's store becomes `file`).
     #[arg(long)]
@@ -171,11 +183,19 @@ struct RequestArgs {
     /// Send no credentials (no profile needed).
     #[arg(long)]
     no_auth: bool,
+    /// Follow `Link: <...>; rel="next"` page after page (GET only). Prints one JSON array of
+    /// all the pages' items when every page is a JSON array, else each page's JSON in turn.
+    #[arg(long)]
+    paginate: bool,
+    /// With --paginate: stop after this many pages (a warning says when more remain).
+    #[arg(long, value_name = "N", default_value_t = cmd::request::DEFAULT_MAX_PAGES,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_pages: u32,
 }
 
 #[derive(Debug, Subcommand)]
 enum SecretCommand {
-    /// Store a secret read from stdin.
+    /// Store a secret: typed at the prompt (not echoed), or read from stdin.
     Set(SecretArgs),
     /// Print a secret on stdout.
     Get(SecretArgs),
@@ -210,7 +230,50 @@ fn main() {
     std::process::exit(code);
 }
 
+/// Runs the command; Ctrl-C drops it (its spinner clears its line and shows the cursor, a
+/// prompt gives the terminal its echo back) and exits with 130, unless the command is in a
+/// shielded section (`ui::Shield`: writing a session), which it is then left to finish.
 async fn run(cli: Cli) -> i32 {
+    let cancelled = cancel_message(&cli.command);
+    ui::Waits::global().set_verbose(cli.verbose);
+    // Boxed, so that dropping it drops the command (and its spinner, its prompt) here.
+    let mut command = Box::pin(dispatch(cli));
+    loop {
+        tokio::select! {
+            biased;
+            code = command.as_mut() => {
+                ui::Waits::global().clear();
+                return code;
+            }
+            signal = tokio::signal::ctrl_c() => {
+                if signal.is_err() {
+                    // No handler could be installed: Ctrl-C keeps its default (the process ends).
+                    return command.await;
+                }
+                if !ui::Shield::is_up() {
+                    break;
+                }
+            }
+        }
+    }
+    drop(command);
+    // The spinner of a wait is the process's, not the command's.
+    ui::Waits::global().clear();
+    eprintln!("{} {cancelled}", ui::Style::stderr().yellow("!"));
+    exit::INTERRUPTED
+}
+
+/// What an interrupted command did and did not do.
+fn cancel_message(command: &Command) -> &'static str {
+    match command {
+        Command::Login(_) => "login cancelled; nothing was stored",
+        Command::Secret(SecretCommand::Set(_)) => "cancelled; nothing was stored",
+        Command::Request(_) => "interrupted (the request may have reached the server)",
+        _ => "interrupted",
+    }
+}
+
+async fn dispatch(cli: Cli) -> i32 {
     let g = cmd::Global {
         profile: cli.profile,
         json: cli.json,
@@ -223,13 +286,19 @@ async fn run(cli: Cli) -> i32 {
             cmd::profile::show(&g, name.as_deref()).await
         }
         Command::Profile(ProfileCommand::Rm { name }) => cmd::profile::rm(&g, &name).await,
-        Command::Login(args) => cmd::login::login(&g, args.with_token, args.insecure_storage).await,
+        Command::Login(args) => {
+            let options = cmd::login::LoginOptions {
+                with_token: args.with_token,
+                insecure_storage: args.insecure_storage,
+                browser: args.browser,
+                open_browser: !args.no_browser,
+            };
+            cmd::login::login(&g, options).await
+        }
         Command::Token => cmd::login::token(&g).await,
         Command::Status => cmd::login::status(&g).await,
         Command::Logout => cmd::login::logout(&g).await,
-        Command::Request(args) => {
-            cmd::request::request(&g, &args.method, &args.url, &args.items, args.no_auth).await
-        }
+        Command::Request(args) => cmd::request::request(&g, &args).await,
         Command::Secret(SecretCommand::Set(a)) => {
             cmd::secret::set(&g, &a.name, a.insecure_storage).await
         }

@@ -16,7 +16,11 @@ use tokio::sync::OnceCell;
 use crate::{
     config::{ClientAuthKind, Grant, Loaded, Profile, StoreKind},
     error::{CliError, Result},
+    ui,
 };
+
+/// The `User-Agent` of every request the CLI makes.
+pub const USER_AGENT: &str = concat!("authed-cli/", env!("CARGO_PKG_VERSION"));
 
 /// The keyring service every entry of the CLI lives under.
 pub const KEYRING_SERVICE: &str = "authed";
@@ -71,6 +75,8 @@ pub struct Endpoints {
     pub token: Option<String>,
     /// The device authorization endpoint.
     pub device: Option<String>,
+    /// The authorization endpoint (browser login).
+    pub authorization: Option<String>,
     /// The revocation endpoint.
     pub revocation: Option<String>,
 }
@@ -95,6 +101,7 @@ impl Endpoints {
         Ok(Self {
             token: from(&profile.token_url, |m| &m.token_endpoint),
             device: from(&profile.device_url, |m| &m.device_authorization_endpoint),
+            authorization: from(&profile.authorization_url, |m| &m.authorization_endpoint),
             revocation: from(&profile.revocation_url, |m| &m.revocation_endpoint),
             metadata,
         })
@@ -113,7 +120,22 @@ pub async fn oauth_client(
         .client_id
         .as_deref()
         .ok_or_else(|| CliError::usage(format!("profile {name:?} has no client id")))?;
-    let client = OAuthClient::new(token_url, client_id);
+    // The library's default client for the authorization server (no redirects), which also
+    // shows its waits (a 429 from the token endpoint) like `request` does.
+    let origin = authed::url::Url::parse(token_url)
+        .map_err(|e| {
+            CliError::usage(format!(
+                "profile {name:?}: token endpoint {token_url:?}: {e}"
+            ))
+        })?
+        .origin()
+        .ascii_serialization();
+    let http = authed::Client::builder(origin)
+        .user_agent(USER_AGENT)
+        .redirect(authed::redirect::Policy::none())
+        .on_wait(ui::Waits::global().hook())
+        .build()?;
+    let client = OAuthClient::new(token_url, client_id).http_client(http);
     Ok(match profile.client_auth {
         ClientAuthKind::None => client,
         ClientAuthKind::SecretBasic | ClientAuthKind::SecretPost => {
@@ -205,7 +227,9 @@ impl ProfileSource {
                         ClientCredentials::with_client(client)
                             .scopes(self.profile.scopes.iter().cloned()),
                     ),
-                    Grant::Device | Grant::Token => Box::new(RefreshToken::new(client)),
+                    Grant::Device | Grant::Browser | Grant::Token => {
+                        Box::new(RefreshToken::new(client))
+                    }
                 };
                 Ok::<_, authed::Error>(source)
             })
@@ -224,7 +248,8 @@ impl TokenSource for ProfileSource {
             )));
         };
         if self.profile.grant == Grant::Token
-            || (self.profile.grant == Grant::Device && current.refresh_token().is_none())
+            || (matches!(self.profile.grant, Grant::Device | Grant::Browser)
+                && current.refresh_token().is_none())
         {
             return Err(authed::Error::reauth_required(format!(
                 "the token of profile {:?} expired and cannot be renewed: run `authed login --profile {}`",
@@ -252,18 +277,26 @@ pub fn token_auth(name: &str, profile: &Profile, loaded: &Loaded) -> TokenAuth {
     .store(session)
 }
 
-/// Reads a secret from stdin: everything up to EOF, without the final line break. An empty
-/// secret is an error.
-pub fn read_secret_from_stdin(what: &str) -> Result<Secret> {
+/// Reads a secret from stdin. At a terminal: a prompt, and one line typed without echo.
+/// Otherwise (a pipe, a file): everything up to EOF, without the final line break. An empty
+/// secret is an error. Read off the runtime's thread, so that Ctrl-C still interrupts.
+pub async fn read_secret(what: &str) -> Result<Secret> {
     use std::io::{IsTerminal, Read};
-    let mut stdin = std::io::stdin();
-    if stdin.is_terminal() {
-        eprintln!("Paste the {what}, then press Enter and Ctrl-D:");
-    }
-    let mut text = String::new();
-    stdin
-        .read_to_string(&mut text)
-        .map_err(|e| CliError::new(format!("reading the {what} from stdin: {e}")))?;
+    let text = if std::io::stdin().is_terminal() {
+        ui::read_hidden_line(&format!("Enter the {what} (not shown): "))
+            .await
+            .map_err(|e| CliError::new(format!("reading the {what} from the terminal: {e}")))?
+            .unwrap_or_default()
+    } else {
+        tokio::task::spawn_blocking(|| {
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text).map(|_| text)
+        })
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r)
+        .map_err(|e| CliError::new(format!("reading the {what} from stdin: {e}")))?
+    };
     let trimmed = text.trim_end_matches(['\n', '\r']);
     if trimmed.trim().is_empty() {
         return Err(CliError::usage(format!("no {what} on stdin")));

@@ -16,40 +16,9 @@ mod needs_oidc {
         time::Duration,
     };
 
-    use authed::{
-        ExposeSecret, Secret,
-        oauth2::{OAuthClient, Token, TokenStore},
-        store::{CredentialTokenStore, FileStore},
-    };
+    use authed::{ExposeSecret, Secret, oauth2::OAuthClient};
 
     use super::{cli::Cli, oidc};
-
-    /// What userinfo says of `access_token`: `Ok(sub)` or the status.
-    async fn userinfo(server: &oidc::OidcServer, access_token: &str) -> Result<String, u16> {
-        let response = reqwest::Client::new()
-            .get(server.userinfo_endpoint())
-            .bearer_auth(access_token)
-            .send()
-            .await
-            .unwrap();
-        if !response.status().is_success() {
-            return Err(response.status().as_u16());
-        }
-        let body: serde_json::Value =
-            serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
-        Ok(body["sub"].as_str().unwrap().to_owned())
-    }
-
-    /// The session the CLI stored for `profile`, read with the library.
-    async fn stored(cli: &Cli, profile: &str) -> Option<Token> {
-        CredentialTokenStore::new(
-            FileStore::at(cli.credentials_file()),
-            format!("profile/{profile}/session"),
-        )
-        .load()
-        .await
-        .unwrap()
-    }
 
     /// `authed login` for a device profile; the test reads the code on its stderr and approves
     /// it at the server as the user `ada`.
@@ -148,7 +117,7 @@ mod needs_oidc {
             .stdout
             .trim_end()
             .to_owned();
-        assert_eq!(userinfo(&server, &first).await, Ok("ada".into()));
+        assert_eq!(server.userinfo_sub(&first).await, Ok("ada".into()));
 
         // After expiry (3 s), two `token` at once: one refresh between them (the store's lock),
         // so both print the same new token, and the rotated refresh token was used once (a
@@ -159,8 +128,8 @@ mod needs_oidc {
         assert_eq!(a.stdout, b.stdout, "one refresh for two runs");
         let renewed = a.stdout.trim_end().to_owned();
         assert_ne!(renewed, first);
-        assert_eq!(userinfo(&server, &renewed).await, Ok("ada".into()));
-        let before_logout = stored(&cli, "dev").await.expect("a stored session");
+        assert_eq!(server.userinfo_sub(&renewed).await, Ok("ada".into()));
+        let before_logout = cli.stored_session("dev").await.expect("a stored session");
         let refresh = before_logout.refresh_token().unwrap().clone();
 
         // Logout revokes at the server, and the session is gone.
@@ -170,7 +139,7 @@ mod needs_oidc {
             "{}",
             logout.stderr
         );
-        assert!(stored(&cli, "dev").await.is_none());
+        assert!(cli.stored_session("dev").await.is_none());
         let token = cli.run_async(&["token"]).await.expect(1);
         assert!(
             token.stdout.is_empty() && token.stderr.contains("authed login"),
@@ -189,7 +158,7 @@ mod needs_oidc {
             .unwrap();
         assert!(!answer.active, "the refresh token is revoked: {answer:?}");
         assert!(
-            userinfo(&server, &renewed).await.is_err(),
+            server.userinfo_sub(&renewed).await.is_err(),
             "so is the access token"
         );
     }
@@ -242,7 +211,7 @@ mod needs_oidc {
         .unwrap();
         assert_eq!(status.code(), Some(1), "{rest}");
         assert!(rest.contains("the login was denied"), "{rest}");
-        assert!(stored(&cli, "dev").await.is_none());
+        assert!(cli.stored_session("dev").await.is_none());
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -291,7 +260,7 @@ mod needs_oidc {
         assert!(answer.active, "{answer:?}");
         assert_eq!(answer.client_id.as_deref(), Some(oidc::CC_BASIC));
         assert_eq!(answer.scope.as_deref(), Some("api:read"));
-        let stored = stored(&cli, "svc").await.unwrap();
+        let stored = cli.stored_session("svc").await.unwrap();
         assert_eq!(stored.access_token().expose_secret(), token);
         // The canary: nothing the CLI printed on stderr carries the token or the secret.
         let status = cli.run_async(&["-v", "status"]).await.ok();

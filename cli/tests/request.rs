@@ -1,15 +1,18 @@
 //! `authed login` with client credentials and with `--with-token`, `token`, `request` (items,
-//! retries, exit codes, `-v`), and the canary: no secret on stderr, on stdout only from `token`
-//! and `secret get`. Against the in-process demo API (tests/support/demo_api.rs), with the file
-//! store (`--insecure-storage`: this machine's tests have no keyring of their own here).
+//! retries, exit codes, `--paginate`). Against the in-process demo API
+//! (tests/support/demo_api.rs) and scripted listings, with the file store
+//! (`--insecure-storage`). The canary over every command is cli/tests/canary.rs.
 
 #[path = "support/cli.rs"]
 mod cli;
 #[path = "../../tests/support/demo_api.rs"]
 mod demo_api;
+#[path = "../../tests/support/scripted.rs"]
+mod scripted;
 
 use cli::Cli;
 use demo_api::{DemoApi, DemoConfig, OAUTH_CLIENT_ID};
+use scripted::{Reply, Scripted, Seen};
 
 /// The demo API's API key, which is also its OAuth client's secret.
 const CLIENT_SECRET: &str = "canary-demo-secret-9a8b7c";
@@ -226,88 +229,168 @@ async fn a_static_api_key_from_stdin_goes_in_its_header() {
     assert!(sent.header("authorization").is_none());
 }
 
-/// Every command, with `-v`: no secret (client secret, access token, API key) on stderr, and on
-/// stdout only from `token` and `secret get`.
-#[tokio::test(flavor = "multi_thread")]
-async fn canary_no_secret_in_any_output_but_token_and_secret_get() {
-    let api = demo().await;
-    let cli = Cli::new("canary");
-    cc_profile(&cli, &api).await;
-    cli.run_with_stdin_async(
-        &["-v", "secret", "set", "k", "--insecure-storage"],
-        STATIC_KEY,
-    )
+/// A listing of `/items` on three pages (`?page=2`, `?page=3` by `Link: rel="next"`, the second
+/// one relative), each a JSON array; `/objects` the same with `{"items": [...]}` pages; each
+/// page carries a `rel="last"` link too, which is not followed.
+async fn listing(foreign: Option<String>) -> Scripted {
+    Scripted::start(move |seen: &Seen| {
+        let page: u32 = seen
+            .query
+            .as_deref()
+            .and_then(|q| q.strip_prefix("page="))
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(1);
+        let items = match page {
+            1 => "[1, 2]",
+            2 => "[3, 4]",
+            _ => "[5]",
+        };
+        let body = if seen.path == "/objects" {
+            format!("{{\"items\": {items}, \"page\": {page}}}")
+        } else {
+            items.to_owned()
+        };
+        let next = match (page, &foreign) {
+            (1, Some(foreign)) => Some(foreign.clone()),
+            // Absolute (on this origin), then relative.
+            (1, None) => Some(format!(
+                "http://{}{}?page=2",
+                seen.header("host").unwrap_or("127.0.0.1"),
+                seen.path
+            )),
+            (2, _) => Some(format!("{}?page=3", seen.path)),
+            _ => None,
+        };
+        let mut reply = Reply::new(if seen.path == "/broken" && page == 2 {
+            404
+        } else {
+            200
+        })
+        .body(body);
+        let mut link = format!("<{}?page=3>; rel=\"last\"", seen.path);
+        if let Some(next) = next {
+            link = format!("<{next}>; rel=\"next\", {link}");
+        }
+        reply = reply.header("link", link);
+        reply
+    })
+    .await
+}
+
+/// A profile `api` with a static bearer token, on `base`.
+async fn token_profile(cli: &Cli, base: &str) {
+    cli.run_async(&[
+        "profile",
+        "add",
+        "api",
+        "--grant",
+        "token",
+        "--base-url",
+        base,
+        "--insecure-storage",
+    ])
     .await
     .ok();
-
-    let mut runs = vec![];
-    for args in [
-        &["-v", "login"][..],
-        &["-v", "status"],
-        &["-v", "status", "--json"],
-        &["-v", "profile", "show", "api"],
-        &["-v", "profile", "show", "api", "--json"],
-        &["-v", "profile", "list", "--json"],
-        &["-v", "request", "GET", "oauth/me"],
-        &["-v", "request", "GET", "busy/canary"],
-        &["-v", "request", "GET", "status/401"],
-        &[
-            "-v",
-            "request",
-            "GET",
-            "nope",
-            "Authorization:Bearer canary-static-key-5e6f",
-        ],
-    ] {
-        runs.push(cli.run_async(args).await);
-    }
-    let token = cli.run_async(&["-v", "token"]).await.ok();
-    let secret = cli
-        .run_async(&["-v", "secret", "get", "k", "--insecure-storage"])
+    cli.run_with_stdin_async(&["login", "--with-token"], STATIC_KEY)
         .await
         .ok();
-    assert_eq!(secret.stdout.trim_end(), STATIC_KEY);
-    let verbose = runs.iter().find(|r| r.args.contains("oauth/me")).unwrap();
-    assert!(
-        verbose.stderr.contains("< content-type: application/json"),
-        "-v shows headers: {}",
-        verbose.stderr
-    );
-    assert!(
-        verbose.stderr.contains("> GET http://127.0.0.1"),
-        "{}",
-        verbose.stderr
-    );
-    let hand_set = runs.iter().find(|r| r.args.contains("nope")).unwrap();
-    assert!(
-        hand_set.stderr.contains("> Authorization: [redacted]"),
-        "{}",
-        hand_set.stderr
-    );
+}
 
-    let mut secrets: Vec<String> = api.issued_tokens();
-    assert!(!secrets.is_empty());
-    secrets.push(CLIENT_SECRET.into());
-    secrets.push(STATIC_KEY.into());
-    for run in runs.iter().chain([&token, &secret]) {
-        for s in &secrets {
-            assert!(
-                !run.stderr.contains(s.as_str()),
-                "`authed {}` wrote a secret on stderr:\n{}",
-                run.args,
-                run.stderr
-            );
-        }
+#[tokio::test(flavor = "multi_thread")]
+async fn paginate_merges_array_pages_into_one_array_with_credentials_on_every_page() {
+    let server = listing(None).await;
+    let cli = Cli::new("paginate");
+    token_profile(&cli, &server.url()).await;
+    let run = cli
+        .run_async(&["request", "GET", "items", "--paginate"])
+        .await
+        .ok();
+    assert_eq!(
+        run.json(),
+        serde_json::json!([1, 2, 3, 4, 5]),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        run.stderr, "200 OK (page 1)\n200 OK (page 2)\n200 OK (page 3)\n",
+        "{}",
+        run.stderr
+    );
+    let seen = server.seen();
+    assert_eq!(seen.len(), 3, "the last page's rel=last is not followed");
+    for page in &seen {
+        assert_eq!(
+            page.header("authorization"),
+            Some(format!("Bearer {STATIC_KEY}").as_str()),
+            "{:?}",
+            page.query
+        );
     }
-    for run in &runs {
-        for s in &secrets {
-            assert!(
-                !run.stdout.contains(s.as_str()),
-                "`authed {}` wrote a secret on stdout:\n{}",
-                run.args,
-                run.stdout
-            );
-        }
-    }
-    assert!(!secret.stdout.contains(CLIENT_SECRET) && !token.stdout.contains(STATIC_KEY));
+    assert_eq!(seen[1].query.as_deref(), Some("page=2"));
+    assert_eq!(seen[2].query.as_deref(), Some("page=3"));
+
+    // Pages that are objects: each one's JSON in turn.
+    let run = cli
+        .run_async(&["request", "GET", "objects", "--paginate"])
+        .await
+        .ok();
+    let pages: Vec<serde_json::Value> = serde_json::Deserializer::from_str(&run.stdout)
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(pages.len(), 3, "{}", run.stdout);
+    assert_eq!(pages[2], serde_json::json!({"items": [5], "page": 3}));
+
+    // --max-pages: two pages, and a warning that more remain.
+    let before = server.seen().len();
+    let run = cli
+        .run_async(&["request", "GET", "items", "--paginate", "--max-pages", "2"])
+        .await
+        .ok();
+    assert_eq!(run.json(), serde_json::json!([1, 2, 3, 4]));
+    assert!(
+        run.stderr
+            .contains("stopped after 2 pages; more remain (--max-pages)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(server.seen().len() - before, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn paginate_stops_at_a_failed_page_a_foreign_next_link_and_refuses_a_post() {
+    let other = listing(None).await;
+    let server = listing(Some(format!("{}items?page=2", other.url()))).await;
+    let cli = Cli::new("paginate-stop");
+    token_profile(&cli, &server.url()).await;
+    // A next link to another origin: not followed; the first page is printed.
+    let run = cli
+        .run_async(&["request", "GET", "items", "--paginate"])
+        .await
+        .expect(1);
+    assert_eq!(run.json(), serde_json::json!([1, 2]));
+    assert!(run.stderr.contains("another origin"), "{}", run.stderr);
+    assert!(other.seen().is_empty(), "nothing went to the other origin");
+
+    // A 404 on page 2 of a listing on one origin: exit 4, page 1 printed.
+    let server = listing(None).await;
+    let cli = Cli::new("paginate-404");
+    token_profile(&cli, &server.url()).await;
+    let run = cli
+        .run_async(&["request", "GET", "broken", "--paginate"])
+        .await
+        .expect(4);
+    assert_eq!(run.json(), serde_json::json!([1, 2]));
+    assert!(run.stderr.contains("page 2:"), "{}", run.stderr);
+    assert!(run.stderr.contains("404"), "{}", run.stderr);
+    assert!(!run.stderr.contains(STATIC_KEY));
+
+    let run = cli
+        .run_async(&["request", "POST", "items", "--paginate"])
+        .await
+        .expect(2);
+    assert!(run.stderr.contains("GET only"), "{}", run.stderr);
+    cli.run_async(&["request", "GET", "items", "--paginate", "--max-pages", "0"])
+        .await
+        .expect(2);
 }

@@ -12,7 +12,7 @@ use super::{
     throttle::{SharedGate, Throttle},
 };
 use crate::{
-    audit::{AuditEvent, AuditHook},
+    audit::{AuditEvent, AuditHook, WaitEvent, WaitHook},
     auth::Authenticate,
     error::{Error, Result},
     path::BaseUrl,
@@ -64,6 +64,7 @@ pub struct ClientBuilder {
     reqwest: Option<reqwest::Client>,
     names: CredentialNames,
     audit: Option<AuditHook>,
+    on_wait: Option<WaitHook>,
     retry: RetryPolicy,
     pacing: Pacing,
     /// Pacing shared with other processes (`fleet::SharedPacing`, feature `redis`).
@@ -105,6 +106,7 @@ impl ClientBuilder {
             reqwest: None,
             names: CredentialNames::builtin(),
             audit: None,
+            on_wait: None,
             retry: RetryPolicy::default(),
             pacing: Pacing::default(),
             shared: None,
@@ -279,6 +281,27 @@ impl ClientBuilder {
         self
     }
 
+    /// Calls `hook` with a [`WaitEvent`] just before a request waits: before a retry, at its
+    /// origin's pacing gate, or before following a redirect that asked for a delay (see
+    /// [Waits](crate::audit#waits)). For a progress indicator: the event says why and for how
+    /// long. Keep it quick: it runs on the request's task, and the wait starts when it
+    /// returns. Without a hook, no event is built.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let waits = Arc::new(Mutex::new(Vec::new()));
+    /// let log = waits.clone();
+    /// let api = authed::Client::builder("https://api.example.com/")
+    ///     .on_wait(move |event| log.lock().unwrap().push((event.reason, event.wait)))
+    ///     .build()?;
+    /// # let _ = api; Ok::<(), authed::Error>(())
+    /// ```
+    pub fn on_wait(mut self, hook: impl Fn(&WaitEvent) + Send + Sync + 'static) -> Self {
+        self.on_wait = Some(WaitHook(Arc::new(hook)));
+        self
+    }
+
     /// Checks everything and builds the client.
     ///
     /// # Errors
@@ -354,6 +377,7 @@ impl ClientBuilder {
                 names: Arc::new(self.names),
                 default_credentials,
                 audit: self.audit,
+                on_wait: self.on_wait,
                 retry: self.retry,
                 idempotency_keys: self.idempotency_keys,
                 throttle,

@@ -82,7 +82,7 @@ pub use response::{BodyStream, MAX_ERROR_BODY, Response};
 pub(crate) use send::transport_retry;
 
 use crate::{
-    audit::AuditHook,
+    audit::{AuditHook, WaitHook},
     error::Result,
     path::BaseUrl,
     ratelimit::RateLimitState,
@@ -132,6 +132,7 @@ pub(crate) struct Inner {
     /// registered once for scrubbing; `None` when there is none.
     pub(crate) default_credentials: Option<Arc<Additions>>,
     pub(crate) audit: Option<AuditHook>,
+    pub(crate) on_wait: Option<WaitHook>,
     pub(crate) retry: RetryPolicy,
     pub(crate) idempotency_keys: bool,
     pub(crate) throttle: Throttle,

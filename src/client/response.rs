@@ -121,6 +121,36 @@ impl Response {
         self.sent.redactor.url(self.inner.url())
     }
 
+    /// The next page of a listing: the target of this response's `Link: <…>; rel="next"`
+    /// header (RFC 8288, as GitHub and GitLab send it), resolved against the URL the response
+    /// came from; `None` when there is none or it is not an http(s) URL. For reading a listing
+    /// page by page (pages that are not JSON arrays, a page count of your own);
+    /// [`crate::RequestBuilder::paginate`] follows the same links item by item, and also stops
+    /// at a link to another origin or back to a page already read.
+    ///
+    /// Send it with the same client, which decides whether credentials may go to its origin.
+    /// It is the server's text: it may carry a credential the server copied into it (an
+    /// `api_key` query parameter), so show it only redacted
+    /// ([`crate::redact::CredentialNames::url`]).
+    ///
+    /// ```no_run
+    /// # async fn run(api: authed::Client) -> authed::Result<()> {
+    /// let mut page = api.get("search/issues").query(&[("q", "is:open")]).send().await?;
+    /// for _ in 0..10 {
+    ///     let next = page.next_link();
+    ///     let body: serde_json::Value = page.json().await?;
+    ///     println!("{}", body["items"]);
+    ///     match next {
+    ///         Some(next) => page = api.get(next.as_str()).send().await?,
+    ///         None => break,
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn next_link(&self) -> Option<url::Url> {
+        super::paginate::next_link(self.inner.headers(), self.inner.url())
+    }
+
     /// How many times the request went out (redirect hops and retries included).
     pub fn attempts(&self) -> u32 {
         self.sent.attempts

@@ -35,12 +35,12 @@ use super::{
     throttle::{Answer, OriginState, Throttle},
 };
 use crate::{
-    audit::{self, AuditEvent, Outcome},
+    audit::{self, AuditEvent, Outcome, WaitEvent, WaitReason},
     error::{
         Error, RateLimitedError, RedirectError, RedirectKind, RequestInfo, Result, TransportError,
         TransportKind,
     },
-    ratelimit::{DelaySource, RateLimitState, Ticket},
+    ratelimit::{DelaySource, OnWait, RateLimitState, Ticket},
     redact::Redactor,
     retry::{self, Clock, Hint, Retries, RetryReason, RetryStop},
 };
@@ -51,8 +51,8 @@ enum Next {
     Done(reqwest::Response),
     /// Follow a redirect to this URL, after this wait (a `Retry-After` on the 3xx).
     Follow(Url, Duration),
-    /// Try again after this wait.
-    Retry(Duration),
+    /// Try again after this wait, for this reason.
+    Retry(Duration, RetryReason),
     /// Send again at once: a scheme renewed its credential after a 401.
     Replay,
     /// Give up.
@@ -295,10 +295,14 @@ impl Call {
                     self.sent_url = None;
                     if !wait.is_zero() {
                         self.waited += wait;
+                        self.waiting(inner, WaitReason::Redirect, wait);
                         tokio::time::sleep(wait).await;
                     }
                 }
-                Next::Retry(wait) => tokio::time::sleep(wait).await,
+                Next::Retry(wait, reason) => {
+                    self.waiting(inner, WaitReason::Retry(reason), wait);
+                    tokio::time::sleep(wait).await;
+                }
                 Next::Replay => {}
                 Next::Fail(error) => return Err(error),
             }
@@ -309,9 +313,28 @@ impl Call {
     async fn attempt(&mut self, inner: &Inner) -> Next {
         let origin = inner.throttle.origin(&self.url);
         let max_wait = self.retries.policy.max_retry_after;
+        // Only with a hook: a closure over the call's fields (not `self`, whose `waited` the
+        // gate adds to), told the length of each pacing wait.
+        let (method, url, redactor, attempts) =
+            (&self.method, &self.url, &self.redactor, self.attempts);
+        let notify = |wait: Duration| {
+            if let Some(hook) = &inner.on_wait {
+                (hook.0)(&WaitEvent {
+                    method: method.clone(),
+                    url: redactor.url(url),
+                    wait,
+                    reason: WaitReason::Pacing,
+                    attempts,
+                });
+            }
+        };
+        let on_wait: OnWait<'_> = match inner.on_wait {
+            Some(_) => Some(&notify),
+            None => None,
+        };
         let paced = inner
             .throttle
-            .pace(&origin, &self.method, &self.url, max_wait, &mut self.waited)
+            .pace(&origin, method, url, max_wait, &mut self.waited, on_wait)
             .await;
         let ticket = match paced {
             Ok(ticket) => ticket,
@@ -480,8 +503,9 @@ impl Call {
         }
         if retries {
             let hint = Hint::new(delay.map(|(d, _)| d), paced);
-            match self.plan(RetryReason::Status(status), hint, origin) {
-                Ok(wait) => return Next::Retry(wait),
+            let reason = RetryReason::Status(status);
+            match self.plan(reason, hint, origin) {
+                Ok(wait) => return Next::Retry(wait, reason),
                 Err(stop) => self.retry_stop = Some(stop),
             }
         }
@@ -542,7 +566,7 @@ impl Call {
     fn transport_failed(&mut self, error: reqwest::Error, origin: &OriginState) -> Next {
         if let Some(reason) = transport_retry(&error, self.replay_safe()) {
             match self.plan(reason, Hint::None, origin) {
-                Ok(wait) => return Next::Retry(wait),
+                Ok(wait) => return Next::Retry(wait, reason),
                 Err(stop) => self.retry_stop = Some(stop),
             }
         }
@@ -593,6 +617,21 @@ impl Call {
             "retrying"
         );
         Ok(wait)
+    }
+
+    /// Tells the client's wait hook, if it has one, that the call is about to wait.
+    fn waiting(&self, inner: &Inner, reason: WaitReason, wait: Duration) {
+        if let Some(hook) = &inner.on_wait
+            && !wait.is_zero()
+        {
+            (hook.0)(&WaitEvent {
+                method: self.method.clone(),
+                url: self.redacted_url(),
+                wait,
+                reason,
+                attempts: self.attempts,
+            });
+        }
     }
 
     /// An idempotent method, or an `Idempotency-Key`: safe to send twice.

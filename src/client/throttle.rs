@@ -26,7 +26,8 @@ use url::Url;
 use crate::{
     path::same_origin,
     ratelimit::{
-        self, Buckets, DelaySource, GateRef, Outcome, Pacing, RateLimitState, Ticket, TooLong,
+        self, Buckets, DelaySource, GateRef, OnWait, Outcome, Pacing, RateLimitState, Ticket,
+        TooLong,
     },
     retry::{Budget, ResponseHead, RetryClass, RetryPolicy},
 };
@@ -213,7 +214,8 @@ impl Throttle {
             .map(|(_, state)| Arc::clone(state))
     }
 
-    /// Waits at the request's gate (none with [`Pacing::off`]).
+    /// Waits at the request's gate (none with [`Pacing::off`]), telling `on_wait` how long
+    /// before each wait.
     pub(crate) async fn pace<'o>(
         &self,
         origin: &'o OriginState,
@@ -221,16 +223,25 @@ impl Throttle {
         url: &Url,
         max_wait: Duration,
         waited: &mut Duration,
+        on_wait: OnWait<'_>,
     ) -> PaceResult<'o> {
         if !self.pacing.enabled {
             return Ok(None);
         }
         let gate = origin.buckets.select(&self.pacing, method, url);
-        let ticket = gate.depart(max_wait, waited).await?;
+        let ticket = gate.depart_notifying(max_wait, waited, on_wait).await?;
         match &self.shared {
             None => Ok(Some(ticket)),
             Some(shared) => self
-                .pace_shared(&**shared, origin, ticket, method, url, max_wait, waited)
+                .pace_shared(
+                    &**shared,
+                    origin,
+                    ticket,
+                    (method, url),
+                    max_wait,
+                    waited,
+                    on_wait,
+                )
                 .await
                 .map(Some),
         }
@@ -243,10 +254,10 @@ impl Throttle {
         shared: &dyn SharedGate,
         origin: &'o OriginState,
         mut ticket: Ticket<'o>,
-        method: &Method,
-        url: &Url,
+        (method, url): (&Method, &Url),
         max_wait: Duration,
         waited: &mut Duration,
+        on_wait: OnWait<'_>,
     ) -> std::result::Result<Ticket<'o>, TooLong> {
         let bucket = origin.buckets.bucket_name(&self.pacing, method, url);
         let scope = Scope {
@@ -262,6 +273,9 @@ impl Throttle {
                     "pacing for the fleet's shared rate limit"
                 );
                 *waited += wait;
+                if let Some(on_wait) = on_wait {
+                    on_wait(wait);
+                }
                 let at = Instant::now() + wait;
                 tokio::time::sleep_until(at).await;
                 ticket.leaves_at(at);

@@ -38,6 +38,13 @@
 //! Connections are made on first use (building a fleet never blocks or fails because Redis
 //! is down) and kept by redis's `ConnectionManager`, which reconnects after a restart.
 
+#[cfg(feature = "oauth2")]
+mod token_store;
+
+#[cfg(feature = "oauth2")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oauth2")))]
+pub use token_store::{DEFAULT_LOCK_TTL, LOCK_POLL, MAX_LOCK_HOLD, MIN_LOCK_TTL, RedisTokenStore};
+
 use std::{
     fmt,
     future::Future,
@@ -221,6 +228,17 @@ impl Fleet {
         if !self.may_try() {
             return None;
         }
+        self.call_anyway(what, call).await
+    }
+
+    /// [`Fleet::call`] even while degraded: for a clean-up nobody waits for (releasing a
+    /// lock), which should reach Redis whenever Redis is there, not only at the next retry
+    /// time. Its failure and success count like any call's.
+    pub(crate) async fn call_anyway<T, F, Fut>(&self, what: &'static str, call: F) -> Option<T>
+    where
+        F: FnOnce(redis::aio::ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
         let deadline = Instant::now() + self.inner.timeout;
         let conn = match tokio::time::timeout_at(deadline, self.connection()).await {
             Ok(Ok(conn)) => conn,

@@ -34,9 +34,13 @@ use crate::{
 /// does not hold a port forever.
 pub const DEFAULT_LOGIN_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// The page the browser shows after the redirect reaches the loopback listener.
-const SUCCESS_PAGE: &str = "<!doctype html><html><head><meta charset=\"utf-8\"><title>Signed in</title></head><body style=\"font-family:sans-serif;margin:3em\"><h1>Signed in</h1><p>You can close this window and return to the application.</p></body></html>";
-const FAILURE_PAGE: &str = "<!doctype html><html><head><meta charset=\"utf-8\"><title>Sign-in failed</title></head><body style=\"font-family:sans-serif;margin:3em\"><h1>Sign-in failed</h1><p>Return to the application for details.</p></body></html>";
+/// The success page's hint by default ([`LoopbackPages`]).
+const DEFAULT_SUCCESS_HINT: &str = "You can close this tab and return to the application.";
+/// The failure page's hint by default ([`LoopbackPages`]).
+const DEFAULT_FAILURE_HINT: &str = "Return to the application for details, and try again.";
+/// The longest failure reason a page shows, in characters: a server's `error_description` can
+/// be any length, and the page is no place for all of it.
+const MAX_PAGE_REASON: usize = 300;
 
 /// Random bytes as unpadded base64url (RFC 7636 §4.1: 32 bytes give a 43-character verifier).
 pub(crate) fn random_token(bytes: usize) -> Result<String> {
@@ -103,6 +107,8 @@ pub struct AuthorizationCode {
     use_par: bool,
     /// Issue 12, ID tokens: validates the ID token of the exchange.
     id_token_validator: Option<IdTokenValidator>,
+    /// What the loopback listener's pages say.
+    pages: LoopbackPages,
 }
 
 impl fmt::Debug for AuthorizationCode {
@@ -147,6 +153,7 @@ impl fmt::Debug for AuthorizationCode {
             )
             .field("use_par", &self.use_par)
             .field("id_token_validator", &self.id_token_validator)
+            .field("pages", &self.pages)
             .finish()
     }
 }
@@ -169,6 +176,7 @@ impl AuthorizationCode {
             par_endpoint: None,
             use_par: false,
             id_token_validator: None,
+            pages: LoopbackPages::default(),
         }
     }
 
@@ -268,6 +276,27 @@ impl AuthorizationCode {
     #[must_use]
     pub fn expect_issuer(mut self, issuer: impl Into<String>) -> Self {
         self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// What the pages of [`login_loopback`](AuthorizationCode::login_loopback) tell the user
+    /// about where to go next, after a login that succeeded or failed: a CLI says "return to
+    /// the terminal", a desktop app names itself. The default says "the application".
+    ///
+    /// ```
+    /// use authed::oauth2::{AuthorizationCode, LoopbackPages, OAuthClient};
+    ///
+    /// let client = OAuthClient::new("https://auth.example.com/token", "my-cli");
+    /// let flow = AuthorizationCode::new(client, "https://auth.example.com/authorize")
+    ///     .loopback_pages(
+    ///         LoopbackPages::default()
+    ///             .success_hint("You can close this tab and return to the terminal.")
+    ///             .failure_hint("The terminal says what to do next."),
+    ///     );
+    /// ```
+    #[must_use]
+    pub fn loopback_pages(mut self, pages: LoopbackPages) -> Self {
+        self.pages = pages;
         self
     }
 
@@ -505,8 +534,13 @@ impl AuthorizationCode {
     /// The whole login for a native app or CLI (RFC 8252): listens once on
     /// `127.0.0.1:<port>` (0 = any free port), makes the redirect URI
     /// `http://127.0.0.1:<port>/callback`, calls `open` with the URL to show the user (open a
-    /// browser, print it), waits up to `timeout` for the browser to come back, answers it with
-    /// a small page, checks `state` (and `iss`), and exchanges the code.
+    /// browser, print it) before it waits, waits up to `timeout` for the browser to come back,
+    /// checks `state` (and `iss`), exchanges the code, and only then answers the browser with
+    /// a small page that tells the outcome: "Signed in" and where to go next, or "Sign-in
+    /// failed" with the reason (the server's `error` and `error_description`, HTML-escaped and
+    /// cut at 300 characters). The pages never show the code, the `state` or a token; they
+    /// load nothing and run no script (`Content-Security-Policy: default-src 'none'`). What
+    /// they say about where to go next: [`AuthorizationCode::loopback_pages`].
     ///
     /// The listener serves connections concurrently (up to 32 at once), and gives each 10
     /// seconds to send its request: a connection that stays silent (a browser's preconnect,
@@ -540,7 +574,7 @@ impl AuthorizationCode {
             self.start(redirect_uri)?
         };
         open(pending.url());
-        let callback = tokio::time::timeout(timeout, accept_callback(&listener))
+        let (callback, browser) = tokio::time::timeout(timeout, accept_callback(&listener))
             .await
             .map_err(|_| {
                 Error::authorization(
@@ -548,7 +582,14 @@ impl AuthorizationCode {
                     None,
                 )
             })??;
-        pending.exchange(callback.as_str()).await
+        // The browser waits for the outcome, so that its page tells the truth.
+        let result = pending.exchange(callback.as_str()).await;
+        let page = match &result {
+            Ok(_) => self.pages.success_page(),
+            Err(e) => self.pages.failure_page(&failure_reason(e)),
+        };
+        respond(browser, "200 OK", &page).await;
+        result
     }
 }
 
@@ -620,10 +661,11 @@ const MAX_REQUEST_HEAD: usize = 16 * 1024;
 /// The redirect path of the loopback login.
 const CALLBACK_PATH: &str = "/callback";
 
-/// Waits for the redirect (`GET /callback?...`) on the loopback listener. Connections are
-/// served concurrently, each with [`CONNECTION_READ_TIMEOUT`] to send its request head;
+/// Waits for the redirect (`GET /callback?...`) on the loopback listener, and returns its URL
+/// with the connection it came on (answered once the login's outcome is known). Connections
+/// are served concurrently, each with [`CONNECTION_READ_TIMEOUT`] to send its request head;
 /// requests that are not the redirect (a favicon, another method) get a 404 and change nothing.
-async fn accept_callback(listener: &TcpListener) -> Result<Url> {
+async fn accept_callback(listener: &TcpListener) -> Result<(Url, TcpStream)> {
     // Dropped on return (or when the login times out): connections still open are aborted.
     let mut connections = tokio::task::JoinSet::new();
     loop {
@@ -638,8 +680,8 @@ async fn accept_callback(listener: &TcpListener) -> Result<Url> {
                 }
             }
             Some(served) = connections.join_next(), if !connections.is_empty() => {
-                if let Ok(Some(url)) = served {
-                    return Ok(url);
+                if let Ok(Some(callback)) = served {
+                    return Ok(callback);
                 }
             }
             else => {
@@ -649,33 +691,40 @@ async fn accept_callback(listener: &TcpListener) -> Result<Url> {
     }
 }
 
-/// Serves one connection: the redirect's URL when it carried the redirect, else `None` (after
-/// a 404, or nothing when it sent no complete request head in time).
-async fn serve_connection(mut stream: TcpStream) -> Option<Url> {
+/// Serves one connection: the redirect's URL and the connection, unanswered, when it carried
+/// the redirect; else `None` (after a 404, or nothing when it sent no complete request head in
+/// time).
+async fn serve_connection(mut stream: TcpStream) -> Option<(Url, TcpStream)> {
     let head = tokio::time::timeout(CONNECTION_READ_TIMEOUT, read_head(&mut stream))
         .await
         .ok()??;
-    let callback = callback_url(&head);
-    let answer = match &callback {
-        Some(url) => {
-            let failed = url.query_pairs().any(|(k, _)| k == "error");
-            let page = if failed { FAILURE_PAGE } else { SUCCESS_PAGE };
-            format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n{page}",
-                page.len()
-            )
-        }
+    match callback_url(&head) {
+        Some(url) => Some((url, stream)),
         None => {
-            "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned()
+            respond(stream, "404 Not Found", "").await;
+            None
         }
+    }
+}
+
+/// Answers one request with `status` and an HTML `page` (empty: no content type), then closes
+/// the connection. The answer is small; a peer that does not read it does not hold the login.
+async fn respond(mut stream: TcpStream, status: &str, page: &str) {
+    let answer = if page.is_empty() {
+        format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+    } else {
+        format!(
+            "HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\n\
+             cache-control: no-store\r\ncontent-security-policy: default-src 'none'; style-src 'unsafe-inline'\r\n\
+             x-content-type-options: nosniff\r\nreferrer-policy: no-referrer\r\nconnection: close\r\n\r\n{page}",
+            page.len()
+        )
     };
-    // The answer is small; a peer that does not read it does not hold the login.
     let _ = tokio::time::timeout(CONNECTION_READ_TIMEOUT, async {
         let _ = stream.write_all(answer.as_bytes()).await;
         let _ = stream.shutdown().await;
     })
     .await;
-    callback
 }
 
 /// Reads up to the end of the request head (`\r\n\r\n`); `None` when the peer closed first
@@ -711,6 +760,107 @@ fn callback_url(head: &[u8]) -> Option<Url> {
     }
     let url = Url::parse(&format!("http://127.0.0.1{target}")).ok()?;
     (url.path() == CALLBACK_PATH).then_some(url)
+}
+
+/// What the pages of [`AuthorizationCode::login_loopback`] say, after the redirect reached the
+/// loopback listener and the code was exchanged: "Signed in" or "Sign-in failed" with the
+/// reason, each followed by a hint of yours about where to go next. The hints are plain text
+/// (HTML-escaped on the page).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoopbackPages {
+    success_hint: String,
+    failure_hint: String,
+}
+
+impl Default for LoopbackPages {
+    /// Hints that name "the application".
+    fn default() -> Self {
+        Self {
+            success_hint: DEFAULT_SUCCESS_HINT.to_owned(),
+            failure_hint: DEFAULT_FAILURE_HINT.to_owned(),
+        }
+    }
+}
+
+impl LoopbackPages {
+    /// The sentence under "Signed in" (default: "You can close this tab and return to the
+    /// application.").
+    #[must_use]
+    pub fn success_hint(mut self, text: impl Into<String>) -> Self {
+        self.success_hint = text.into();
+        self
+    }
+
+    /// The sentence under the reason of a failed login (default: "Return to the application
+    /// for details, and try again.").
+    #[must_use]
+    pub fn failure_hint(mut self, text: impl Into<String>) -> Self {
+        self.failure_hint = text.into();
+        self
+    }
+
+    fn success_page(&self) -> String {
+        page(
+            "Signed in",
+            &["The login succeeded.", self.success_hint.as_str()],
+        )
+    }
+
+    fn failure_page(&self, reason: &str) -> String {
+        page("Sign-in failed", &[reason, self.failure_hint.as_str()])
+    }
+}
+
+/// A page with a title and paragraphs of plain text, escaped.
+fn page(title: &str, paragraphs: &[&str]) -> String {
+    let body: String = paragraphs
+        .iter()
+        .filter(|p| !p.is_empty())
+        .map(|p| format!("<p>{}</p>", html_escape(p)))
+        .collect();
+    format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head>\
+         <body style=\"font-family:sans-serif;margin:3em;max-width:40em\"><h1>{title}</h1>{body}</body></html>",
+        title = html_escape(title)
+    )
+}
+
+/// Text made safe to put between HTML tags or in a quoted attribute.
+fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// What the failure page says went wrong: the server's error, or what the client refused; never
+/// a code, `state` or token (the errors of the exchange carry none), cut at
+/// [`MAX_PAGE_REASON`] characters.
+fn failure_reason(error: &Error) -> String {
+    let reason = match error {
+        Error::Authorization { error: Some(e), .. } => {
+            format!("The authorization server refused the login ({e}).")
+        }
+        Error::Authorization { message, .. } => format!("The redirect was refused: {message}."),
+        Error::OAuth(failure) => match &failure.error {
+            Some(e) => format!("The token endpoint refused the code ({e})."),
+            None => "The token endpoint's answer was not a token.".to_owned(),
+        },
+        Error::IdToken(_) => "The ID token of the login did not validate.".to_owned(),
+        _ => "The code could not be exchanged for tokens.".to_owned(),
+    };
+    match reason.char_indices().nth(MAX_PAGE_REASON) {
+        Some((cut, _)) => format!("{}…", &reason[..cut]),
+        None => reason,
+    }
 }
 
 /// One authorization attempt: the URL for the user, and what the exchange needs (the state
@@ -903,6 +1053,46 @@ mod tests {
         ] {
             assert!(callback_url(head).is_none(), "{head:?}");
         }
+    }
+
+    #[test]
+    fn pages_escape_what_they_show() {
+        let pages = LoopbackPages::default();
+        let ok = pages.success_page();
+        assert!(ok.contains("<h1>Signed in</h1>"), "{ok}");
+        assert!(ok.contains(DEFAULT_SUCCESS_HINT), "{ok}");
+        let err = Error::authorization(
+            "the authorization server redirected back with an error".into(),
+            Some(OAuthError {
+                code: "invalid_scope".into(),
+                description: Some("<img src=x onerror=alert(1)> & 'more'".into()),
+                uri: None,
+            }),
+        );
+        let failed = pages.failure_page(&failure_reason(&err));
+        assert!(
+            failed.contains(
+                "(invalid_scope: &lt;img src=x onerror=alert(1)&gt; &amp; &#39;more&#39;)"
+            ),
+            "{failed}"
+        );
+        assert!(!failed.contains("<img"), "{failed}");
+        assert!(failed.contains(DEFAULT_FAILURE_HINT), "{failed}");
+    }
+
+    #[test]
+    fn a_long_reason_is_cut() {
+        let err = Error::authorization(
+            String::new(),
+            Some(OAuthError {
+                code: "access_denied".into(),
+                description: Some("é".repeat(10_000)),
+                uri: None,
+            }),
+        );
+        let reason = failure_reason(&err);
+        assert_eq!(reason.chars().count(), MAX_PAGE_REASON + 1, "{reason}");
+        assert!(reason.ends_with('…'));
     }
 
     #[test]

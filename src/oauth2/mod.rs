@@ -70,7 +70,7 @@ mod token_exchange;
 
 pub use assertion::ASSERTION_LIFETIME;
 pub use authorization_code::{
-    AuthorizationCode, DEFAULT_LOGIN_TIMEOUT, PendingAuthorization, pkce_challenge,
+    AuthorizationCode, DEFAULT_LOGIN_TIMEOUT, LoopbackPages, PendingAuthorization, pkce_challenge,
 };
 pub use client::{ClientAuth, MAX_OAUTH_BODY, OAuthClient};
 pub use device::{DEFAULT_INTERVAL, DeviceAuthorization, DeviceCode, SLOW_DOWN_STEP};

@@ -277,10 +277,23 @@ impl<'a> GateRef<'a> {
     ///
     /// [`TooLong`] when the wait would be longer than `max_wait`: the caller fails fast instead
     /// of sleeping.
+    #[cfg(test)]
     pub(crate) async fn depart(
         self,
         max_wait: Duration,
         waited: &mut Duration,
+    ) -> Result<Ticket<'a>, TooLong> {
+        self.depart_notifying(max_wait, waited, None).await
+    }
+
+    /// [`depart`](Self::depart), calling `on_wait` with the length of each wait for a
+    /// departure time just before it starts (the short waits for a new origin's first answer
+    /// are not reported).
+    pub(crate) async fn depart_notifying(
+        self,
+        max_wait: Duration,
+        waited: &mut Duration,
+        on_wait: OnWait<'_>,
     ) -> Result<Ticket<'a>, TooLong> {
         let mut patient = true;
         let mut gate = self;
@@ -325,6 +338,9 @@ impl<'a> GateRef<'a> {
                             "pacing for the server's rate limit"
                         );
                         *waited += wait;
+                        if let Some(on_wait) = on_wait {
+                            on_wait(wait);
+                        }
                         tokio::time::sleep_until(at).await;
                         if ticket.gate.refusals.load(Ordering::Acquire) != refusals {
                             // Refused meanwhile: the time was wrong. Give the place back and
@@ -340,6 +356,10 @@ impl<'a> GateRef<'a> {
         }
     }
 }
+
+/// Told the length of a pacing wait before it starts (the client's
+/// [`crate::ClientBuilder::on_wait`]); `None` costs nothing.
+pub(crate) type OnWait<'a> = Option<&'a (dyn Fn(Duration) + Sync)>;
 
 /// A departure time, before it becomes a [`Ticket`].
 enum Slot {

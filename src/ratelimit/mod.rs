@@ -98,7 +98,7 @@ mod pacing;
 mod quota;
 
 pub use gate::FIRST_CONTACT_WAIT;
-pub(crate) use gate::{GateRef, Outcome, Ticket, TooLong};
+pub(crate) use gate::{GateRef, OnWait, Outcome, Ticket, TooLong};
 pub use headers::{DelaySource, MAX_HINT, Policy, RateLimitState, server_delay};
 pub(crate) use headers::{mentions_ietf_limits, mentions_limits};
 #[doc(hidden)]

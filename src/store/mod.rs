@@ -66,6 +66,9 @@ pub use keyring::{KeyringBackend, KeyringStore};
 #[cfg(feature = "oauth2")]
 #[cfg_attr(docsrs, doc(cfg(feature = "oauth2")))]
 pub use record::CredentialTokenStore;
+// The record format, reused by the fleet's Redis token store (encrypted there).
+#[cfg(all(feature = "oauth2", feature = "redis"))]
+pub(crate) use record::{from_record, to_record};
 
 // Defined with the other error kinds; re-exported here, where users look for them.
 pub use crate::error::{StoreError, StoreErrorKind};

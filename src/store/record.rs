@@ -498,8 +498,9 @@ fn from_unix(secs: f64) -> Option<SystemTime> {
         .then(|| UNIX_EPOCH + Duration::from_secs_f64(secs))
 }
 
-/// `token` as a compact record. Contains the secrets.
-fn to_record(token: &Token) -> Secret {
+/// `token` as a compact record. Contains the secrets. (Also the plaintext of
+/// `fleet::RedisTokenStore`'s encrypted records.)
+pub(crate) fn to_record(token: &Token) -> Secret {
     let record = Record {
         v: 1,
         a: token.access_token().expose_secret().to_owned(),
@@ -518,7 +519,7 @@ fn to_record(token: &Token) -> Secret {
 }
 
 /// Reads a record written by [`to_record`]; `None` when it is not one.
-fn from_record(text: &str) -> Option<Token> {
+pub(crate) fn from_record(text: &str) -> Option<Token> {
     let record: Record = serde_json::from_str(text).ok()?;
     if record.v != 1 || record.a.is_empty() {
         return None;

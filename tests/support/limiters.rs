@@ -37,7 +37,10 @@
 
 #[path = "apt.rs"]
 mod apt;
-use apt::lock;
+#[path = "lock.rs"]
+mod lock;
+#[path = "npm.rs"]
+mod npm;
 #[path = "output.rs"]
 mod output;
 #[path = "tempdir.rs"]
@@ -579,51 +582,7 @@ fn http_client() -> Result<reqwest::Client, String> {
 
 /// Runs `npm ci --prefix tests/limiters` unless it has been done; one process at a time.
 fn npm_ci(root: &Path) -> Result<(), String> {
-    let dir = root.join("tests").join("limiters");
-    let installed = |dir: &Path| {
-        let modules = dir.join("node_modules");
-        // npm writes node_modules/.package-lock.json last.
-        modules.join(".package-lock.json").is_file()
-            && modules
-                .join("express-rate-limit")
-                .join("package.json")
-                .is_file()
-    };
-    if installed(&dir) {
-        return Ok(());
-    }
-    let _lock = lock::exclusive("limiters-npm-ci")?;
-    if installed(&dir) {
-        return Ok(());
-    }
-    let npm = env_or("NPM", "npm");
-    let args = [
-        "ci",
-        "--prefix",
-        "tests/limiters",
-        "--no-audit",
-        "--no-fund",
-    ];
-    let output = std::process::Command::new(&npm)
-        .args(args)
-        .current_dir(root)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => format!("`{}` not found", npm.to_string_lossy()),
-            _ => format!("could not run `{}`: {e}", npm.to_string_lossy()),
-        })?;
-    if !output.status.success() || !installed(&dir) {
-        return Err(format!(
-            "`npm {}` in {} failed ({}):\n{}\n{}",
-            args.join(" "),
-            root.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    Ok(())
+    npm::ci(root, "tests/limiters", "express-rate-limit")
 }
 
 /// The venv's Python, with `tests/limiters/requirements.txt` installed: creates

@@ -38,12 +38,13 @@
 
 #[path = "lock.rs"]
 mod lock;
+#[path = "npm.rs"]
+mod npm;
 #[path = "output.rs"]
 mod output;
 
 use std::{
     path::Path,
-    process::Stdio,
     time::{Duration, SystemTime},
 };
 
@@ -177,49 +178,10 @@ pub async fn start() -> Result<OidcServer, String> {
     OidcServer::start().await
 }
 
-/// Whether `npm ci` has completed in `dir` (`tests/oidc`): npm writes
-/// `node_modules/.package-lock.json` last.
-fn installed(dir: &Path) -> bool {
-    let modules = dir.join("node_modules");
-    modules.join(".package-lock.json").is_file()
-        && modules.join("oidc-provider").join("package.json").is_file()
-}
-
-/// Runs `npm ci --prefix tests/oidc` in `root` unless it has been done; one
-/// process at a time. The `NPM` environment variable overrides the `npm`
-/// executable.
+/// Runs `npm ci --prefix tests/oidc` in `root` unless it has been done; one process at a
+/// time.
 fn install(root: &Path) -> Result<(), String> {
-    let dir = root.join("tests").join("oidc");
-    let _lock = lock::exclusive("oidc-npm-ci")?;
-    if installed(&dir) {
-        return Ok(());
-    }
-    let npm = std::env::var_os("NPM").unwrap_or_else(|| "npm".into());
-    let output = std::process::Command::new(&npm)
-        .args(["ci", "--prefix", "tests/oidc", "--no-audit", "--no-fund"])
-        .current_dir(root)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                format!(
-                    "`{}` not found: install Node.js >= 18 with npm",
-                    npm.to_string_lossy()
-                )
-            } else {
-                format!("could not run `{}`: {e}", npm.to_string_lossy())
-            }
-        })?;
-    if !output.status.success() || !installed(&dir) {
-        return Err(format!(
-            "`npm ci --prefix tests/oidc --no-audit --no-fund` in {} failed ({}):\n{}\n{}",
-            root.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    Ok(())
+    npm::ci(root, "tests/oidc", "oidc-provider")
 }
 
 impl OidcServer {
@@ -310,6 +272,27 @@ impl OidcServer {
     /// tokens of an `openid` grant).
     pub fn userinfo_endpoint(&self) -> String {
         self.url("/me")
+    }
+
+    /// What the userinfo endpoint says of `access_token`: `Ok(sub)`, or the status of its
+    /// refusal.
+    pub async fn userinfo_sub(&self, access_token: &str) -> Result<String, u16> {
+        let response = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .expect("an HTTP client")
+            .get(self.userinfo_endpoint())
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {}: {e}", self.userinfo_endpoint()));
+        if !response.status().is_success() {
+            return Err(response.status().as_u16());
+        }
+        let body: serde_json::Value = serde_json::from_slice(&response.bytes().await.unwrap())
+            .expect("userinfo answers JSON");
+        Ok(body["sub"].as_str().expect("userinfo has a sub").to_owned())
     }
 
     /// What the server wrote to stdout/stderr so far (provider warnings,

@@ -28,6 +28,8 @@ use std::{
 
 #[path = "apt.rs"]
 mod apt;
+#[path = "lock.rs"]
+mod lock;
 
 /// How long a started server may take to answer `PING`.
 const START_TIMEOUT: Duration = Duration::from_secs(20);

@@ -45,10 +45,15 @@ pub struct PrivateSecretService {
     env_file: PathBuf,
 }
 
+/// `scripts/secret-service.sh` of the authed repository: under the including crate's own
+/// directory, or its parent's for a workspace member that includes this file (`cli/`).
 fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scripts")
-        .join("secret-service.sh")
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = |dir: &Path| dir.join("scripts").join("secret-service.sh");
+    match manifest.parent() {
+        Some(parent) if !script(manifest).is_file() => script(parent),
+        _ => script(manifest),
+    }
 }
 
 impl PrivateSecretService {

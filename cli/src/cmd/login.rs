@@ -1,28 +1,56 @@
 //! `authed login`, `token`, `status`, `logout`: a profile's session.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::{
+    cell::RefCell,
+    process::{Command, Stdio},
+    time::{SystemTime, UNIX_EPOCH},
+};
 
 use authed::{
     ExposeSecret,
-    oauth2::{ClientCredentials, DeviceAuthorization, DeviceCode, Token, TokenSource, TokenStore},
+    oauth2::{
+        AuthorizationCode, ClientCredentials, DEFAULT_LOGIN_TIMEOUT, DeviceAuthorization,
+        DeviceCode, LoopbackPages, Token, TokenSource, TokenStore,
+    },
     store::{CredentialStore, Persistence},
+    url::Url,
 };
 use serde_json::json;
 
 use crate::{
     cmd::{Global, print_json},
-    config::{Grant, Loaded, Profile, StoreKind},
+    config::{Grant, Loaded, Profile, StoreKind, grant_name},
     error::{CliError, Result, exit},
     session::{self, Endpoints},
-    ui::{Spinner, Style, human},
+    ui::{Shield, Spinner, Style, human},
 };
 
+/// What `authed login` was asked to do.
+#[derive(Clone, Copy, Debug)]
+pub struct LoginOptions {
+    /// `--with-token`: a static token from stdin.
+    pub with_token: bool,
+    /// `--insecure-storage`: the profile's store becomes the file.
+    pub insecure_storage: bool,
+    /// `--browser`: the browser login, whatever the profile's grant.
+    pub browser: bool,
+    /// Open a browser for the browser login (not `--no-browser`).
+    pub open_browser: bool,
+}
+
 /// `authed login`.
-pub async fn login(g: &Global, with_token: bool, insecure_storage: bool) -> Result<i32> {
+pub async fn login(g: &Global, options: LoginOptions) -> Result<i32> {
     let mut loaded = Loaded::load()?;
     let (name, mut profile) = loaded.resolve(g.profile.as_deref())?;
     let style = Style::stderr();
-    if insecure_storage && profile.store != StoreKind::File {
+    if options.browser && matches!(profile.grant, Grant::ClientCredentials | Grant::Token) {
+        return Err(CliError::usage(format!(
+            "profile {name:?} uses the {} grant, which logs no user in: --browser goes with \
+             device and browser profiles",
+            grant_name(profile.grant)
+        )));
+    }
+    if options.insecure_storage && profile.store != StoreKind::File {
         profile.store = StoreKind::File;
         loaded.config.profiles.insert(name.clone(), profile.clone());
         loaded.save()?;
@@ -33,19 +61,22 @@ pub async fn login(g: &Global, with_token: bool, insecure_storage: bool) -> Resu
         );
     }
     let store = session::store(profile.store, &loaded);
-    let token = if with_token {
-        Token::bearer(session::read_secret_from_stdin("token")?)
+    let token = if options.with_token {
+        Token::bearer(session::read_secret("token").await?)
     } else {
-        match profile.grant {
+        let grant = if options.browser {
+            Grant::Browser
+        } else {
+            profile.grant
+        };
+        match grant {
             Grant::Token => {
                 return Err(CliError::usage(format!(
                     "profile {name:?} takes a static token: `authed login --profile {name} --with-token < token.txt`"
                 )));
             }
-            Grant::Device => match device_login(&name, &profile, &*store).await? {
-                Some(token) => token,
-                None => return Ok(exit::INTERRUPTED),
-            },
+            Grant::Device => device_login(&name, &profile, &*store).await?,
+            Grant::Browser => browser_login(&name, &profile, &*store, options.open_browser).await?,
             Grant::ClientCredentials => {
                 let endpoints = Endpoints::resolve(&profile).await?;
                 let token_url = endpoints.token.ok_or_else(|| {
@@ -60,7 +91,11 @@ pub async fn login(g: &Global, with_token: bool, insecure_storage: bool) -> Resu
         }
     };
     let session = session::session_store(&name, profile.store, store.clone(), &loaded);
-    session.save(&token).await.map_err(|e| {
+    // Ctrl-C now would leave half a session (one entry of several): let the save finish.
+    let shield = Shield::up();
+    let saved = session.save(&token).await;
+    drop(shield);
+    saved.map_err(|e| {
         CliError::from(e).context(
             "logged in, but the session could not be stored (try --insecure-storage to keep it in a file)",
         )
@@ -86,13 +121,9 @@ pub async fn login(g: &Global, with_token: bool, insecure_storage: bool) -> Resu
     Ok(exit::OK)
 }
 
-/// The device flow: the code on stderr, a spinner while polling, Ctrl-C cancels (`None`: nothing
-/// was stored).
-async fn device_login(
-    name: &str,
-    profile: &Profile,
-    store: &dyn CredentialStore,
-) -> Result<Option<Token>> {
+/// The device flow: the code on stderr, a spinner while polling. Ctrl-C drops this future
+/// (`main`): nothing is stored until `login` has the token.
+async fn device_login(name: &str, profile: &Profile, store: &dyn CredentialStore) -> Result<Token> {
     let endpoints = Endpoints::resolve(profile).await?;
     let token_url = endpoints
         .token
@@ -116,30 +147,168 @@ async fn device_login(
     show_code(&code);
     let deadline = tokio::time::Instant::now() + code.expires_in;
     let spinner = Spinner::start("Waiting for you to approve the login", deadline);
-    let result = tokio::select! {
-        result = flow.poll(&code) => Some(result),
-        _ = tokio::signal::ctrl_c() => None,
-    };
+    let result = flow.poll(&code).await;
     spinner.stop().await;
+    result.map_err(login_failed)
+}
+
+/// The browser login: authorization code + PKCE, the redirect to a listener on 127.0.0.1
+/// (`AuthorizationCode::login_loopback`). The URL always goes to stderr; the browser is opened
+/// unless `open_browser` is false. Ctrl-C drops this future (`main`; the listener closes with
+/// it): nothing is stored until `login` has the token.
+async fn browser_login(
+    name: &str,
+    profile: &Profile,
+    store: &dyn CredentialStore,
+    open_browser: bool,
+) -> Result<Token> {
+    let endpoints = Endpoints::resolve(profile).await?;
+    let token_url = endpoints
+        .token
+        .clone()
+        .ok_or_else(|| CliError::usage(format!("profile {name:?} has no token endpoint")))?;
+    let client = session::oauth_client(name, profile, store, &token_url).await?;
+    let flow = match (&profile.authorization_url, &endpoints.metadata) {
+        // Discovery's flow checks `iss` (RFC 9207), validates ID tokens and knows about PAR.
+        (None, Some(metadata)) => metadata.authorization_code(client)?,
+        _ => AuthorizationCode::new(
+            client,
+            endpoints.authorization.as_deref().ok_or_else(|| {
+                CliError::usage(format!(
+                    "profile {name:?} has no authorization endpoint: add --issuer or \
+                     --authorization-url"
+                ))
+            })?,
+        ),
+    }
+    .scopes(profile.scopes.iter().cloned())
+    .loopback_pages(
+        LoopbackPages::default()
+            .success_hint("You can close this tab and return to the terminal.")
+            .failure_hint("Return to the terminal: it says what to do next."),
+    );
+    // OpenID Connect Core §11: a request for offline_access (a refresh token) must ask for
+    // consent, or the server may drop the scope.
+    let flow = if profile.scopes.iter().any(|s| s == "offline_access") {
+        flow.param("prompt", "consent")
+    } else {
+        flow
+    };
+    let deadline = tokio::time::Instant::now() + DEFAULT_LOGIN_TIMEOUT;
+    let spinner = RefCell::new(None);
+    let open = |url: &Url| {
+        show_url(url, open_browser);
+        *spinner.borrow_mut() = Some(Spinner::start(
+            "Waiting for the login in the browser",
+            deadline,
+        ));
+    };
+    let result = flow.login_loopback(0, DEFAULT_LOGIN_TIMEOUT, open).await;
+    if let Some(spinner) = spinner.take() {
+        spinner.stop().await;
+    }
+    result.map_err(login_failed)
+}
+
+/// Prints the URL of the browser login, and opens it unless `open_browser` is false.
+fn show_url(url: &Url, open_browser: bool) {
     let style = Style::stderr();
-    match result {
-        None => {
-            eprintln!("{} login cancelled; nothing was stored", style.yellow("!"));
-            Ok(None)
-        }
-        Some(Ok(token)) => Ok(Some(token)),
-        Some(Err(e)) => Err(match e.oauth_error().map(|o| o.code.as_str()) {
-            Some("access_denied") => CliError::new(
-                "the login was denied at the authorization server; nothing was stored",
-            ),
-            Some("expired_token") => CliError::new(
-                "the code expired before the login was approved: run `authed login` again",
-            ),
-            _ if matches!(e, authed::Error::Authorization { .. }) => {
-                CliError::new(format!("{}: run `authed login` again", CliError::from(e)))
+    eprintln!("{} Open this URL to log in: {url}", style.yellow("!"));
+    if !open_browser {
+        return;
+    }
+    match open_in_browser(url.as_str()) {
+        Ok(()) => eprintln!("  {}", style.dim("(opening it in your browser)")),
+        Err(e) => eprintln!("  could not open a browser ({e}): open the URL yourself"),
+    }
+}
+
+/// Starts the user's browser on `url`: each command of `$BROWSER` in turn (`:`-separated, as
+/// sensible-browser reads it; `%s` stands for the URL, else it goes last), else the system's
+/// opener. Does not wait: an opener may run as long as the browser it starts. An opener that
+/// starts and then fails says so on stderr when it exits. The opener gets its own process group
+/// (Ctrl-C at the terminal does not close the browser) and no terminal output.
+fn open_in_browser(url: &str) -> std::result::Result<(), String> {
+    let commands: Vec<Vec<String>> = match std::env::var("BROWSER") {
+        Ok(list) if !list.trim().is_empty() => list
+            .split(':')
+            .map(|command| {
+                let mut words: Vec<String> =
+                    command.split_whitespace().map(str::to_owned).collect();
+                if words.iter().any(|w| w.contains("%s")) {
+                    for word in &mut words {
+                        *word = word.replace("%s", url);
+                    }
+                } else if !words.is_empty() {
+                    words.push(url.to_owned());
+                }
+                words
+            })
+            .filter(|words| !words.is_empty())
+            .collect(),
+        _ => vec![system_opener(url)],
+    };
+    let mut failures = vec![];
+    for words in commands {
+        let (program, args) = words.split_first().expect("not empty");
+        let mut command = Command::new(program);
+        command
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        match command.spawn() {
+            Ok(mut child) => {
+                let program = program.clone();
+                std::thread::spawn(move || {
+                    if let Ok(status) = child.wait()
+                        && !status.success()
+                    {
+                        eprintln!(
+                            "  {program} could not open a browser ({status}): open the URL yourself"
+                        );
+                    }
+                });
+                return Ok(());
             }
-            _ => CliError::from(e),
-        }),
+            Err(e) => failures.push(format!("{program}: {e}")),
+        }
+    }
+    Err(failures.join("; "))
+}
+
+/// The system's command that opens a URL in the default browser.
+fn system_opener(url: &str) -> Vec<String> {
+    let words: &[&str] = if cfg!(target_os = "macos") {
+        &["open"]
+    } else if cfg!(windows) {
+        // Not `cmd /c start`: cmd would split the URL at its `&`s.
+        &["rundll32", "url.dll,FileProtocolHandler"]
+    } else {
+        &["xdg-open"]
+    };
+    words
+        .iter()
+        .map(|w| (*w).to_owned())
+        .chain([url.to_owned()])
+        .collect()
+}
+
+/// What a failed interactive login (device or browser) tells the user.
+fn login_failed(e: authed::Error) -> CliError {
+    match e.oauth_error().map(|o| o.code.as_str()) {
+        Some("access_denied") => {
+            CliError::new("the login was denied at the authorization server; nothing was stored")
+        }
+        Some("expired_token") => CliError::new(
+            "the code expired before the login was approved: run `authed login` again",
+        ),
+        _ if matches!(e, authed::Error::Authorization { .. }) => {
+            CliError::new(format!("{}: run `authed login` again", CliError::from(e)))
+        }
+        _ => CliError::from(e),
     }
 }
 

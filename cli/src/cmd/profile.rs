@@ -40,6 +40,7 @@ pub async fn add(_g: &Global, args: ProfileAddArgs) -> Result<i32> {
         issuer: args.issuer,
         token_url: args.token_url,
         device_url: args.device_url,
+        authorization_url: args.authorization_url,
         revocation_url: args.revocation_url,
         client_id: args.client_id,
         client_auth,
@@ -90,7 +91,7 @@ pub async fn add(_g: &Global, args: ProfileAddArgs) -> Result<i32> {
                 "--client-secret-stdin goes with --client-auth secret-basic or secret-post",
             ));
         }
-        let secret = session::read_secret_from_stdin("client secret")?;
+        let secret = session::read_secret("client secret").await?;
         let store = session::store(profile.store, &loaded);
         store.set(&client_secret_entry(&name), &secret).await?;
     }

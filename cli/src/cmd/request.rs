@@ -7,7 +7,7 @@ use std::{
 };
 
 use authed::{
-    AuditEvent, Client,
+    AuditEvent, Client, Response,
     auth::ApiKey,
     http::{HeaderName, Method, StatusCode},
     redact::{CredentialNames, REDACTED},
@@ -15,11 +15,12 @@ use authed::{
 use serde_json::{Map, Value};
 
 use crate::{
+    RequestArgs,
     cmd::Global,
     config::Loaded,
     error::{CliError, Result, exit},
     session,
-    ui::Style,
+    ui::{self, Style},
 };
 
 /// One request item, as httpie spells them.
@@ -80,23 +81,47 @@ pub fn exit_code(status: StatusCode) -> i32 {
     }
 }
 
+/// Pages `--paginate` follows unless `--max-pages` says otherwise: enough for any listing
+/// read by hand, and a bound for a server whose `next` links never end.
+pub const DEFAULT_MAX_PAGES: u32 = 100;
+
 /// `authed request`.
-pub async fn request(
-    g: &Global,
-    method: &str,
-    target: &str,
-    items: &[String],
-    no_auth: bool,
-) -> Result<i32> {
-    let items = items
+pub async fn request(g: &Global, args: &RequestArgs) -> Result<i32> {
+    let target = args.url.as_str();
+    let items = args
+        .items
         .iter()
         .map(|i| parse_item(i))
         .collect::<Result<Vec<_>>>()?;
-    let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
-        .map_err(|_| CliError::usage(format!("{method:?} is not an HTTP method")))?;
+    let method = Method::from_bytes(args.method.to_ascii_uppercase().as_bytes())
+        .map_err(|_| CliError::usage(format!("{:?} is not an HTTP method", args.method)))?;
+    if args.paginate && method != Method::GET {
+        return Err(CliError::usage("--paginate follows listings: GET only"));
+    }
+    if args.paginate
+        && items
+            .iter()
+            .any(|i| matches!(i, Item::Field(..) | Item::RawField(..)))
+    {
+        return Err(CliError::usage(
+            "--paginate sends GETs: no body fields (key=value, key:=json)",
+        ));
+    }
     let absolute = authed::url::Url::parse(target).ok();
+    if absolute
+        .as_ref()
+        .is_some_and(|u| !u.username().is_empty() || u.password().is_some())
+    {
+        // Not repeated: the URL carries a password.
+        return Err(CliError::usage(
+            "the URL carries a user name or password (user:password@): authed sends no \
+             credentials in URLs (they end up in logs and shell history); give the URL without \
+             them, and the credential through a profile (`authed login --with-token`)",
+        ));
+    }
 
     let loaded = Loaded::load()?;
+    let no_auth = args.no_auth;
     let profile = if no_auth && g.profile.is_none() {
         loaded.resolve(None).ok()
     } else {
@@ -124,8 +149,10 @@ pub async fn request(
 
     let audit: Arc<Mutex<Option<AuditEvent>>> = Arc::default();
     let sink = audit.clone();
+    let waits = ui::Waits::global();
     let mut builder = Client::builder(&base)
-        .user_agent(concat!("authed-cli/", env!("CARGO_PKG_VERSION")))
+        .user_agent(session::USER_AGENT)
+        .on_wait(waits.hook())
         .on_audit(move |event| {
             *sink.lock().unwrap_or_else(|e| e.into_inner()) = Some(event.clone())
         });
@@ -143,16 +170,12 @@ pub async fn request(
     }
     let client = builder.build()?;
 
-    let mut request = client.request(method.clone(), target).any_status();
     let mut query = vec![];
     let mut fields = Map::new();
-    let mut sent_headers = vec![];
+    let mut headers = vec![];
     for item in items {
         match item {
-            Item::Header(name, value) => {
-                sent_headers.push((name.clone(), value.clone()));
-                request = request.header(name, value);
-            }
+            Item::Header(name, value) => headers.push((name, value)),
             Item::Query(k, v) => query.push((k, v)),
             Item::Field(k, v) => {
                 fields.insert(k, Value::String(v));
@@ -162,87 +185,229 @@ pub async fn request(
             }
         }
     }
+    let with_headers = |mut request: authed::RequestBuilder| {
+        for (name, value) in &headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        request.any_status()
+    };
+    let mut request = with_headers(client.request(method.clone(), target));
     if !query.is_empty() {
         request = request.query(&query);
     }
     if !fields.is_empty() {
         request = request.json(&Value::Object(fields));
     }
-
-    let result = request.send().await;
-    let event = audit.lock().unwrap_or_else(|e| e.into_inner()).take();
-    let style = Style::stderr();
-    let names = CredentialNames::builtin();
-    if g.verbose {
-        let url = event.as_ref().map_or(target.to_owned(), |e| e.url.clone());
-        eprintln!("{}", style.dim(&format!("> {method} {url}")));
-        for (name, value) in &sent_headers {
-            let secret = HeaderName::try_from(name.as_str()).is_ok_and(|n| names.is_header(&n));
-            let shown = if secret { REDACTED } else { value.as_str() };
-            eprintln!("{}", style.dim(&format!("> {name}: {shown}")));
-        }
-        if let Some(e) = &event {
-            eprintln!(
-                "{}",
-                style.dim(&format!(
-                    "> (credentials: {}; values not shown)",
-                    e.credential
-                ))
-            );
-        }
+    let exchange = Exchange {
+        g,
+        audit: &audit,
+        headers: &headers,
+        style: Style::stderr(),
+        names: CredentialNames::builtin(),
+    };
+    if !args.paginate {
+        let response = exchange.send(request, &method, target, None).await?;
+        let status = response.status();
+        let body = response.bytes().await?;
+        write_body(&body)?;
+        return Ok(exit_code(status));
     }
-    let response = match result {
-        Ok(response) => response,
-        Err(e) => {
-            let code = e.status().map_or(exit::FAILURE, exit_code);
-            return Err(CliError {
-                message: crate::error::describe(&e),
+
+    // --paginate: page after page, each through the whole pipeline (credentials, retries,
+    // pacing), while the answer is a success and names a next page on this origin.
+    let origin = client.base_url().origin();
+    let mut pages: Vec<Value> = vec![];
+    let mut visited = std::collections::HashSet::new();
+    let mut request = Some(request);
+    let mut end: Option<CliError> = None;
+    let mut url = target.to_owned();
+    while let Some(next) = request.take() {
+        let page = pages.len() + 1;
+        let response = match exchange.send(next, &method, &url, Some(page)).await {
+            Ok(response) => response,
+            Err(e) => {
+                end = Some(e);
+                break;
+            }
+        };
+        if !response.status().is_success() {
+            let code = exit_code(response.status());
+            let e = response.error_for_status().await.err();
+            end = Some(CliError {
+                message: format!(
+                    "page {page}: {}",
+                    e.as_ref()
+                        .map_or_else(|| "not a success".to_owned(), crate::error::describe)
+                ),
                 code,
             });
+            break;
         }
-    };
-    let status = response.status();
-    let attempts = event.as_ref().map_or(1, |e| e.attempts);
-    let line = format!(
-        "{} {}{}",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or(""),
-        if attempts > 1 {
-            format!(" (after {attempts} attempts)")
-        } else {
-            String::new()
+        let link = response.next_link();
+        let body = response.bytes().await?;
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(json) => pages.push(json),
+            Err(e) => {
+                end = Some(CliError::new(format!("page {page} is not JSON: {e}")));
+                break;
+            }
         }
-    );
-    let painted = match status.as_u16() {
-        200..=299 => style.green(&line),
-        400..=599 => style.red(&line),
-        _ => style.yellow(&line),
-    };
-    eprintln!("{painted}");
-    if g.verbose {
-        for (name, value) in response.headers() {
-            let shown = if names.is_header(name) {
-                REDACTED.to_owned()
-            } else {
-                String::from_utf8_lossy(value.as_bytes()).into_owned()
-            };
-            eprintln!("{}", style.dim(&format!("< {name}: {shown}")));
+        let Some(link) = link else { break };
+        if pages.len() >= args.max_pages as usize {
+            eprintln!(
+                "{} stopped after {} pages; more remain (--max-pages)",
+                exchange.style.yellow("!"),
+                pages.len()
+            );
+            break;
         }
+        if link.origin() != origin {
+            end = Some(CliError::new(format!(
+                "page {page}'s next link leads to {}, another origin than the API's: not followed",
+                link.origin().ascii_serialization()
+            )));
+            break;
+        }
+        if !visited.insert(link.as_str().to_owned()) {
+            end = Some(CliError::new(format!(
+                "page {page}'s next link leads back to a page already read: stopped"
+            )));
+            break;
+        }
+        url = exchange.names.url(&link);
+        request = Some(with_headers(client.get(link.as_str())));
     }
-    let body = response.bytes().await?;
+    print_pages(pages)?;
+    match end {
+        None => Ok(exit::OK),
+        Some(e) => Err(e),
+    }
+}
+
+/// One merged JSON array when every page is an array (the listings of GitHub and GitLab), so
+/// that `jq` sees one list; else each page's JSON in turn (a JSON sequence).
+fn print_pages(pages: Vec<Value>) -> Result<()> {
+    let text = if pages.iter().all(Value::is_array) {
+        let merged: Vec<Value> = pages
+            .into_iter()
+            .flat_map(|p| match p {
+                Value::Array(items) => items,
+                other => vec![other],
+            })
+            .collect();
+        pretty(&Value::Array(merged))
+    } else {
+        pages.iter().map(pretty).collect::<Vec<_>>().join("\n")
+    };
     let mut out = std::io::stdout().lock();
-    let written = match serde_json::from_slice::<Value>(&body) {
-        Ok(json) if !body.is_empty() => writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&json).unwrap_or_else(|_| json.to_string())
-        ),
-        _ => out.write_all(&body),
+    writeln!(out, "{text}")
+        .and_then(|()| out.flush())
+        .map_err(|e| CliError::new(format!("writing the pages: {e}")))
+}
+
+fn pretty(json: &Value) -> String {
+    serde_json::to_string_pretty(json).unwrap_or_else(|_| json.to_string())
+}
+
+/// The body on stdout: JSON pretty-printed, anything else as it came.
+fn write_body(body: &[u8]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    let written = match serde_json::from_slice::<Value>(body) {
+        Ok(json) if !body.is_empty() => writeln!(out, "{}", pretty(&json)),
+        _ => out.write_all(body),
     };
     written
         .and_then(|()| out.flush())
-        .map_err(|e| CliError::new(format!("writing the body: {e}")))?;
-    Ok(exit_code(status))
+        .map_err(|e| CliError::new(format!("writing the body: {e}")))
+}
+
+/// What every exchange of one `authed request` shares: the audit sink that reports the URL
+/// and attempts, the headers given on the command line (for `-v`), the styles.
+struct Exchange<'a> {
+    g: &'a Global,
+    audit: &'a Mutex<Option<AuditEvent>>,
+    headers: &'a [(String, String)],
+    style: Style,
+    names: CredentialNames,
+}
+
+impl Exchange<'_> {
+    /// Sends one request; prints (on stderr) `-v`'s request lines, the status line (with the
+    /// page number when paginating) and `-v`'s response headers. Any status is an answer.
+    async fn send(
+        &self,
+        request: authed::RequestBuilder,
+        method: &Method,
+        shown_url: &str,
+        page: Option<usize>,
+    ) -> Result<Response> {
+        let result = request.send().await;
+        // The answer is here: the last wait's spinner (if any) goes.
+        ui::Waits::global().clear();
+        let event = self.audit.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let style = self.style;
+        if self.g.verbose {
+            let url = event
+                .as_ref()
+                .map_or_else(|| shown_url.to_owned(), |e| e.url.clone());
+            eprintln!("{}", style.dim(&format!("> {method} {url}")));
+            for (name, value) in self.headers {
+                let secret =
+                    HeaderName::try_from(name.as_str()).is_ok_and(|n| self.names.is_header(&n));
+                let shown = if secret { REDACTED } else { value.as_str() };
+                eprintln!("{}", style.dim(&format!("> {name}: {shown}")));
+            }
+            if let Some(e) = &event {
+                eprintln!(
+                    "{}",
+                    style.dim(&format!(
+                        "> (credentials: {}; values not shown)",
+                        e.credential
+                    ))
+                );
+            }
+        }
+        let response = result.map_err(|e| CliError {
+            message: crate::error::describe(&e),
+            code: e.status().map_or(exit::FAILURE, exit_code),
+        })?;
+        let status = response.status();
+        let attempts = event.as_ref().map_or(1, |e| e.attempts);
+        let mut notes = vec![];
+        if let Some(page) = page {
+            notes.push(format!("page {page}"));
+        }
+        if attempts > 1 {
+            notes.push(format!("after {attempts} attempts"));
+        }
+        let line = format!(
+            "{} {}{}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or(""),
+            if notes.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", notes.join(", "))
+            }
+        );
+        let painted = match status.as_u16() {
+            200..=299 => style.green(&line),
+            400..=599 => style.red(&line),
+            _ => style.yellow(&line),
+        };
+        eprintln!("{painted}");
+        if self.g.verbose {
+            for (name, value) in response.headers() {
+                let shown = if self.names.is_header(name) {
+                    REDACTED.to_owned()
+                } else {
+                    String::from_utf8_lossy(value.as_bytes()).into_owned()
+                };
+                eprintln!("{}", style.dim(&format!("< {name}: {shown}")));
+            }
+        }
+        Ok(response)
+    }
 }
 
 #[cfg(test)]

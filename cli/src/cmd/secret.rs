@@ -34,7 +34,7 @@ fn check_name(name: &str) -> Result<()> {
 pub async fn set(_g: &Global, name: &str, insecure_storage: bool) -> Result<i32> {
     check_name(name)?;
     let (loaded, kind) = store(insecure_storage)?;
-    let secret = session::read_secret_from_stdin("secret")?;
+    let secret = session::read_secret("secret").await?;
     let store = session::store(kind, &loaded);
     store.set(&secret_entry(name), &secret).await?;
     eprintln!(

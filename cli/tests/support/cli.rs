@@ -12,6 +12,7 @@ use std::{
 /// A temporary home for the CLI; removed when dropped.
 pub struct Cli {
     dir: PathBuf,
+    env: Vec<(String, String)>,
 }
 
 impl Cli {
@@ -29,7 +30,14 @@ impl Cli {
                 std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700)).unwrap();
             }
         }
-        Self { dir }
+        Self { dir, env: vec![] }
+    }
+
+    /// Sets `key` in every run's environment (after the private defaults: it may give back
+    /// `DBUS_SESSION_BUS_ADDRESS`, of a private bus).
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
     }
 
     pub fn dir(&self) -> &Path {
@@ -64,6 +72,9 @@ impl Cli {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        for (key, value) in &self.env {
+            command.env(key, value);
+        }
         command
     }
 
@@ -121,6 +132,19 @@ impl Cli {
     /// Starts `authed args...` without waiting.
     pub fn spawn(&self, args: &[&str]) -> Child {
         self.command(args).spawn().unwrap()
+    }
+
+    /// The session the CLI stored for `profile` in the file store (`--insecure-storage`), read
+    /// with the library.
+    pub async fn stored_session(&self, profile: &str) -> Option<authed::oauth2::Token> {
+        use authed::oauth2::TokenStore as _;
+        authed::store::CredentialTokenStore::new(
+            authed::store::FileStore::at(self.credentials_file()),
+            format!("profile/{profile}/session"),
+        )
+        .load()
+        .await
+        .unwrap()
     }
 }
 
