@@ -627,4 +627,46 @@ mod needs_redis {
             );
         });
     }
+
+    #[test]
+    fn a_wait_at_the_fleets_gate_is_told_to_on_wait_as_pacing() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        runtime().block_on(async {
+            use authed::{audit::WaitReason, fleet::Quota};
+            use wiremock::{Mock, MockServer, ResponseTemplate, matchers::method};
+            let redis = RedisServer::start("pacing-on-wait").await;
+            let api = MockServer::start().await;
+            Mock::given(method("GET"))
+                .respond_with(ResponseTemplate::new(200))
+                .mount(&api)
+                .await;
+            let base = format!("{}/v1/", api.uri());
+            // One call a second, fleet-wide.
+            let quota = Quota::per_window(1, Duration::from_secs(1));
+            let events = Arc::new(Mutex::new(Vec::new()));
+            let replica = |events: Option<Arc<Mutex<Vec<authed::WaitEvent>>>>| {
+                let mut builder = Client::builder(&base)
+                    .shared_pacing(Fleet::new(redis.url()).unwrap().pacing().quota(quota));
+                if let Some(events) = events {
+                    builder = builder.on_wait(move |e| events.lock().unwrap().push(e.clone()));
+                }
+                builder.build().unwrap()
+            };
+            replica(None).get("items").send().await.unwrap();
+            replica(Some(Arc::clone(&events)))
+                .get("items")
+                .send()
+                .await
+                .unwrap();
+            let events = events.lock().unwrap();
+            assert_eq!(events.len(), 1, "{events:?}");
+            assert_eq!(events[0].reason, WaitReason::Pacing);
+            // Its own gate had nothing against it: the wait is the fleet's, at most one
+            // interval of the quota (1.02 s).
+            assert!(
+                !events[0].wait.is_zero() && events[0].wait <= Duration::from_millis(1020),
+                "{events:?}"
+            );
+        });
+    }
 }

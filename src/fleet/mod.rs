@@ -38,8 +38,11 @@
 //! Connections are made on first use (building a fleet never blocks or fails because Redis
 //! is down) and kept by redis's `ConnectionManager`, which reconnects after a restart.
 
+pub mod pacing;
 #[cfg(feature = "oauth2")]
 mod token_store;
+
+pub use pacing::{POLICY_TTL, PROBE_POLL, PROBE_TTL, Quota, SharedPacing};
 
 #[cfg(feature = "oauth2")]
 #[cfg_attr(docsrs, doc(cfg(feature = "oauth2")))]
@@ -59,9 +62,6 @@ use crate::{
     Secret,
     error::{Error, Result},
 };
-
-pub mod pacing;
-pub use pacing::{POLICY_TTL, PROBE_POLL, PROBE_TTL, Quota, SharedPacing};
 
 /// How long one Redis call may take, connecting included, before the fleet is degraded and
 /// the call's component falls back to what it does alone.
