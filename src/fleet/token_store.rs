@@ -199,8 +199,9 @@ return redis.call('DEL', KEYS[1])
 /// - A **dead holder** (killed, partitioned) stops renewing: its lock expires within the TTL
 ///   and the next process takes over. No fleet-wide stall beyond the TTL: the requests of
 ///   the processes whose token came due wait that long at most (as they wait for any
-///   refresh; [`TokenAuth`](crate::oauth2::TokenAuth) does not yet serve a still-valid token
-///   while it refreshes ahead of expiry), which is why the default TTL is short.
+///   refresh), which is why the default TTL is short; with
+///   [`TokenAuth::refresh_in_background`](crate::oauth2::TokenAuth::refresh_in_background)
+///   they do not wait at all while their token is still good.
 /// - Dropping the returned [`TokenStoreLock`] releases the lock with a compare-and-delete
 ///   script (spawned: `Drop` cannot wait).
 /// - **Fencing**: [`TokenStore::save`] by a holder writes only if the lock still holds its

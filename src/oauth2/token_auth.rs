@@ -223,6 +223,8 @@ struct Shared {
     source: Arc<dyn TokenSource>,
     store: Arc<dyn TokenStore>,
     skew: Duration,
+    /// [`TokenAuth::refresh_in_background`].
+    background: bool,
     state: Mutex<State>,
     /// The latest `DPoP-Nonce` of each resource server (RFC 9449 §9).
     dpop_nonces: Nonces,
@@ -247,6 +249,9 @@ struct Entry {
     /// What the token adds to a request's redaction, built once per token.
     additions: Arc<Additions>,
     refresh_at: Option<Instant>,
+    /// Until when it may still be served while a refresh runs in the background (half the
+    /// skew before expiry), with [`TokenAuth::refresh_in_background`].
+    serve_until: Option<Instant>,
     expires_at: Option<Instant>,
     /// A DPoP token's key: every request gets a proof signed with it.
     dpop: Option<DpopKey>,
@@ -284,12 +289,14 @@ impl Entry {
         // A token that lives shorter than the skew is refreshed at half its life, not at once.
         let skew = lifetime.map_or(skew, |l| skew.min(l / 2));
         let refresh_at = expires_at.map(|at| at.checked_sub(skew).unwrap_or(now));
+        let serve_until = expires_at.map(|at| at.checked_sub(skew / 2).unwrap_or(now));
         let additions = Additions::header(&AUTHORIZATION, &[token.access_token()]);
         Ok(Self {
             token,
             header,
             additions,
             refresh_at,
+            serve_until,
             expires_at,
             dpop,
         })
@@ -297,6 +304,11 @@ impl Entry {
 
     fn fresh(&self, now: Instant) -> bool {
         self.refresh_at.is_none_or(|at| now < at)
+    }
+
+    /// Still good enough to send while a refresh runs in the background.
+    fn servable(&self, now: Instant) -> bool {
+        self.serve_until.is_none_or(|at| now < at)
     }
 
     fn valid(&self, now: Instant) -> bool {
@@ -311,6 +323,7 @@ impl fmt::Debug for TokenAuth {
             .field("source", &self.shared.source)
             .field("store", &self.shared.store)
             .field("skew", &self.shared.skew)
+            .field("refresh_in_background", &self.shared.background)
             .field("token", &state.current.as_ref().map(|e| &e.token))
             .finish()
     }
@@ -323,6 +336,7 @@ impl TokenAuth {
             Arc::new(source),
             Arc::new(MemoryTokenStore::default()),
             DEFAULT_REFRESH_SKEW,
+            false,
         )
     }
 
@@ -330,12 +344,14 @@ impl TokenAuth {
         source: Arc<dyn TokenSource>,
         store: Arc<dyn TokenStore>,
         skew: Duration,
+        background: bool,
     ) -> Self {
         Self {
             shared: Arc::new(Shared {
                 source,
                 store,
                 skew,
+                background,
                 state: Mutex::default(),
                 dpop_nonces: Nonces::default(),
             }),
@@ -350,13 +366,40 @@ impl TokenAuth {
             self.shared.source.clone(),
             Arc::new(store),
             self.shared.skew,
+            self.shared.background,
         )
     }
 
     /// Refreshes this long before expiry (default [`DEFAULT_REFRESH_SKEW`]).
     #[must_use]
     pub fn refresh_skew(self, skew: Duration) -> Self {
-        Self::from_parts(self.shared.source.clone(), self.shared.store.clone(), skew)
+        Self::from_parts(
+            self.shared.source.clone(),
+            self.shared.store.clone(),
+            skew,
+            self.shared.background,
+        )
+    }
+
+    /// Refreshes ahead of expiry without holding requests (default off): once a token is due
+    /// (the skew before its expiry), requests keep getting it, while one refresh runs on a
+    /// task of its own, until half the skew is left; only then, or after a 401, do they wait
+    /// for the new one. A slow token endpoint, or a fleet's refresh lock held by a process
+    /// that died ([`RedisTokenStore`](crate::fleet::RedisTokenStore), feature `redis`), then
+    /// costs no request any latency.
+    ///
+    /// For long-running services. Off by default because a refresh left running when the
+    /// program exits is cut short: with a server that rotates refresh tokens, a refresh
+    /// that reached the server but was not stored loses the session. A short-lived program
+    /// (a CLI, a cron job) should wait for its refresh, as it does by default.
+    #[must_use]
+    pub fn refresh_in_background(self, background: bool) -> Self {
+        Self::from_parts(
+            self.shared.source.clone(),
+            self.shared.store.clone(),
+            self.shared.skew,
+            background,
+        )
     }
 
     /// Starts the session with `token` (from an interactive login): writes it to the store,
@@ -412,9 +455,19 @@ impl TokenAuth {
             let mut state = self.shared.lock();
             if let Some(entry) = &state.current
                 && !state.stale
-                && entry.fresh(Instant::now())
             {
-                return Ok(entry.clone());
+                let now = Instant::now();
+                if entry.fresh(now) {
+                    return Ok(entry.clone());
+                }
+                if self.shared.background && entry.servable(now) {
+                    // Due but still good: served while one refresh runs on its own task.
+                    let entry = entry.clone();
+                    if state.flight.is_none() {
+                        let _ = self.shared.clone().take_off(&mut state);
+                    }
+                    return Ok(entry);
+                }
             }
             match &state.flight {
                 Some(rx) => rx.clone(),
@@ -562,6 +615,7 @@ impl Shared {
                         refresh_at: Some(
                             entry.expires_at.map_or(retry_at, |exp| retry_at.min(exp)),
                         ),
+                        serve_until: entry.serve_until,
                         expires_at: entry.expires_at,
                         dpop: entry.dpop.clone(),
                     }))
