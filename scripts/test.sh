@@ -18,8 +18,10 @@
 # browser login tests (cli/tests/browser.rs) start headless Chromium (installed with
 # `apt-get install chromium` when missing) and drive it with tests/browser/login.mjs (`npm ci
 # --prefix tests/browser`: tests/support/chromium.rs), and its terminal tests (cli/tests/pty.rs)
-# run it under tmux (installed with apt-get when missing: cli/tests/support/pty.rs). A
-# component that cannot be had fails its tests, with the fix in the message.
+# run it under tmux (installed with apt-get when missing: cli/tests/support/pty.rs), and the
+# fleet tests (tests/fleet_*.rs) start redis-server (installed with apt-get when missing:
+# tests/support/redis.rs). A component that cannot be had fails its tests, with the fix in
+# the message.
 #
 # The one way to skip: AUTHED_TEST_SKIP, a comma-separated list of components:
 #

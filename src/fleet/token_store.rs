@@ -156,8 +156,12 @@ return redis.call('DEL', KEYS[1])
 ///    Secret::from_env("CLIENT_SECRET")?,
 /// )
 /// .into_auth()
+/// .refresh_in_background(true) // a long-running service: requests never wait on a refresh
 /// .store(RedisTokenStore::new(&fleet, "billing-sync", key)?);
-/// let api = Client::builder("https://api.example.com/").auth(auth).build()?;
+/// let api = Client::builder("https://api.example.com/")
+///     .auth(auth)
+///     .shared_pacing(fleet.pacing()) // and one API quota for the fleet
+///     .build()?;
 /// # let _ = api; Ok(()) }
 /// ```
 ///
