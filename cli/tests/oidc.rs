@@ -68,20 +68,8 @@ mod needs_oidc {
     async fn device_login_status_token_refresh_and_logout() {
         let server = oidc::require().await;
         let cli = Cli::new("device");
-        cli.run_async(&[
-            "profile",
-            "add",
-            "dev",
-            "--issuer",
-            &server.issuer,
-            "--client-id",
-            oidc::DEVICE,
-            "--scope",
-            "openid offline_access",
-            "--insecure-storage",
-        ])
-        .await
-        .ok();
+        cli.add_device_profile(&server.issuer, oidc::DEVICE, "openid offline_access")
+            .await;
 
         let stderr = device_login(&cli, &server).await;
         assert!(
@@ -167,20 +155,8 @@ mod needs_oidc {
     async fn a_denied_device_login_says_so_and_stores_nothing() {
         let server = oidc::require().await;
         let cli = Cli::new("denied");
-        cli.run_async(&[
-            "profile",
-            "add",
-            "dev",
-            "--issuer",
-            &server.issuer,
-            "--client-id",
-            oidc::DEVICE,
-            "--scope",
-            "openid",
-            "--insecure-storage",
-        ])
-        .await
-        .ok();
+        cli.add_device_profile(&server.issuer, oidc::DEVICE, "openid")
+            .await;
         let mut child = cli.spawn(&["login"]);
         let stderr = child.stderr.take().unwrap();
         let mut reader = BufReader::new(stderr);

@@ -244,20 +244,8 @@ mod needs_terminal {
         async fn device_login_at_a_terminal_shows_code_and_spinner_and_ctrl_c_cancels_cleanly() {
             let server = oidc::require().await;
             let cli = Cli::new("pty-device");
-            cli.run_async(&[
-                "profile",
-                "add",
-                "dev",
-                "--issuer",
-                &server.issuer,
-                "--client-id",
-                oidc::DEVICE,
-                "--scope",
-                "openid offline_access",
-                "--insecure-storage",
-            ])
-            .await
-            .ok();
+            cli.add_device_profile(&server.issuer, oidc::DEVICE, "openid offline_access")
+                .await;
             let tmux = pty::Tmux::require(&cli);
             let pane = tmux.run(&cli, &["login"], &[]);
             const WAITING: &str = "Waiting for you to approve the login";

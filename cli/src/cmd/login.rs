@@ -10,7 +10,7 @@ use authed::{
     ExposeSecret,
     oauth2::{
         AuthorizationCode, ClientCredentials, DEFAULT_LOGIN_TIMEOUT, DeviceAuthorization,
-        DeviceCode, LoopbackPages, Token, TokenSource, TokenStore,
+        DeviceCode, LoopbackPages, OAuthClient, Token, TokenSource, TokenStore,
     },
     store::{CredentialStore, Persistence},
     url::Url,
@@ -121,15 +121,25 @@ pub async fn login(g: &Global, options: LoginOptions) -> Result<i32> {
     Ok(exit::OK)
 }
 
-/// The device flow: the code on stderr, a spinner while polling. Ctrl-C drops this future
-/// (`main`): nothing is stored until `login` has the token.
-async fn device_login(name: &str, profile: &Profile, store: &dyn CredentialStore) -> Result<Token> {
+/// The profile's endpoints and an OAuth client for its token endpoint.
+async fn endpoints_and_client(
+    name: &str,
+    profile: &Profile,
+    store: &dyn CredentialStore,
+) -> Result<(Endpoints, OAuthClient)> {
     let endpoints = Endpoints::resolve(profile).await?;
     let token_url = endpoints
         .token
         .clone()
         .ok_or_else(|| CliError::usage(format!("profile {name:?} has no token endpoint")))?;
     let client = session::oauth_client(name, profile, store, &token_url).await?;
+    Ok((endpoints, client))
+}
+
+/// The device flow: the code on stderr, a spinner while polling. Ctrl-C drops this future
+/// (`main`): nothing is stored until `login` has the token.
+async fn device_login(name: &str, profile: &Profile, store: &dyn CredentialStore) -> Result<Token> {
+    let (endpoints, client) = endpoints_and_client(name, profile, store).await?;
     let flow = match (&profile.device_url, &endpoints.metadata) {
         // Discovery's flow validates ID tokens against the server's keys.
         (None, Some(metadata)) => metadata.device(client)?,
@@ -162,12 +172,7 @@ async fn browser_login(
     store: &dyn CredentialStore,
     open_browser: bool,
 ) -> Result<Token> {
-    let endpoints = Endpoints::resolve(profile).await?;
-    let token_url = endpoints
-        .token
-        .clone()
-        .ok_or_else(|| CliError::usage(format!("profile {name:?} has no token endpoint")))?;
-    let client = session::oauth_client(name, profile, store, &token_url).await?;
+    let (endpoints, client) = endpoints_and_client(name, profile, store).await?;
     let flow = match (&profile.authorization_url, &endpoints.metadata) {
         // Discovery's flow checks `iss` (RFC 9207), validates ID tokens and knows about PAR.
         (None, Some(metadata)) => metadata.authorization_code(client)?,

@@ -130,6 +130,25 @@ impl Cli {
     }
 
     /// Starts `authed args...` without waiting.
+    /// `authed profile add dev` for a device login at `issuer` as `client_id`, the session in
+    /// the file store.
+    pub async fn add_device_profile(&self, issuer: &str, client_id: &str, scope: &str) {
+        self.run_async(&[
+            "profile",
+            "add",
+            "dev",
+            "--issuer",
+            issuer,
+            "--client-id",
+            client_id,
+            "--scope",
+            scope,
+            "--insecure-storage",
+        ])
+        .await
+        .ok();
+    }
+
     pub fn spawn(&self, args: &[&str]) -> Child {
         self.command(args).spawn().unwrap()
     }
