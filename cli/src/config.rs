@@ -101,6 +101,11 @@ pub struct Profile {
     /// The authorization endpoint of the browser login (overrides discovery's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization_url: Option<String>,
+    /// The loopback port of the browser login's redirect URI (`http://127.0.0.1:<port>/callback`),
+    /// for servers that accept only the port registered with them; none: any free port (RFC
+    /// 8252 §7.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_port: Option<u16>,
     /// The revocation endpoint (overrides discovery's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revocation_url: Option<String>,
@@ -170,6 +175,11 @@ impl Profile {
         if self.grant == Grant::Browser && self.issuer.is_none() && self.authorization_url.is_none()
         {
             return Err(missing("--issuer (discovery) or --authorization-url"));
+        }
+        if self.redirect_port.is_some() && self.grant != Grant::Browser {
+            return Err(CliError::usage(format!(
+                "profile {name:?}: --redirect-port is for the browser login (--grant browser)"
+            )));
         }
         if self.client_auth == ClientAuthKind::PrivateKeyJwt && self.private_key_file.is_none() {
             return Err(CliError::usage(format!(

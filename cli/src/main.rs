@@ -103,6 +103,10 @@ struct ProfileAddArgs {
     /// The authorization endpoint (browser login).
     #[arg(long, value_name = "URL")]
     authorization_url: Option<String>,
+    /// The browser login's loopback port, when the server accepts only a registered one
+    /// (default: any free port).
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    redirect_port: Option<u16>,
     /// The revocation endpoint.
     #[arg(long, value_name = "URL")]
     revocation_url: Option<String>,

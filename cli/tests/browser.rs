@@ -169,9 +169,10 @@ mod needs_oidc {
             (script, record)
         }
 
-        /// `authed profile add web` for the server's public native client, grant `browser`.
-        async fn add_profile(cli: &Cli, server: &oidc::OidcServer, scope: &str) {
-            cli.run_async(&[
+        /// `authed profile add web` for the server's public native client, grant `browser`,
+        /// with `extra` arguments.
+        async fn add_profile(cli: &Cli, server: &oidc::OidcServer, scope: &str, extra: &[&str]) {
+            let mut args = vec![
                 "profile",
                 "add",
                 "web",
@@ -184,9 +185,9 @@ mod needs_oidc {
                 "--scope",
                 scope,
                 "--insecure-storage",
-            ])
-            .await
-            .ok();
+            ];
+            args.extend_from_slice(extra);
+            cli.run_async(&args).await.ok();
         }
 
         fn screenshot(name: &str) -> PathBuf {
@@ -212,7 +213,19 @@ mod needs_oidc {
             let server = oidc::require().await;
             let browser = chromium::require().await;
             let cli = Cli::new("browser");
-            add_profile(&cli, &server, "openid offline_access").await;
+            // A fixed loopback port (a server that accepts only the registered one).
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            add_profile(
+                &cli,
+                &server,
+                "openid offline_access",
+                &["--redirect-port", &port.to_string()],
+            )
+            .await;
             let (recorder, record) = recording_browser(&cli);
 
             let mut command = cli.command(&["login", "--browser", "--no-browser"]);
@@ -221,6 +234,16 @@ mod needs_oidc {
             let url = login.url().await;
             assert!(
                 url.starts_with(&format!("{}?", server.authorization_endpoint())),
+                "{url}"
+            );
+            let redirect_uri = Url::parse(&url)
+                .unwrap()
+                .query_pairs()
+                .find(|(k, _)| k == "redirect_uri")
+                .map(|(_, v)| v.into_owned());
+            assert_eq!(
+                redirect_uri.as_deref(),
+                Some(format!("http://127.0.0.1:{port}/callback").as_str()),
                 "{url}"
             );
             let shot = screenshot("login-approved.png");
@@ -300,7 +323,7 @@ mod needs_oidc {
             let server = oidc::require().await;
             let browser = chromium::require().await;
             let cli = Cli::new("browser-denied");
-            add_profile(&cli, &server, "openid").await;
+            add_profile(&cli, &server, "openid", &[]).await;
             let (recorder, record) = recording_browser(&cli);
 
             // `authed login` on a browser profile opens $BROWSER with the URL it prints.

@@ -136,6 +136,37 @@ fn an_incomplete_profile_is_refused_with_what_it_needs() {
         "{}",
         run.stderr
     );
+    // A loopback port is for the browser login only; port 0 is no port.
+    let run = cli
+        .run(&[
+            "profile",
+            "add",
+            "x",
+            "--issuer",
+            "https://a.example",
+            "--client-id",
+            "c",
+            "--redirect-port",
+            "8400",
+        ])
+        .expect(2);
+    assert!(run.stderr.contains("--grant browser"), "{}", run.stderr);
+    let run = cli
+        .run(&[
+            "profile",
+            "add",
+            "x",
+            "--issuer",
+            "https://a.example",
+            "--client-id",
+            "c",
+            "--grant",
+            "browser",
+            "--redirect-port",
+            "0",
+        ])
+        .expect(2);
+    assert!(run.stderr.contains("--redirect-port"), "{}", run.stderr);
     assert!(!cli.config().exists(), "nothing written");
 }
 

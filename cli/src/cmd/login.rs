@@ -208,7 +208,8 @@ async fn browser_login(
             deadline,
         ));
     };
-    let result = flow.login_loopback(0, DEFAULT_LOGIN_TIMEOUT, open).await;
+    let port = profile.redirect_port.unwrap_or(0);
+    let result = flow.login_loopback(port, DEFAULT_LOGIN_TIMEOUT, open).await;
     if let Some(spinner) = spinner.take() {
         spinner.stop().await;
     }

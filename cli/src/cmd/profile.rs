@@ -41,6 +41,7 @@ pub async fn add(_g: &Global, args: ProfileAddArgs) -> Result<i32> {
         token_url: args.token_url,
         device_url: args.device_url,
         authorization_url: args.authorization_url,
+        redirect_port: args.redirect_port,
         revocation_url: args.revocation_url,
         client_id: args.client_id,
         client_auth,
