@@ -8,6 +8,7 @@ use redis::{
     aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig},
     cluster::{ClusterClient, ClusterClientBuilder},
     cluster_async::ClusterConnection,
+    cluster_routing::{RoutingInfo, SingleNodeRoutingInfo},
 };
 
 /// How often a cluster command is sent again after a redirection (`MOVED`, `ASK`: the
@@ -80,6 +81,49 @@ pub(super) fn cluster_client(
 pub(crate) enum Connection {
     Single(ConnectionManager),
     Cluster(ClusterConnection),
+}
+
+impl Connection {
+    /// `PING` on one node; on a cluster, on each primary that `CLUSTER SLOTS` lists. (A plain
+    /// `PING` goes to the nodes the cluster connection holds, and quietly skips one it lost.)
+    pub(crate) async fn ping(&mut self) -> RedisResult<()> {
+        match self {
+            Self::Single(conn) => {
+                redis::cmd("PING").query_async::<String>(conn).await?;
+            }
+            Self::Cluster(conn) => {
+                let ranges: Vec<Vec<Value>> =
+                    redis::cmd("CLUSTER").arg("SLOTS").query_async(conn).await?;
+                let mut primaries = Vec::new();
+                for range in &ranges {
+                    // [first slot, last slot, [host, port, id, ...] of the primary, replicas...]
+                    if let Some(Value::Array(node)) = range.get(2)
+                        && let [host, port, ..] = &node[..]
+                    {
+                        let address = (
+                            redis::from_redis_value_ref::<String>(host)?,
+                            redis::from_redis_value_ref::<u16>(port)?,
+                        );
+                        if !primaries.contains(&address) {
+                            primaries.push(address);
+                        }
+                    }
+                }
+                if primaries.is_empty() {
+                    return Err(redis::RedisError::from((
+                        redis::ErrorKind::ClusterConnectionNotFound,
+                        "the cluster lists no slots",
+                    )));
+                }
+                for (host, port) in primaries {
+                    let to =
+                        RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port });
+                    conn.route_command(redis::cmd("PING"), to).await?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 impl ConnectionLike for Connection {

@@ -37,6 +37,34 @@
 //!
 //! Connections are made on first use (building a fleet never blocks or fails because Redis
 //! is down) and kept by redis's `ConnectionManager`, which reconnects after a restart.
+//!
+//! # Redis Cluster
+//!
+//! [`Fleet::cluster`] takes the URLs of some nodes of a Redis Cluster (one is enough; each as
+//! for [`Fleet::new`], sharing user, password and scheme, so ACL users and TLS work the same):
+//!
+//! ```no_run
+//! use authed::{Client, Secret, fleet::Fleet};
+//!
+//! # fn example() -> authed::Result<()> {
+//! let fleet = Fleet::cluster([
+//!     Secret::from_env("REDIS_NODE_A")?, // rediss://worker:password@10.0.0.1:6379
+//!     Secret::from_env("REDIS_NODE_B")?,
+//! ])?;
+//! let client = Client::builder("https://api.example.com/v1/")
+//!     .shared_pacing(fleet.pacing())
+//!     .build()?;
+//! # let _ = client; Ok(()) }
+//! ```
+//!
+//! Every key of one scope (an origin and bucket, a token set) shares one hash tag, so each
+//! Lua script touches one slot and runs on the node that owns it; different scopes spread
+//! over the nodes. The cluster connection (redis's `cluster-async`) follows `MOVED` and `ASK`
+//! redirections and reads the cluster's layout again when it changes, within
+//! [`Fleet::timeout`]; it reconnects to a node that comes back. The failure rules are the
+//! same, for the cluster as a whole: when a call fails because one node is down, the fleet is
+//! degraded (one warning) and is back only once every primary answers again (one `INFO`), so
+//! that calls on the slots of the nodes that are up do not end the outage over and over.
 
 mod connection;
 pub mod pacing;
@@ -254,16 +282,14 @@ impl Fleet {
         matches!(*self.health(), Health::Down { .. })
     }
 
-    /// Asks Redis for a `PING` (bounded by the timeout): whether the fleet works together
-    /// now. A failure degrades the fleet like any other call (one warning), a success ends a
+    /// Asks Redis for a `PING` (bounded by the timeout; on a cluster, every primary that
+    /// `CLUSTER SLOTS` lists): whether the fleet works together now. A failure degrades the fleet like any other call (one warning), a success ends a
     /// degraded spell; while degraded, `false` without asking until [`RETRY_INTERVAL`] has
     /// passed. For a readiness probe, or a log line at start.
     pub async fn is_reachable(&self) -> bool {
-        self.call("PING", |mut conn| async move {
-            redis::cmd("PING").query_async::<String>(&mut conn).await
-        })
-        .await
-        .is_some()
+        self.call("PING", |mut conn| async move { conn.ping().await })
+            .await
+            .is_some()
     }
 
     fn inner_mut(&mut self) -> &mut Inner {
@@ -330,7 +356,17 @@ impl Fleet {
                 return None;
             }
         };
-        match tokio::time::timeout_at(deadline, call(conn)).await {
+        // A degraded cluster fleet is back when every primary answers, not when the node of
+        // one call's slot does: otherwise, with one node down, calls on the others' slots and
+        // on its slots would take turns ending and starting the outage (a warning a second).
+        let whole = self.inner.target.is_cluster() && self.is_degraded();
+        let attempt = async move {
+            if whole {
+                conn.clone().ping().await?;
+            }
+            call(conn).await
+        };
+        match tokio::time::timeout_at(deadline, attempt).await {
             Ok(Ok(value)) => {
                 self.succeeded();
                 Some(value)
