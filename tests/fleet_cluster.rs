@@ -248,8 +248,8 @@ mod needs_redis {
                 .unwrap()
                 .timeout(Duration::from_millis(200));
             // One token set on the node that will be killed, one on another node.
-            let on_dead = RedisTokenStore::new(&fleet, &scope_on(&cluster, 1, true), KEY).unwrap();
-            let on_live = RedisTokenStore::new(&fleet, &scope_on(&cluster, 1, false), KEY).unwrap();
+            let on_dead = RedisTokenStore::new(&fleet, scope_on(&cluster, 1, true), KEY).unwrap();
+            let on_live = RedisTokenStore::new(&fleet, scope_on(&cluster, 1, false), KEY).unwrap();
             on_dead.save(&Token::bearer("dead")).await.unwrap();
             on_live.save(&Token::bearer("live")).await.unwrap();
             assert!(fleet.is_reachable().await);

@@ -26,7 +26,7 @@ const CLUSTER_RETRY_WAIT_MS: (u64, u64) = (10, 100);
 #[derive(Clone)]
 pub(super) enum Target {
     /// One Redis (or a proxy in front of many).
-    Single(redis::Client),
+    Single(Box<redis::Client>),
     /// The nodes of a Redis Cluster to start from (the cluster tells the others). The client
     /// is built when connecting, with the fleet's timeout as it is then.
     Cluster(Vec<ConnectionInfo>),

@@ -178,7 +178,7 @@ impl Fleet {
                 describe_error(&e)
             ))
         })?;
-        Ok(Self::with_target(Target::Single(client), shown))
+        Ok(Self::with_target(Target::Single(Box::new(client)), shown))
     }
 
     /// A fleet on the Redis Cluster that the node URLs `urls` belong to (one is enough, the
@@ -283,9 +283,10 @@ impl Fleet {
     }
 
     /// Asks Redis for a `PING` (bounded by the timeout; on a cluster, every primary that
-    /// `CLUSTER SLOTS` lists): whether the fleet works together now. A failure degrades the fleet like any other call (one warning), a success ends a
-    /// degraded spell; while degraded, `false` without asking until [`RETRY_INTERVAL`] has
-    /// passed. For a readiness probe, or a log line at start.
+    /// `CLUSTER SLOTS` lists): whether the fleet works together now. A failure degrades the
+    /// fleet like any other call (one warning), a success ends a degraded spell; while
+    /// degraded, `false` without asking until [`RETRY_INTERVAL`] has passed. For a readiness
+    /// probe, or a log line at start.
     pub async fn is_reachable(&self) -> bool {
         self.call("PING", |mut conn| async move { conn.ping().await })
             .await
