@@ -30,8 +30,9 @@
 #     kernel-keyring    the tests in `needs_kernel_keyring` modules (keyctl)
 #     limiters          the tests in `needs_limiters` modules (Node.js, npm, Python 3 with
 #                       venv and pip, nginx)
-#     redis             the tests in `needs_redis` modules (redis-server, installed with
-#                       apt-get by tests/support/redis.rs when missing)
+#     redis             the tests in `needs_redis` modules (redis-server, and redis-cli for
+#                       the cluster's, installed with apt-get by tests/support/redis.rs when
+#                       missing)
 #     browser           the tests in `needs_browser` modules (Chromium; they sit inside
 #                       `needs_oidc`, so `oidc` skips them too)
 #     terminal          the tests in `needs_terminal` modules (tmux; the device login's

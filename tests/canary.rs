@@ -321,6 +321,13 @@ mod needs_redis {
         }
         let err = Fleet::new(redis.url().replace("redis://", "http://")).unwrap_err();
         shown.push_str(&format!("{err}\n{err:?}\n"));
+        // The same URL as a cluster's nodes (nothing connects), and nodes whose passwords
+        // differ.
+        let cluster = Fleet::cluster([redis.url(), redis.url()]).unwrap();
+        shown.push_str(&format!("{cluster:?}\n{cluster:#?}\n"));
+        let mixed = [redis.url(), redis.url().replace(&redis_password, "other")];
+        let err = Fleet::cluster(mixed).unwrap_err();
+        shown.push_str(&format!("{err}\n{err:?}\n"));
 
         // Redis killed mid-run (the warning names the Redis), then back.
         redis.kill();

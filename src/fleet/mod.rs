@@ -37,7 +37,36 @@
 //!
 //! Connections are made on first use (building a fleet never blocks or fails because Redis
 //! is down) and kept by redis's `ConnectionManager`, which reconnects after a restart.
+//!
+//! # Redis Cluster
+//!
+//! [`Fleet::cluster`] takes the URLs of some nodes of a Redis Cluster (one is enough; each as
+//! for [`Fleet::new`], sharing user, password and scheme, so ACL users and TLS work the same):
+//!
+//! ```no_run
+//! use authed::{Client, Secret, fleet::Fleet};
+//!
+//! # fn example() -> authed::Result<()> {
+//! let fleet = Fleet::cluster([
+//!     Secret::from_env("REDIS_NODE_A")?, // rediss://worker:password@10.0.0.1:6379
+//!     Secret::from_env("REDIS_NODE_B")?,
+//! ])?;
+//! let client = Client::builder("https://api.example.com/v1/")
+//!     .shared_pacing(fleet.pacing())
+//!     .build()?;
+//! # let _ = client; Ok(()) }
+//! ```
+//!
+//! Every key of one scope (an origin and bucket, a token set) shares one hash tag, so each
+//! Lua script touches one slot and runs on the node that owns it; different scopes spread
+//! over the nodes. The cluster connection (redis's `cluster-async`) follows `MOVED` and `ASK`
+//! redirections and reads the cluster's layout again when it changes, within
+//! [`Fleet::timeout`]; it reconnects to a node that comes back. The failure rules are the
+//! same, for the cluster as a whole: when a call fails because one node is down, the fleet is
+//! degraded (one warning) and is back only once every primary answers again (one `INFO`), so
+//! that calls on the slots of the nodes that are up do not end the outage over and over.
 
+mod connection;
 pub mod pacing;
 #[cfg(feature = "oauth2")]
 mod token_store;
@@ -55,8 +84,11 @@ use std::{
     time::Duration,
 };
 
+use redis::IntoConnectionInfo as _;
 use secrecy::ExposeSecret;
 use tokio::time::Instant;
+
+use connection::{Connection, Target};
 
 use crate::{
     Secret,
@@ -91,12 +123,13 @@ pub struct Fleet {
 }
 
 struct Inner {
-    client: redis::Client,
-    /// The URL without its password, for `Debug`.
+    target: Target,
+    /// The URL (a cluster's: the nodes' URLs, comma-separated) without its password, for
+    /// `Debug` and the log.
     shown: String,
     prefix: String,
     timeout: Duration,
-    conn: Mutex<Option<redis::aio::ConnectionManager>>,
+    conn: Mutex<Option<Connection>>,
     /// Serialises connecting: one task connects, the others go on alone meanwhile.
     connecting: tokio::sync::Mutex<()>,
     health: Mutex<Health>,
@@ -113,9 +146,13 @@ enum Health {
 
 impl fmt::Debug for Fleet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Fleet")
-            .field("url", &self.inner.shown)
-            .field("prefix", &self.inner.prefix)
+        let mut f = f.debug_struct("Fleet");
+        if self.inner.target.is_cluster() {
+            f.field("cluster", &self.inner.shown);
+        } else {
+            f.field("url", &self.inner.shown);
+        }
+        f.field("prefix", &self.inner.prefix)
             .field("timeout", &self.inner.timeout)
             .field("degraded", &self.is_degraded())
             .finish()
@@ -141,9 +178,79 @@ impl Fleet {
                 describe_error(&e)
             ))
         })?;
-        Ok(Self {
+        Ok(Self::with_target(Target::Single(Box::new(client)), shown))
+    }
+
+    /// A fleet on the Redis Cluster that the node URLs `urls` belong to (one is enough, the
+    /// cluster tells the others; several let the fleet connect when one of them is down).
+    /// Each URL is one node's as for [`Fleet::new`] (`redis://[user[:password]@]host[:port]`,
+    /// `rediss://` for TLS with the `rustls` feature); they must share the user, password
+    /// and scheme, which the fleet uses for every node of the cluster. Nothing is connected
+    /// yet.
+    ///
+    /// Each command and script goes to the node that owns its keys' slot (the keys of one
+    /// scope share a hash tag, so one slot), redirections (`MOVED`, `ASK`) are followed and the
+    /// cluster's layout read again when it changes, within [`Fleet::timeout`] as on one node.
+    ///
+    /// ```no_run
+    /// use authed::{Secret, fleet::Fleet};
+    ///
+    /// # fn example() -> authed::Result<()> {
+    /// let fleet = Fleet::cluster([
+    ///     Secret::from_env("REDIS_NODE_A")?, // rediss://worker:password@10.0.0.1:6379
+    ///     Secret::from_env("REDIS_NODE_B")?,
+    /// ])?;
+    /// # let _ = fleet; Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when there is no URL, one is not a Redis URL, or they do not fit
+    /// together (different users, passwords or schemes, a Unix socket, which a cluster cannot
+    /// announce). The messages never show a password.
+    pub fn cluster<I>(urls: I) -> Result<Self>
+    where
+        I: IntoIterator,
+        I::Item: Into<Secret>,
+    {
+        let mut nodes = Vec::new();
+        let mut shown = Vec::new();
+        for url in urls {
+            let url: Secret = url.into();
+            let text = url.expose_secret();
+            let one = shown_url(text);
+            let node = text.into_connection_info().map_err(|e| {
+                Error::config(format!(
+                    "not a usable Redis URL ({one}): {}",
+                    describe_error(&e)
+                ))
+            })?;
+            nodes.push(node);
+            shown.push(one);
+        }
+        if nodes.is_empty() {
+            return Err(Error::config(
+                "a Redis Cluster fleet needs the URL of at least one node (it finds the others)",
+            ));
+        }
+        let shown = shown.join(", ");
+        // Builds the client once to check the URLs now; connecting builds it again with the
+        // fleet's timeout.
+        connection::cluster_client(nodes.clone(), DEFAULT_TIMEOUT).map_err(|e| {
+            Error::config(format!(
+                "the Redis Cluster node URLs ({shown}) do not fit together ({}): they must share \
+                 user, password, database and scheme (redis:// or rediss://), and none may be \
+                 a Unix socket",
+                describe_error(&e)
+            ))
+        })?;
+        Ok(Self::with_target(Target::Cluster(nodes), shown))
+    }
+
+    fn with_target(target: Target, shown: String) -> Self {
+        Self {
             inner: Arc::new(Inner {
-                client,
+                target,
                 shown,
                 prefix: DEFAULT_PREFIX.to_owned(),
                 timeout: DEFAULT_TIMEOUT,
@@ -151,7 +258,7 @@ impl Fleet {
                 connecting: tokio::sync::Mutex::new(()),
                 health: Mutex::new(Health::Up),
             }),
-        })
+        }
     }
 
     /// The first part of every key (default [`DEFAULT_PREFIX`]): fleets that share a Redis
@@ -175,16 +282,15 @@ impl Fleet {
         matches!(*self.health(), Health::Down { .. })
     }
 
-    /// Asks Redis for a `PING` (bounded by the timeout): whether the fleet works together
-    /// now. A failure degrades the fleet like any other call (one warning), a success ends a
-    /// degraded spell; while degraded, `false` without asking until [`RETRY_INTERVAL`] has
-    /// passed. For a readiness probe, or a log line at start.
+    /// Asks Redis for a `PING` (bounded by the timeout; on a cluster, every primary that
+    /// `CLUSTER SLOTS` lists): whether the fleet works together now. A failure degrades the
+    /// fleet like any other call (one warning), a success ends a degraded spell; while
+    /// degraded, `false` without asking until [`RETRY_INTERVAL`] has passed. For a readiness
+    /// probe, or a log line at start.
     pub async fn is_reachable(&self) -> bool {
-        self.call("PING", |mut conn| async move {
-            redis::cmd("PING").query_async::<String>(&mut conn).await
-        })
-        .await
-        .is_some()
+        self.call("PING", |mut conn| async move { conn.ping().await })
+            .await
+            .is_some()
     }
 
     fn inner_mut(&mut self) -> &mut Inner {
@@ -193,7 +299,7 @@ impl Fleet {
         if Arc::get_mut(&mut self.inner).is_none() {
             let old = &self.inner;
             self.inner = Arc::new(Inner {
-                client: old.client.clone(),
+                target: old.target.clone(),
                 shown: old.shown.clone(),
                 prefix: old.prefix.clone(),
                 timeout: old.timeout,
@@ -222,7 +328,7 @@ impl Fleet {
     /// caller then does what it does alone. `what` names the call in the warning.
     pub(crate) async fn call<T, F, Fut>(&self, what: &'static str, call: F) -> Option<T>
     where
-        F: FnOnce(redis::aio::ConnectionManager) -> Fut,
+        F: FnOnce(Connection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         if !self.may_try() {
@@ -236,7 +342,7 @@ impl Fleet {
     /// time. Its failure and success count like any call's.
     pub(crate) async fn call_anyway<T, F, Fut>(&self, what: &'static str, call: F) -> Option<T>
     where
-        F: FnOnce(redis::aio::ConnectionManager) -> Fut,
+        F: FnOnce(Connection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         let deadline = Instant::now() + self.inner.timeout;
@@ -251,7 +357,17 @@ impl Fleet {
                 return None;
             }
         };
-        match tokio::time::timeout_at(deadline, call(conn)).await {
+        // A degraded cluster fleet is back when every primary answers, not when the node of
+        // one call's slot does: otherwise, with one node down, calls on the others' slots and
+        // on its slots would take turns ending and starting the outage (a warning a second).
+        let whole = self.inner.target.is_cluster() && self.is_degraded();
+        let attempt = async move {
+            if whole {
+                conn.clone().ping().await?;
+            }
+            call(conn).await
+        };
+        match tokio::time::timeout_at(deadline, attempt).await {
             Ok(Ok(value)) => {
                 self.succeeded();
                 Some(value)
@@ -287,7 +403,7 @@ impl Fleet {
         }
     }
 
-    async fn connection(&self) -> redis::RedisResult<redis::aio::ConnectionManager> {
+    async fn connection(&self) -> redis::RedisResult<Connection> {
         if let Some(conn) = self.cached() {
             return Ok(conn);
         }
@@ -295,20 +411,12 @@ impl Fleet {
         if let Some(conn) = self.cached() {
             return Ok(conn);
         }
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.inner.timeout))
-            .set_response_timeout(Some(self.inner.timeout))
-            .set_number_of_retries(1);
-        let conn = self
-            .inner
-            .client
-            .get_connection_manager_with_config(config)
-            .await?;
+        let conn = self.inner.target.connect(self.inner.timeout).await?;
         *self.inner.conn.lock().unwrap_or_else(|e| e.into_inner()) = Some(conn.clone());
         Ok(conn)
     }
 
-    fn cached(&self) -> Option<redis::aio::ConnectionManager> {
+    fn cached(&self) -> Option<Connection> {
         self.inner
             .conn
             .lock()
@@ -357,10 +465,25 @@ fn describe_error(e: &redis::RedisError) -> String {
     }
 }
 
-/// `url` with its password replaced, for messages.
+/// `url` with its password replaced, for messages: the one before `@`, and a Unix socket
+/// URL's `pass` parameter (`redis+unix:///path?pass=...`).
 fn shown_url(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut parsed) => {
+            if parsed.query_pairs().any(|(name, _)| name == "pass") {
+                let pairs: Vec<(String, String)> = parsed
+                    .query_pairs()
+                    .map(|(name, value)| {
+                        let value = if name == "pass" {
+                            "[redacted]".to_owned()
+                        } else {
+                            value.into_owned()
+                        };
+                        (name.into_owned(), value)
+                    })
+                    .collect();
+                parsed.query_pairs_mut().clear().extend_pairs(pairs);
+            }
             if parsed.password().is_some() {
                 let _ = parsed.set_password(Some("redacted"));
                 // `[redacted]` as everywhere else (the URL type would percent-encode it).
@@ -387,6 +510,46 @@ mod tests {
         );
         let err = Fleet::new("http://worker:hunter2-canary@127.0.0.1/").unwrap_err();
         assert!(!err.to_string().contains("hunter2-canary"), "{err}");
+        let unix = Fleet::new("redis+unix:///run/redis.sock?db=1&pass=hunter2-canary").unwrap();
+        let shown = format!("{unix:?}");
+        assert!(!shown.contains("hunter2-canary"), "{shown}");
+        assert!(shown.contains("db=1&pass="), "{shown}");
+    }
+
+    #[test]
+    fn cluster_urls_are_shown_without_their_passwords() {
+        let fleet = Fleet::cluster([
+            "redis://worker:hunter2-canary@127.0.0.1:7001",
+            "redis://worker:hunter2-canary@127.0.0.1:7002",
+        ])
+        .unwrap();
+        let shown = format!("{fleet:?}");
+        assert!(!shown.contains("hunter2-canary"), "{shown}");
+        assert!(
+            shown.contains(
+                "worker:[redacted]@127.0.0.1:7001, redis://worker:[redacted]@127.0.0.1:7002"
+            ),
+            "{shown}"
+        );
+        for urls in [
+            // Passwords that differ.
+            vec![
+                "redis://worker:hunter2-canary@127.0.0.1:7001",
+                "redis://worker:other-canary@127.0.0.1:7002",
+            ],
+            // Not a Redis URL.
+            vec!["http://worker:hunter2-canary@127.0.0.1/"],
+            // A Unix socket, which a cluster cannot announce.
+            vec!["redis+unix:///run/redis.sock?pass=hunter2-canary"],
+        ] {
+            let err = Fleet::cluster(urls).unwrap_err();
+            let text = format!("{err} {err:?}");
+            assert!(err.is_config(), "{text}");
+            assert!(!text.contains("hunter2-canary"), "{text}");
+            assert!(!text.contains("other-canary"), "{text}");
+        }
+        let none: [&str; 0] = [];
+        assert!(Fleet::cluster(none).unwrap_err().is_config());
     }
 
     #[test]

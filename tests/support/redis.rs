@@ -16,6 +16,17 @@
 //!
 //! [`RedisServer::with_acl_user`] adds an ACL user with a password and turns the default user
 //! off, for the credentials-in-the-URL case.
+//!
+//! [`RedisCluster::start`] starts a Redis Cluster of three primaries (no replicas), each a
+//! [`RedisServer`] with `cluster-enabled yes`, joined by `redis-cli --cluster create` (Debian
+//! package `redis-tools`, installed the same way when missing), and waits until every node
+//! says `cluster_state:ok`:
+//!
+//! ```ignore
+//! let cluster = redis_server::RedisCluster::start("fleet-cluster").await;
+//! let fleet = authed::fleet::Fleet::cluster(cluster.urls())?;
+//! let node = cluster.owner("authed:{scope}:tat"); // the index of the node holding it
+//! ```
 #![allow(dead_code)]
 
 use std::{
@@ -41,6 +52,8 @@ pub struct RedisServer {
     port: u16,
     /// `(user, password)` of the ACL user, when the default user is off.
     acl: Option<(String, String)>,
+    /// More lines of configuration (a cluster node's).
+    extra_conf: String,
     child: Option<Child>,
 }
 
@@ -57,6 +70,20 @@ impl RedisServer {
     }
 
     async fn start_with(name: &str, acl: Option<(String, String)>) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Self::start_configured(name, acl, port, String::new()).await
+    }
+
+    async fn start_configured(
+        name: &str,
+        acl: Option<(String, String)>,
+        port: u16,
+        extra_conf: String,
+    ) -> Self {
         let binary = tokio::task::spawn_blocking(|| {
             apt::program("redis-server", "redis-server", "REDIS_SERVER")
         })
@@ -75,16 +102,12 @@ impl RedisServer {
             uuid::Uuid::new_v4().simple()
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let mut server = Self {
             binary,
             dir,
             port,
             acl,
+            extra_conf,
             child: None,
         };
         server.launch().await;
@@ -111,7 +134,8 @@ impl RedisServer {
         }
     }
 
-    /// Starts the server again on the same port (empty: nothing is persisted).
+    /// Starts the server again on the same port (empty: nothing is persisted; a cluster node
+    /// keeps its identity and slots, from its `nodes.conf`).
     pub async fn restart(&mut self) {
         self.kill();
         self.launch().await;
@@ -143,6 +167,7 @@ impl RedisServer {
             self.port,
             self.dir.display()
         );
+        conf.push_str(&self.extra_conf);
         if let Some((user, password)) = &self.acl {
             conf.push_str(&format!(
                 "user default off\nuser {user} on >{password} ~* &* +@all\n"
@@ -220,4 +245,173 @@ fn resp(args: &[&str]) -> Vec<u8> {
         out.extend(b"\r\n");
     }
     out
+}
+
+/// How long a new cluster may take to say `cluster_state:ok` on every node.
+const CLUSTER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The primaries of a test cluster.
+const CLUSTER_NODES: usize = 3;
+
+/// A running Redis Cluster of three primaries on 127.0.0.1 (no replicas), killed when
+/// dropped.
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// Starts a cluster whose nodes have the default user (no password). Panics with the fix
+    /// when it cannot.
+    pub async fn start(name: &str) -> Self {
+        Self::start_with(name, None).await
+    }
+
+    /// Starts a cluster whose nodes' only user is `user` with `password`.
+    pub async fn with_acl_user(name: &str, user: &str, password: &str) -> Self {
+        Self::start_with(name, Some((user.to_owned(), password.to_owned()))).await
+    }
+
+    async fn start_with(name: &str, acl: Option<(String, String)>) -> Self {
+        let cli =
+            tokio::task::spawn_blocking(|| apt::program("redis-cli", "redis-tools", "REDIS_CLI"))
+                .await
+                .unwrap()
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "the cluster tests need redis-cli: {e}\n\
+                 Fix: install it (Debian: `apt-get install redis-tools`), or set REDIS_CLI to \
+                 its path."
+                    )
+                });
+        let mut nodes = Vec::new();
+        for i in 0..CLUSTER_NODES {
+            let port = cluster_port();
+            // The default node timeout (15 s): a node restarted by a test within that is not
+            // declared failed by the others.
+            let conf = "cluster-enabled yes\ncluster-config-file nodes.conf\n".to_owned();
+            nodes.push(
+                RedisServer::start_configured(&format!("{name}-{i}"), acl.clone(), port, conf)
+                    .await,
+            );
+        }
+        let cluster = Self { nodes };
+        let mut create = Command::new(&cli);
+        create.arg("--cluster").arg("create");
+        for node in &cluster.nodes {
+            create.arg(format!("127.0.0.1:{}", node.port));
+        }
+        create.args(["--cluster-replicas", "0", "--cluster-yes"]);
+        if let Some((user, password)) = &acl {
+            create.args(["--user", user, "--pass", password, "--no-auth-warning"]);
+        }
+        let output = tokio::task::spawn_blocking(move || create.stdin(Stdio::null()).output())
+            .await
+            .unwrap()
+            .unwrap_or_else(|e| panic!("could not run {}: {e}", cli.display()));
+        assert!(
+            output.status.success(),
+            "`redis-cli --cluster create` failed ({}):\n{}\n{}\nnode 0's log:\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr),
+            cluster.nodes[0].log_text()
+        );
+        cluster.wait_ok().await;
+        cluster
+    }
+
+    /// Waits (bounded) until every node answers `CLUSTER INFO` with `cluster_state:ok`.
+    pub async fn wait_ok(&self) {
+        let started = Instant::now();
+        loop {
+            let states: Vec<String> = self
+                .nodes
+                .iter()
+                .map(|node| {
+                    let info = node.command(&["CLUSTER", "INFO"]);
+                    String::from_utf8_lossy(&info)
+                        .lines()
+                        .find(|l| l.starts_with("cluster_state:"))
+                        .unwrap_or("no cluster_state")
+                        .to_owned()
+                })
+                .collect();
+            if states.iter().all(|s| s == "cluster_state:ok") {
+                return;
+            }
+            assert!(
+                started.elapsed() < CLUSTER_TIMEOUT,
+                "the cluster is not ok after {CLUSTER_TIMEOUT:?}: {states:?}\nnode 0's log:\n{}",
+                self.nodes[0].log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Every node's URL (`redis://[user:password@]127.0.0.1:<port>/`).
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::url).collect()
+    }
+
+    pub fn nodes(&self) -> &[RedisServer] {
+        &self.nodes
+    }
+
+    /// Node `i`, to kill and restart.
+    pub fn node_mut(&mut self, i: usize) -> &mut RedisServer {
+        &mut self.nodes[i]
+    }
+
+    /// `CLUSTER KEYSLOT key`: the slot of `key` (the hash of its hash tag, if it has one).
+    pub fn keyslot(&self, key: &str) -> u16 {
+        let reply = self.nodes[0].command(&["CLUSTER", "KEYSLOT", key]);
+        let reply = String::from_utf8_lossy(&reply);
+        reply
+            .strip_prefix(':')
+            .and_then(|r| r.split("\r\n").next())
+            .and_then(|r| r.parse().ok())
+            .unwrap_or_else(|| panic!("CLUSTER KEYSLOT {key}: {reply}"))
+    }
+
+    /// The index of the node that holds `key`'s slot: the one that does not answer `MOVED`.
+    pub fn owner(&self, key: &str) -> usize {
+        self.nodes
+            .iter()
+            .position(|node| !node.command(&["TYPE", key]).starts_with(b"-MOVED"))
+            .unwrap_or_else(|| panic!("no node owns the slot of {key}"))
+    }
+
+    /// Runs one command on the node that holds `key` (see [`RedisServer::command`]).
+    pub fn command_for(&self, key: &str, args: &[&str]) -> Vec<u8> {
+        self.nodes[self.owner(key)].command(args)
+    }
+
+    /// The keys matching `pattern` on node `i` (RESP bulk strings of a `KEYS` reply).
+    pub fn keys_on(&self, i: usize, pattern: &str) -> Vec<String> {
+        let reply = self.nodes[i].command(&["KEYS", pattern]);
+        let reply = String::from_utf8_lossy(&reply);
+        let mut lines = reply.split("\r\n");
+        let mut keys = Vec::new();
+        while let Some(line) = lines.next() {
+            if line.starts_with('$') {
+                keys.extend(lines.next().map(str::to_owned));
+            }
+        }
+        keys
+    }
+}
+
+/// A loopback port chosen by the OS whose cluster bus port (port + 10000) is free too.
+fn cluster_port() -> u16 {
+    for _ in 0..200 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let Some(bus) = port.checked_add(10_000) else {
+            continue;
+        };
+        if std::net::TcpListener::bind(("127.0.0.1", bus)).is_ok() {
+            return port;
+        }
+    }
+    panic!("found no loopback port p with p + 10000 free too (the cluster bus port)")
 }
