@@ -373,14 +373,26 @@ impl Fleet {
                 Some(value)
             }
             Ok(Err(e)) => {
+                if is_connection_error(&e) {
+                    self.forget_connection();
+                }
                 self.failed(what, &describe_error(&e));
                 None
             }
             Err(_) => {
+                self.forget_connection();
                 self.failed(what, "timed out");
                 None
             }
         }
+    }
+
+    /// Drops the shared connection after a connection-level failure, so that the next try
+    /// connects afresh (bounded by the timeout) instead of meeting a reconnection that the
+    /// connection manager began, and gave up, while Redis was still down: a restarted Redis
+    /// is rejoined at the first retry after it is back.
+    fn forget_connection(&self) {
+        *self.inner.conn.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     /// Whether Redis may be asked now: always when up; when degraded, once the retry time
@@ -451,6 +463,11 @@ impl Fleet {
             *health = Health::Up;
         }
     }
+}
+
+/// Whether `e` says the connection is gone (as opposed to an error reply of a live server).
+fn is_connection_error(e: &redis::RedisError) -> bool {
+    e.is_connection_dropped() || e.is_connection_refusal() || e.is_io_error() || e.is_timeout()
 }
 
 /// A Redis error in words: its kind and code, never the server's free text (which may echo
