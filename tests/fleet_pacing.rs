@@ -405,9 +405,8 @@ mod needs_redis {
             let api = TokenBucketServer::start(RATE, BURST).await;
             let url = redis.url();
             // About 12 s of calls at the API's rate: Redis is gone from 2 s to 4 s. Each process
-            // tries Redis again at most every RETRY_INTERVAL, and its first try after the
-            // restart may meet the connection attempt that failed before it: it rejoins within
-            // about two intervals, long before its last call.
+            // tries Redis again at most every RETRY_INTERVAL and rejoins at its first try after
+            // the restart, long before its last call.
             let calls = 600;
             let killed = Arc::new(Mutex::new(None));
             let when = Arc::clone(&killed);
