@@ -5,18 +5,15 @@ use std::{fmt, sync::Arc, time::Duration};
 use http::{HeaderMap, HeaderName, HeaderValue, header::USER_AGENT};
 
 use super::{
-    Client, Inner, Labels, credentials,
-    redirect::Origins,
-    redirect::Policy as RedirectPolicy,
-    redirect::is_loopback,
-    throttle::{SharedGate, Throttle},
+    Client, Inner, Labels, credentials, redirect::Origins, redirect::Policy as RedirectPolicy,
+    redirect::is_loopback, throttle::Throttle,
 };
 use crate::{
     audit::{AuditEvent, AuditHook, WaitEvent, WaitHook},
     auth::Authenticate,
     error::{Error, Result},
     path::BaseUrl,
-    ratelimit::Pacing,
+    ratelimit::{Pacing, shared::SharedGate},
     redact::{self, Additions, CredentialNames},
     retry::RetryPolicy,
 };
@@ -253,15 +250,11 @@ impl ClientBuilder {
         self
     }
 
-    /// Shares pacing with every process that sets the same [`crate::fleet::SharedPacing`]
-    /// (feature `redis`): each request that its local gate lets go also reserves a departure
-    /// in Redis, so that a fleet of replicas sends what one API key allows, not that many
-    /// times it. A block the server announces to one replica holds them all. When Redis fails,
-    /// each process paces alone (one warning) until it is back: no call fails because of it.
-    /// With [`Pacing::off`], there is no gate, shared or not. See [`crate::fleet`].
+    /// Adds a gate shared with other processes: `ClientBuilder::shared_pacing`, which the
+    /// fleet module defines (so that this module needs nothing of it).
     #[cfg(feature = "redis")]
-    pub fn shared_pacing(mut self, shared: crate::fleet::SharedPacing) -> Self {
-        self.shared = Some(shared.into_gate());
+    pub(crate) fn shared_gate(mut self, gate: Arc<dyn SharedGate>) -> Self {
+        self.shared = Some(gate);
         self
     }
 

@@ -13,8 +13,6 @@
 
 use std::{
     fmt,
-    future::Future,
-    pin::Pin,
     sync::{Arc, RwLock},
     time::{Duration, SystemTime},
 };
@@ -25,6 +23,7 @@ use url::Url;
 
 use crate::{
     path::same_origin,
+    ratelimit::shared::{Scope, Seen, SharedGate},
     ratelimit::{
         self, Buckets, DelaySource, GateRef, OnWait, Outcome, Pacing, RateLimitState, Ticket,
         TooLong,
@@ -55,50 +54,6 @@ impl std::ops::Deref for OriginRef<'_> {
             Self::Other(s) => s,
         }
     }
-}
-
-/// A gate shared with other processes, consulted after a request's local gate let it go:
-/// the extension point of the fleet's pacing (`fleet::SharedPacing`). Implementations never
-/// fail a request: one that cannot reach what it shares lets requests go, and the local gate
-/// paces alone.
-pub(crate) trait SharedGate: fmt::Debug + Send + Sync {
-    /// Reserves a departure for a request in `scope`: `Ok(wait)` to leave after `wait`, or
-    /// `Err(wait)` when that wait would be longer than `max_wait` (then nothing is reserved).
-    fn reserve<'a>(&'a self, scope: Scope<'a>, max_wait: Duration) -> SharedReservation<'a>;
-
-    /// What an answer to a request in `scope` said, after its local gate recorded it. Called
-    /// on every answer: an implementation shares only what is new.
-    fn observe(&self, scope: Scope<'_>, seen: &Seen);
-}
-
-/// What [`SharedGate::reserve`] returns.
-pub(crate) type SharedReservation<'a> =
-    Pin<Box<dyn Future<Output = Result<Duration, Duration>> + Send + 'a>>;
-
-// A shared gate is used as `Arc<dyn SharedGate>`.
-const _: fn(Box<dyn SharedGate>) = |_| {};
-
-/// Whose limits a request counts against: its origin (`url`'s scheme, host and port) and the
-/// bucket it waits at (`None`: the origin's default one).
-#[derive(Clone, Copy, Debug)]
-#[cfg_attr(not(feature = "redis"), allow(dead_code))]
-pub(crate) struct Scope<'a> {
-    pub(crate) url: &'a Url,
-    pub(crate) bucket: Option<&'a str>,
-}
-
-/// What an answer said, for a [`SharedGate`].
-#[derive(Debug, Default)]
-#[cfg_attr(not(feature = "redis"), allow(dead_code))]
-pub(crate) struct Seen {
-    /// What it said was left of the tightest quota, and when that comes back.
-    pub(crate) remaining: Option<u64>,
-    pub(crate) reset: Option<Duration>,
-    /// The delay a refusal asked for (`Retry-After` and kin).
-    pub(crate) block: Option<Duration>,
-    /// The bucket's binding quota as its local gate now models it (announced or inferred):
-    /// `(limit, window, last reported remaining)`.
-    pub(crate) rate: Option<(u64, Duration, Option<u64>)>,
 }
 
 /// Per-origin pacing and retry budgets, shared by all clones of a client.

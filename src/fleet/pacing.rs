@@ -117,8 +117,8 @@ use tokio::time::Instant;
 
 use super::Fleet;
 use crate::{
-    client::throttle::{Scope, Seen, SharedGate, SharedReservation},
     ratelimit::PACING_MARGIN,
+    ratelimit::shared::{Scope, Seen, SharedGate, SharedReservation},
 };
 
 /// How long a first-contact probe holds the fleet: if its answer has not published a policy
@@ -422,6 +422,21 @@ impl Inner {
                 _ => return Ok(Duration::ZERO),
             }
         }
+    }
+}
+
+// Defined here rather than in the client module, which then needs nothing of the fleet
+// (no import circle: the fleet's token store uses the OAuth module, which uses the client).
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+impl crate::client::ClientBuilder {
+    /// Shares pacing with every process that sets the same [`crate::fleet::SharedPacing`]
+    /// (feature `redis`): each request that its local gate lets go also reserves a departure
+    /// in Redis, so that a fleet of replicas sends what one API key allows, not that many
+    /// times it. A block the server announces to one replica holds them all. When Redis fails,
+    /// each process paces alone (one warning) until it is back: no call fails because of it.
+    /// With [`Pacing::off`](crate::ratelimit::Pacing::off), there is no gate, shared or not. See [`crate::fleet`].
+    pub fn shared_pacing(self, shared: SharedPacing) -> Self {
+        self.shared_gate(shared.into_gate())
     }
 }
 

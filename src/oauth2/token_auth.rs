@@ -385,7 +385,7 @@ impl TokenAuth {
     /// (the skew before its expiry), requests keep getting it, while one refresh runs on a
     /// task of its own, until half the skew is left; only then, or after a 401, do they wait
     /// for the new one. A slow token endpoint, or a fleet's refresh lock held by a process
-    /// that died ([`RedisTokenStore`](crate::fleet::RedisTokenStore), feature `redis`), then
+    /// that died (`fleet::RedisTokenStore`, feature `redis`), then
     /// costs no request any latency.
     ///
     /// For long-running services. Off by default because a refresh left running when the

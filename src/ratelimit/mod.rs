@@ -96,6 +96,7 @@ mod gate;
 mod headers;
 mod pacing;
 mod quota;
+pub(crate) mod shared;
 
 pub use gate::FIRST_CONTACT_WAIT;
 pub(crate) use gate::{GateRef, OnWait, Outcome, Ticket, TooLong};
