@@ -1,6 +1,7 @@
 //! The fleet's connection to a real Redis (tests/support/redis.rs starts `redis-server`):
 //! reachable, credentials of an ACL user in the URL, and the failure rules of `authed::fleet`
-//! (a killed Redis degrades the fleet with one warning, a restarted one is rejoined).
+//! (a killed Redis degrades the fleet with one warning, a restarted one is rejoined), and TLS
+//! (`rediss://`) with a private certificate authority.
 //! `AUTHED_TEST_SKIP=redis bash scripts/test.sh` skips them.
 #![cfg(feature = "redis")]
 
@@ -35,6 +36,63 @@ mod needs_redis {
         assert!(text.contains("Redis failed"), "{text}");
         assert!(!text.contains("canary-redis-pw-4711"), "{text}");
         assert!(!format!("{fleet:?}").contains("canary-redis-pw-4711"));
+    }
+
+    /// A Redis that speaks only TLS, with a certificate from the test's own CA: refused with
+    /// the platform's roots, connected with `tls_root_certificates`, and the token store's
+    /// scripts run over it.
+    #[cfg(feature = "rustls")]
+    #[tokio::test]
+    async fn rediss_is_verified_against_the_given_ca_and_works_end_to_end() {
+        let redis = RedisServer::with_tls("tls").await;
+        let url = redis.url();
+        assert!(url.starts_with("rediss://"), "{url}");
+
+        let untrusted = Fleet::new(url.clone()).unwrap();
+        assert!(
+            !untrusted.is_reachable().await,
+            "a certificate the platform does not trust is refused"
+        );
+        let plain = Fleet::new(url.replace("rediss://", "redis://")).unwrap();
+        assert!(!plain.is_reachable().await, "no plain text on a TLS port");
+
+        let fleet = Fleet::new(url.clone())
+            .unwrap()
+            .tls_root_certificates(redis.ca_pem())
+            .unwrap();
+        assert!(fleet.is_reachable().await, "{}", redis.log_text());
+        #[cfg(feature = "oauth2")]
+        {
+            use authed::{
+                ExposeSecret,
+                fleet::RedisTokenStore,
+                oauth2::{Token, TokenStore},
+            };
+            let store = RedisTokenStore::insecure_plaintext(&fleet, "tls");
+            store
+                .save(&Token::bearer("over-tls").with_refresh_token("r"))
+                .await
+                .unwrap();
+            let loaded = store
+                .load()
+                .await
+                .unwrap()
+                .expect("the token set is stored");
+            assert_eq!(loaded.access_token().expose_secret(), "over-tls");
+            assert!(!fleet.is_degraded());
+        }
+
+        // Certificates only make sense for rediss://, and must be certificates.
+        let err = Fleet::new(url.replace("rediss://", "redis://"))
+            .unwrap()
+            .tls_root_certificates(redis.ca_pem())
+            .unwrap_err();
+        assert!(err.to_string().contains("rediss://"), "{err}");
+        let err = Fleet::new(url)
+            .unwrap()
+            .tls_root_certificates(b"not a certificate")
+            .unwrap_err();
+        assert!(err.to_string().contains("no PEM certificate"), "{err}");
     }
 
     #[tokio::test]

@@ -29,12 +29,17 @@ pub(super) enum Target {
     Single(Box<redis::Client>),
     /// The nodes of a Redis Cluster to start from (the cluster tells the others). The client
     /// is built when connecting, with the fleet's timeout as it is then.
-    Cluster(Vec<ConnectionInfo>),
+    Cluster {
+        nodes: Vec<ConnectionInfo>,
+        /// PEM certificate authorities to trust for `rediss://` instead of the platform's
+        /// (`Fleet::tls_root_certificates`).
+        root_cert: Option<Vec<u8>>,
+    },
 }
 
 impl Target {
     pub(super) fn is_cluster(&self) -> bool {
-        matches!(self, Self::Cluster(_))
+        matches!(self, Self::Cluster { .. })
     }
 
     /// Connects, each step bounded by `timeout` (the caller bounds the whole as well).
@@ -48,8 +53,8 @@ impl Target {
                 let conn = client.get_connection_manager_with_config(config).await?;
                 Ok(Connection::Single(conn))
             }
-            Self::Cluster(nodes) => {
-                let client = cluster_client(nodes.clone(), timeout)?;
+            Self::Cluster { nodes, root_cert } => {
+                let client = cluster_client(nodes.clone(), timeout, root_cert.as_deref())?;
                 Ok(Connection::Cluster(client.get_async_connection().await?))
             }
         }
@@ -62,15 +67,26 @@ impl Target {
 pub(super) fn cluster_client(
     nodes: Vec<ConnectionInfo>,
     timeout: Duration,
+    root_cert: Option<&[u8]>,
 ) -> RedisResult<ClusterClient> {
     let (min_wait, max_wait) = CLUSTER_RETRY_WAIT_MS;
-    ClusterClientBuilder::new(nodes)
+    let builder = ClusterClientBuilder::new(nodes)
         .connection_timeout(timeout)
         .response_timeout(timeout)
         .retries(CLUSTER_RETRIES)
         .min_retry_wait(min_wait)
-        .max_retry_wait(max_wait)
-        .build()
+        .max_retry_wait(max_wait);
+    #[cfg(feature = "rustls")]
+    let builder = match root_cert {
+        Some(pem) => builder.certs(redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem.to_vec()),
+        }),
+        None => builder,
+    };
+    #[cfg(not(feature = "rustls"))]
+    let _ = root_cert;
+    builder.build()
 }
 
 /// The fleet's connection to Redis, which the components' closures receive: a reconnecting

@@ -161,7 +161,8 @@ impl fmt::Debug for Fleet {
 
 impl Fleet {
     /// A fleet on the Redis at `url`: `redis://[user[:password]@]host[:port][/db]`,
-    /// `rediss://` for TLS (with the `rustls` feature), `redis+unix:///path`. Nothing is
+    /// `rediss://` for TLS (with the `rustls` feature; the platform's roots, or a private CA
+    /// with `Fleet::tls_root_certificates`), `redis+unix:///path`. Nothing is
     /// connected yet.
     ///
     /// # Errors
@@ -236,7 +237,7 @@ impl Fleet {
         let shown = shown.join(", ");
         // Builds the client once to check the URLs now; connecting builds it again with the
         // fleet's timeout.
-        connection::cluster_client(nodes.clone(), DEFAULT_TIMEOUT).map_err(|e| {
+        connection::cluster_client(nodes.clone(), DEFAULT_TIMEOUT, None).map_err(|e| {
             Error::config(format!(
                 "the Redis Cluster node URLs ({shown}) do not fit together ({}): they must share \
                  user, password, database and scheme (redis:// or rediss://), and none may be \
@@ -244,7 +245,13 @@ impl Fleet {
                 describe_error(&e)
             ))
         })?;
-        Ok(Self::with_target(Target::Cluster(nodes), shown))
+        Ok(Self::with_target(
+            Target::Cluster {
+                nodes,
+                root_cert: None,
+            },
+            shown,
+        ))
     }
 
     fn with_target(target: Target, shown: String) -> Self {
@@ -268,6 +275,63 @@ impl Fleet {
         let prefix = prefix.into().replace(['{', '}'], "_");
         self.inner_mut().prefix = prefix;
         self
+    }
+
+    /// Trusts the certificate authorities in `pem` (one or more PEM certificates) for
+    /// `rediss://`, instead of the platform's roots: for a Redis whose certificate comes from a
+    /// private CA (an internal PKI, a managed service's own CA). Host names are still checked.
+    ///
+    /// ```no_run
+    /// use authed::{Secret, fleet::Fleet};
+    ///
+    /// # fn example() -> authed::Result<()> {
+    /// let fleet = Fleet::new(Secret::from_env("REDIS_URL")?)? // rediss://worker:pw@redis.internal:6380
+    ///     .tls_root_certificates(std::fs::read("/etc/redis/ca.pem").map_err(|e| {
+    ///         authed::Error::config(format!("reading the Redis CA: {e}"))
+    ///     })?)?;
+    /// # let _ = fleet; Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when `pem` holds no certificate (or one that cannot be read), or the
+    /// fleet's URLs are not `rediss://`.
+    #[cfg(feature = "rustls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
+    pub fn tls_root_certificates(mut self, pem: impl AsRef<[u8]>) -> Result<Self> {
+        const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
+        let pem = pem.as_ref();
+        if !pem.windows(BEGIN.len()).any(|w| w == BEGIN) {
+            return Err(Error::config(
+                "the TLS root certificates for Redis hold no PEM certificate \
+                 (-----BEGIN CERTIFICATE-----)",
+            ));
+        }
+        let inner = self.inner_mut();
+        let refused = |e: redis::RedisError| {
+            Error::config(format!(
+                "TLS root certificates for the Redis at {}: {} (the URL must be rediss://, \
+                 the PEM certificates readable)",
+                inner.shown,
+                describe_error(&e)
+            ))
+        };
+        match &mut inner.target {
+            Target::Single(client) => {
+                let info = client.get_connection_info().clone();
+                let certs = redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.to_vec()),
+                };
+                **client = redis::Client::build_with_tls(info, certs).map_err(refused)?;
+            }
+            Target::Cluster { nodes, root_cert } => {
+                connection::cluster_client(nodes.clone(), DEFAULT_TIMEOUT, Some(pem))
+                    .map_err(refused)?;
+                *root_cert = Some(pem.to_vec());
+            }
+        }
+        Ok(self)
     }
 
     /// How long one Redis call may take, connecting included (default [`DEFAULT_TIMEOUT`]).

@@ -54,6 +54,8 @@ pub struct RedisServer {
     acl: Option<(String, String)>,
     /// More lines of configuration (a cluster node's).
     extra_conf: String,
+    /// TLS only (`rediss://`), with a certificate of the test's own CA ([`RedisServer::with_tls`]).
+    tls: bool,
     child: Option<Child>,
 }
 
@@ -78,7 +80,56 @@ impl RedisServer {
         Self::start_configured(name, acl, port, String::new()).await
     }
 
+    /// Starts a server that speaks TLS only (`rediss://`, no plain port), with a certificate
+    /// for `127.0.0.1` from a certificate authority made for it (`openssl`, apt-installed when
+    /// missing): [`RedisServer::ca_pem`] is what a client must trust.
+    pub async fn with_tls(name: &str) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = std::env::temp_dir().join(format!(
+            "authed-redis-tls-{name}-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let certs = dir.clone();
+        tokio::task::spawn_blocking(move || make_certificates(&certs))
+            .await
+            .unwrap()
+            .unwrap_or_else(|e| panic!("the TLS test needs certificates: {e}"));
+        let conf = format!(
+            "tls-port {port}\ntls-cert-file {d}/server.crt\ntls-key-file {d}/server.key\n\
+             tls-ca-cert-file {d}/ca.crt\ntls-auth-clients no\n",
+            d = dir.display()
+        );
+        let mut server = Self::start_unlaunched(name, None, port, conf).await;
+        server.tls = true;
+        let _ = std::fs::remove_dir_all(&server.dir);
+        server.dir = dir;
+        server.launch().await;
+        server
+    }
+
+    /// The certificate authority of a [`RedisServer::with_tls`] server, PEM.
+    pub fn ca_pem(&self) -> Vec<u8> {
+        std::fs::read(self.dir.join("ca.crt")).unwrap()
+    }
+
     async fn start_configured(
+        name: &str,
+        acl: Option<(String, String)>,
+        port: u16,
+        extra_conf: String,
+    ) -> Self {
+        let mut server = Self::start_unlaunched(name, acl, port, extra_conf).await;
+        server.launch().await;
+        server
+    }
+
+    async fn start_unlaunched(
         name: &str,
         acl: Option<(String, String)>,
         port: u16,
@@ -102,23 +153,25 @@ impl RedisServer {
             uuid::Uuid::new_v4().simple()
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut server = Self {
+        Self {
             binary,
             dir,
             port,
             acl,
             extra_conf,
+            tls: false,
             child: None,
-        };
-        server.launch().await;
-        server
+        }
     }
 
     /// `redis://127.0.0.1:<port>/`, with the ACL user's credentials when there is one.
     pub fn url(&self) -> String {
+        let scheme = if self.tls { "rediss" } else { "redis" };
         match &self.acl {
-            Some((user, password)) => format!("redis://{user}:{password}@127.0.0.1:{}/", self.port),
-            None => format!("redis://127.0.0.1:{}/", self.port),
+            Some((user, password)) => {
+                format!("{scheme}://{user}:{password}@127.0.0.1:{}/", self.port)
+            }
+            None => format!("{scheme}://127.0.0.1:{}/", self.port),
         }
     }
 
@@ -161,10 +214,12 @@ impl RedisServer {
     }
 
     async fn launch(&mut self) {
+        // A TLS server has no plain port (its `tls-port` is in the extra configuration).
+        let plain_port = if self.tls { 0 } else { self.port };
         let mut conf = format!(
             "bind 127.0.0.1\nport {}\ndir {}\nsave \"\"\nappendonly no\ndaemonize no\n\
              protected-mode yes\nlogfile \"\"\n",
-            self.port,
+            plain_port,
             self.dir.display()
         );
         conf.push_str(&self.extra_conf);
@@ -207,6 +262,10 @@ impl RedisServer {
     }
 
     fn pings(&self) -> bool {
+        if self.tls {
+            // No plain PING on a TLS port: the log says when it listens.
+            return self.log_text().contains("Ready to accept connections");
+        }
         let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
             return false;
         };
@@ -414,4 +473,87 @@ fn cluster_port() -> u16 {
         }
     }
     panic!("found no loopback port p with p + 10000 free too (the cluster bus port)")
+}
+
+/// A certificate authority (`ca.crt`) and a server certificate for `127.0.0.1` signed by it
+/// (`server.crt`, `server.key`) in `dir`, made with the `openssl` command (P-256, valid a day).
+fn make_certificates(dir: &Path) -> Result<(), String> {
+    let openssl = apt::program("openssl", "openssl", "OPENSSL")?;
+    std::fs::write(
+        dir.join("server.ext"),
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n\
+         subjectAltName=IP:127.0.0.1\n",
+    )
+    .map_err(|e| format!("writing server.ext: {e}"))?;
+    let steps: [&[&str]; 3] = [
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=authed test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "1",
+            "-extfile",
+            "server.ext",
+        ],
+    ];
+    for args in steps {
+        let output = Command::new(&openssl)
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("could not run openssl: {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "`openssl {}` failed ({}):\n{}",
+                args.join(" "),
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+    }
+    Ok(())
 }
