@@ -284,11 +284,10 @@ impl Fleet {
     /// ```no_run
     /// use authed::{Secret, fleet::Fleet};
     ///
-    /// # fn example() -> authed::Result<()> {
+    /// # fn example() -> Result<(), Box<dyn std::error::Error>> {
+    /// let ca = std::fs::read("/etc/redis/ca.pem")?;
     /// let fleet = Fleet::new(Secret::from_env("REDIS_URL")?)? // rediss://worker:pw@redis.internal:6380
-    ///     .tls_root_certificates(std::fs::read("/etc/redis/ca.pem").map_err(|e| {
-    ///         authed::Error::config(format!("reading the Redis CA: {e}"))
-    ///     })?)?;
+    ///     .tls_root_certificates(ca)?;
     /// # let _ = fleet; Ok(()) }
     /// ```
     ///
