@@ -30,11 +30,43 @@ const _: fn(Box<dyn SharedGate>) = |_| {};
 
 /// Whose limits a request counts against: its origin (`url`'s scheme, host and port) and the
 /// bucket it waits at (`None`: the origin's default one).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 #[cfg_attr(not(feature = "redis"), allow(dead_code))]
 pub(crate) struct Scope<'a> {
     pub(crate) url: &'a Url,
     pub(crate) bucket: Option<&'a str>,
+}
+
+/// The origin only: the request's URL may carry credentials (userinfo, an API key in the
+/// query), which a derived `Debug` would print.
+impl fmt::Debug for Scope<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scope")
+            .field("origin", &self.url.origin().ascii_serialization())
+            .field("bucket", &self.bucket)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scope_shows_its_origin_not_the_credentials_of_its_url() {
+        let url =
+            Url::parse("https://user:pw-canary@api.example.com/v1/x?api_key=key-canary").unwrap();
+        let shown = format!(
+            "{:?}",
+            Scope {
+                url: &url,
+                bucket: Some("search")
+            }
+        );
+        assert!(shown.contains("https://api.example.com"), "{shown}");
+        assert!(shown.contains("search"), "{shown}");
+        assert!(!shown.contains("canary"), "{shown}");
+    }
 }
 
 /// What an answer said, for a [`SharedGate`].
